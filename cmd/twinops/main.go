@@ -1,0 +1,72 @@
+// Command twinops is a terminal fleet console for device twins and the twin hub it
+// talks to. With no subcommand it starts the console; see `twinops help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// command is one subcommand: its name, a one-line summary, and the function that runs it
+// with the arguments after its name.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"hub", "run a twin hub (TLS MQTT on 8883)", runHub},
+		{"device", "manage device identities: create|list|show|update|delete|connection-string", runDevice},
+		{"twin", "read and write twins: get|patch|replace", runTwin},
+		{"query", `run an IoT Hub query: twinops query "SELECT * FROM devices"`, runQuery},
+		{"sim", "run a simulated fleet against a hub", runSim},
+		{"bench", "load a hub and report throughput and latency", runBench},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := dispatch(ctx, os.Args[1:])
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "twinops:", err)
+		os.Exit(1)
+	}
+}
+
+func dispatch(ctx context.Context, args []string) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "help", "-h", "-help", "--help":
+			usage()
+			return nil
+		}
+		for _, c := range commands() {
+			if c.name == args[0] {
+				return c.run(ctx, args[1:])
+			}
+		}
+		if args[0] != "" && args[0][0] != '-' {
+			usage()
+			return fmt.Errorf("unknown command %q; run twinops help for the list", args[0])
+		}
+	}
+	return runConsole(ctx, args)
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: twinops [console flags]      start the console (embedded demo hub unless --hub is given)")
+	fmt.Fprintln(os.Stderr, "       twinops COMMAND [flags]")
+	fmt.Fprintln(os.Stderr, "\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(os.Stderr, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(os.Stderr, "\nrun twinops COMMAND -h for its flags")
+}
