@@ -1,0 +1,429 @@
+package twin
+
+import (
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// maxNesting bounds recursion when decoding documents that are not validated (stored
+// twins): far above MaxDepth plus the $metadata levels, far below a stack problem.
+const maxNesting = 64
+
+// decoder is a small JSON decoder producing the package's value types. With validate set
+// it applies the patch rules (keys, depth, strings, numbers) while decoding, naming the
+// offending path. Strings without escapes are substrings of one copy of the input.
+type decoder struct {
+	data     []byte
+	src      string // string(data), shared by the decoded strings
+	pos      int
+	validate bool
+	path     pathStack
+	err      *Error
+}
+
+func newDecoder(body []byte, root string, validate bool) *decoder {
+	d := &decoder{data: body, src: string(body), validate: validate}
+	d.path.root = root
+	return d
+}
+
+// ParsePatch decodes a merge patch for section s and validates it: it must be a JSON
+// object; keys follow Azure's rules (no '.', '$', space or control characters, at most
+// 1 KB; `$` members such as $version are the hub's), nesting at most 10 levels, strings at
+// most 4 KB, whole numbers within ±2^52. The section size is checked by Patch, against
+// the result. Errors name the offending path.
+func ParsePatch(s Section, body []byte) (map[string]any, *Error) {
+	d := newDecoder(body, s.pathPrefix(), true)
+	m := d.top()
+	if d.err != nil {
+		return nil, d.err
+	}
+	return m, nil
+}
+
+// decodeObject decodes a JSON object without the patch rules (stored documents).
+func decodeObject(body []byte) (map[string]any, *Error) {
+	d := newDecoder(body, "", false)
+	m := d.top()
+	if d.err != nil {
+		return nil, d.err
+	}
+	return m, nil
+}
+
+// top decodes the whole input, which must be one JSON object.
+func (d *decoder) top() map[string]any {
+	d.ws()
+	if d.pos >= len(d.data) {
+		d.fail("body is empty; send a JSON object")
+		return nil
+	}
+	if d.data[d.pos] != '{' {
+		d.fail("body must be a JSON object, such as {\"key\": \"value\"}")
+		return nil
+	}
+	m := d.object()
+	if d.err != nil {
+		return nil
+	}
+	d.ws()
+	if d.pos < len(d.data) {
+		d.fail("unexpected text after the JSON object")
+		return nil
+	}
+	return m
+}
+
+// fail records a malformed-JSON error at the current position.
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		p := d.path.String()
+		msg := "malformed JSON at byte " + strconv.Itoa(d.pos) + ": " + what
+		if p != "" {
+			msg = p + ": " + msg
+		}
+		d.err = &Error{Status: 400, Code: CodeMalformed, Path: p, Message: msg}
+	}
+}
+
+// invalid records a rule violation at the current path.
+func (d *decoder) invalid(msg string) {
+	if d.err == nil {
+		d.err = errInvalid(d.path.String(), "%s", msg)
+	}
+}
+
+func (d *decoder) ws() {
+	for d.pos < len(d.data) {
+		switch d.data[d.pos] {
+		case ' ', '\t', '\n', '\r':
+			d.pos++
+		default:
+			return
+		}
+	}
+}
+
+// value decodes any JSON value at d.pos (whitespace already skipped).
+func (d *decoder) value() any {
+	if d.pos >= len(d.data) {
+		d.fail("unexpected end of input; expected a value")
+		return nil
+	}
+	switch c := d.data[d.pos]; {
+	case c == '{':
+		return d.object()
+	case c == '[':
+		return d.array()
+	case c == '"':
+		s := d.str()
+		if d.err == nil && d.validate {
+			if msg := checkString(s); msg != "" {
+				d.invalid(msg)
+			}
+		}
+		return s
+	case c == '-' || (c >= '0' && c <= '9'):
+		return d.number()
+	case c == 't':
+		return d.literal("true", true)
+	case c == 'f':
+		return d.literal("false", false)
+	case c == 'n':
+		return d.literal("null", nil)
+	}
+	d.fail("expected a value (object, array, string, number, true, false or null)")
+	return nil
+}
+
+func (d *decoder) literal(word string, v any) any {
+	if len(d.data)-d.pos >= len(word) && string(d.data[d.pos:d.pos+len(word)]) == word {
+		d.pos += len(word)
+		return v
+	}
+	d.fail("expected " + word)
+	return nil
+}
+
+// enter pushes one path step and checks nesting.
+func (d *decoder) enter(key string, idx int) bool {
+	d.path.push(key, idx)
+	if d.validate && d.path.n > MaxDepth {
+		d.invalid("nested deeper than " + strconv.Itoa(MaxDepth) + " levels; flatten the value")
+		return false
+	}
+	if d.path.n > maxNesting {
+		d.fail("nested too deeply")
+		return false
+	}
+	return true
+}
+
+func (d *decoder) object() map[string]any {
+	d.pos++ // '{'
+	m := make(map[string]any)
+	d.ws()
+	if d.pos < len(d.data) && d.data[d.pos] == '}' {
+		d.pos++
+		return m
+	}
+	for {
+		d.ws()
+		if d.pos >= len(d.data) || d.data[d.pos] != '"' {
+			d.fail("expected a member name in double quotes")
+			return nil
+		}
+		k := d.str()
+		if d.err != nil || !d.enter(k, -1) {
+			return nil
+		}
+		if d.validate {
+			if msg := checkKey(k); msg != "" {
+				d.invalid(msg)
+				return nil
+			}
+		}
+		d.ws()
+		if d.pos >= len(d.data) || d.data[d.pos] != ':' {
+			d.fail("expected ':' after the member name")
+			return nil
+		}
+		d.pos++
+		d.ws()
+		v := d.value()
+		if d.err != nil {
+			return nil
+		}
+		m[k] = v
+		d.path.pop()
+		d.ws()
+		if d.pos >= len(d.data) {
+			d.fail("unexpected end of input; expected ',' or '}'")
+			return nil
+		}
+		switch d.data[d.pos] {
+		case ',':
+			d.pos++
+		case '}':
+			d.pos++
+			return m
+		default:
+			d.fail("expected ',' or '}'")
+			return nil
+		}
+	}
+}
+
+func (d *decoder) array() []any {
+	d.pos++ // '['
+	a := []any{}
+	d.ws()
+	if d.pos < len(d.data) && d.data[d.pos] == ']' {
+		d.pos++
+		return a
+	}
+	for i := 0; ; i++ {
+		if !d.enter("", i) {
+			return nil
+		}
+		d.ws()
+		v := d.value()
+		if d.err != nil {
+			return nil
+		}
+		a = append(a, v)
+		d.path.pop()
+		d.ws()
+		if d.pos >= len(d.data) {
+			d.fail("unexpected end of input; expected ',' or ']'")
+			return nil
+		}
+		switch d.data[d.pos] {
+		case ',':
+			d.pos++
+		case ']':
+			d.pos++
+			return a
+		default:
+			d.fail("expected ',' or ']'")
+			return nil
+		}
+	}
+}
+
+// str decodes a string at d.pos (at the opening quote).
+func (d *decoder) str() string {
+	d.pos++
+	start := d.pos
+	for d.pos < len(d.data) {
+		c := d.data[d.pos]
+		switch {
+		case c == '"':
+			s := d.src[start:d.pos]
+			d.pos++
+			if !utf8.ValidString(s) {
+				d.pos = start
+				d.fail("string is not valid UTF-8")
+			}
+			return s
+		case c == '\\':
+			return d.strEscaped(start)
+		case c < 0x20:
+			d.fail("control character in a string; escape it")
+			return ""
+		}
+		d.pos++
+	}
+	d.fail("unterminated string")
+	return ""
+}
+
+// strEscaped finishes a string that contains escapes; d.pos is at the first backslash.
+func (d *decoder) strEscaped(start int) string {
+	b := make([]byte, 0, d.pos-start+16)
+	b = append(b, d.data[start:d.pos]...)
+	for d.pos < len(d.data) {
+		c := d.data[d.pos]
+		switch {
+		case c == '"':
+			d.pos++
+			if !utf8.Valid(b) {
+				d.fail("string is not valid UTF-8")
+			}
+			return string(b)
+		case c < 0x20:
+			d.fail("control character in a string; escape it")
+			return ""
+		case c != '\\':
+			b = append(b, c)
+			d.pos++
+			continue
+		}
+		if d.pos+1 >= len(d.data) {
+			break
+		}
+		e := d.data[d.pos+1]
+		d.pos += 2
+		switch e {
+		case '"', '\\', '/':
+			b = append(b, e)
+		case 'b':
+			b = append(b, '\b')
+		case 'f':
+			b = append(b, '\f')
+		case 'n':
+			b = append(b, '\n')
+		case 'r':
+			b = append(b, '\r')
+		case 't':
+			b = append(b, '\t')
+		case 'u':
+			r, ok := d.hex4()
+			if !ok {
+				return ""
+			}
+			if utf16.IsSurrogate(r) {
+				r2 := rune(-1)
+				if d.pos+1 < len(d.data) && d.data[d.pos] == '\\' && d.data[d.pos+1] == 'u' {
+					save := d.pos
+					d.pos += 2
+					if r2, ok = d.hex4(); !ok {
+						return ""
+					}
+					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+						r, r2 = dec, -1
+					} else {
+						d.pos = save
+						r2 = -1
+					}
+				}
+				if utf16.IsSurrogate(r) {
+					r = utf8.RuneError
+				}
+			}
+			b = utf8.AppendRune(b, r)
+		default:
+			d.pos -= 2
+			d.fail("invalid escape in a string")
+			return ""
+		}
+	}
+	d.fail("unterminated string")
+	return ""
+}
+
+func (d *decoder) hex4() (rune, bool) {
+	if d.pos+4 > len(d.data) {
+		d.fail("short \\u escape")
+		return 0, false
+	}
+	var r rune
+	for _, c := range d.data[d.pos : d.pos+4] {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		default:
+			d.fail("invalid \\u escape")
+			return 0, false
+		}
+	}
+	d.pos += 4
+	return r, true
+}
+
+// number decodes a JSON number as float64.
+func (d *decoder) number() any {
+	start := d.pos
+	if d.data[d.pos] == '-' {
+		d.pos++
+	}
+	digits := func() int {
+		n := 0
+		for d.pos < len(d.data) && d.data[d.pos] >= '0' && d.data[d.pos] <= '9' {
+			d.pos++
+			n++
+		}
+		return n
+	}
+	intStart := d.pos
+	n := digits()
+	if n == 0 || (n > 1 && d.data[intStart] == '0') {
+		d.fail("invalid number")
+		return nil
+	}
+	if d.pos < len(d.data) && d.data[d.pos] == '.' {
+		d.pos++
+		if digits() == 0 {
+			d.fail("invalid number: digits expected after '.'")
+			return nil
+		}
+	}
+	if d.pos < len(d.data) && (d.data[d.pos] == 'e' || d.data[d.pos] == 'E') {
+		d.pos++
+		if d.pos < len(d.data) && (d.data[d.pos] == '+' || d.data[d.pos] == '-') {
+			d.pos++
+		}
+		if digits() == 0 {
+			d.fail("invalid number: digits expected in the exponent")
+			return nil
+		}
+	}
+	f, err := strconv.ParseFloat(d.src[start:d.pos], 64)
+	if err != nil {
+		d.invalid("number " + d.src[start:d.pos] + " is out of range")
+		return nil
+	}
+	if d.validate {
+		if msg := checkNumber(f); msg != "" {
+			d.invalid(msg)
+			return nil
+		}
+	}
+	return f
+}

@@ -1,0 +1,171 @@
+package twin
+
+import (
+	"math"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// AppendValue appends the JSON encoding of a JSON value to dst, object members sorted by
+// key (the same bytes encoding/json would produce for these types, without HTML escaping).
+func AppendValue(dst []byte, v any) []byte {
+	switch v := v.(type) {
+	case map[string]any:
+		dst = append(dst, '{')
+		dst = appendMembers(dst, v, false)
+		return append(dst, '}')
+	case []any:
+		dst = append(dst, '[')
+		for i, e := range v {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = AppendValue(dst, e)
+		}
+		return append(dst, ']')
+	case string:
+		return appendString(dst, v)
+	case float64:
+		return appendFloat(dst, v)
+	case bool:
+		return strconv.AppendBool(dst, v)
+	case nil:
+		return append(dst, "null"...)
+	}
+	if n, ok := normalizeScalar(v); ok {
+		return AppendValue(dst, n)
+	}
+	return append(dst, "null"...)
+}
+
+// sortedKeys returns the keys of m in order, using buf when it is large enough.
+func sortedKeys[V any](m map[string]V, buf []string) []string {
+	keys := buf[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// appendMembers appends the members of m without braces; comma says whether one is
+// needed before the first member. Members are sorted by key.
+func appendMembers(dst []byte, m map[string]any, comma bool) []byte {
+	var buf [16]string
+	for _, k := range sortedKeys(m, buf[:]) {
+		if comma {
+			dst = append(dst, ',')
+		}
+		comma = true
+		dst = appendString(dst, k)
+		dst = append(dst, ':')
+		dst = AppendValue(dst, m[k])
+	}
+	return dst
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				dst = append(dst, s[start:i]...)
+				dst = append(dst, `\ufffd`...)
+				i++
+				start = i
+				continue
+			}
+			if r == '\u2028' || r == '\u2029' {
+				dst = append(dst, s[start:i]...)
+				dst = append(dst, `\u202`...)
+				dst = append(dst, hexDigits[r&0xf])
+				i += size
+				start = i
+				continue
+			}
+			i += size
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		i++
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// appendFloat formats f as encoding/json does: whole numbers without exponent, very
+// large or small magnitudes with one.
+func appendFloat(dst []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(dst, "null"...)
+	}
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	dst = strconv.AppendFloat(dst, f, format, -1, 64)
+	if format == 'e' {
+		// clean up e-09 to e-9
+		n := len(dst)
+		if n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
+			dst[n-2] = dst[n-1]
+			dst = dst[:n-1]
+		}
+	}
+	return dst
+}
+
+// zeroTime is how Azure writes a time that was never set.
+const zeroTime = "0001-01-01T00:00:00Z"
+
+// appendTime appends t as a JSON string in UTC, RFC 3339 with as many fractional digits
+// as needed (lossless); a zero time is "0001-01-01T00:00:00Z".
+func appendTime(dst []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(dst, `"`+zeroTime+`"`...)
+	}
+	dst = append(dst, '"')
+	dst = t.UTC().AppendFormat(dst, time.RFC3339Nano)
+	return append(dst, '"')
+}
+
+// parseTime reads a time written by appendTime, or Azure's forms (with or without the
+// zone; a missing zone means UTC).
+func parseTime(s string) (time.Time, bool) {
+	if s == "" || s == zeroTime || s == "0001-01-01T00:00:00" {
+		return time.Time{}, true
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), true
+	}
+	if t, err := time.ParseInLocation("2006-01-02T15:04:05.999999999", s, time.UTC); err == nil {
+		return t, true
+	}
+	return time.Time{}, false
+}

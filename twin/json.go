@@ -1,0 +1,266 @@
+package twin
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// MarshalJSON writes the twin in Azure IoT Hub's shape (REST GET /twins/{id} and query
+// results): identity fields, tags, and properties.desired/reported each with $metadata
+// and $version. Never-set times are "0001-01-01T00:00:00Z"; members are sorted by key.
+func (d *Doc) MarshalJSON() ([]byte, error) {
+	return d.AppendJSON(make([]byte, 0, 1024)), nil
+}
+
+// AppendJSON appends what MarshalJSON returns to dst.
+func (d *Doc) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"deviceId":`...)
+	dst = appendString(dst, d.DeviceID)
+	dst = append(dst, `,"etag":`...)
+	dst = appendString(dst, d.Etag)
+	dst = append(dst, `,"deviceEtag":`...)
+	dst = appendString(dst, d.DeviceEtag)
+	dst = append(dst, `,"version":`...)
+	dst = strconv.AppendInt(dst, d.Version, 10)
+	dst = append(dst, `,"status":`...)
+	dst = appendString(dst, d.Status)
+	dst = append(dst, `,"statusReason":`...)
+	dst = appendNullable(dst, d.StatusReason)
+	dst = append(dst, `,"statusUpdateTime":`...)
+	dst = appendTime(dst, d.StatusUpdateTime)
+	dst = append(dst, `,"connectionState":`...)
+	dst = appendString(dst, d.ConnectionState)
+	dst = append(dst, `,"lastActivityTime":`...)
+	dst = appendTime(dst, d.LastActivityTime)
+	dst = append(dst, `,"cloudToDeviceMessageCount":`...)
+	dst = strconv.AppendInt(dst, int64(d.CloudToDeviceMessageCount), 10)
+	dst = append(dst, `,"authenticationType":`...)
+	dst = appendString(dst, d.AuthenticationType)
+	dst = append(dst, `,"x509Thumbprint":{"primaryThumbprint":`...)
+	dst = appendNullable(dst, d.X509Thumbprint.PrimaryThumbprint)
+	dst = append(dst, `,"secondaryThumbprint":`...)
+	dst = appendNullable(dst, d.X509Thumbprint.SecondaryThumbprint)
+	dst = append(dst, `},"modelId":"","capabilities":{"iotEdge":false},"tags":`...)
+	if d.Tags == nil {
+		dst = append(dst, "{}"...)
+	} else {
+		dst = AppendValue(dst, d.Tags)
+	}
+	dst = append(dst, `,"properties":{"desired":`...)
+	dst = d.Desired.appendJSON(dst, true)
+	dst = append(dst, `,"reported":`...)
+	dst = d.Reported.appendJSON(dst, false)
+	return append(dst, "}}"...)
+}
+
+// appendNullable writes "" as null (Azure's form for unset identity strings).
+func appendNullable(dst []byte, s string) []byte {
+	if s == "" {
+		return append(dst, "null"...)
+	}
+	return appendString(dst, s)
+}
+
+// appendJSON writes {values…,"$metadata":{…},"$version":n}.
+func (p *Props) appendJSON(dst []byte, desired bool) []byte {
+	dst = append(dst, '{')
+	dst = appendMembers(dst, p.Values, false)
+	if len(p.Values) > 0 {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"$metadata":`...)
+	m := p.Meta
+	if m == nil {
+		m = &Meta{}
+	}
+	dst = m.appendJSON(dst, desired)
+	dst = append(dst, `,"$version":`...)
+	dst = strconv.AppendInt(dst, p.Version, 10)
+	return append(dst, '}')
+}
+
+// appendJSON writes {"$lastUpdated":…,["$lastUpdatedVersion":n,]children…}.
+func (m *Meta) appendJSON(dst []byte, desired bool) []byte {
+	dst = append(dst, `{"$lastUpdated":`...)
+	dst = appendTime(dst, m.LastUpdated)
+	if desired && m.LastUpdatedVersion != 0 {
+		dst = append(dst, `,"$lastUpdatedVersion":`...)
+		dst = strconv.AppendInt(dst, m.LastUpdatedVersion, 10)
+	}
+	var buf [16]string
+	for _, k := range sortedKeys(m.Children, buf[:]) {
+		c := m.Children[k]
+		if c == nil {
+			continue
+		}
+		dst = append(dst, ',')
+		dst = appendString(dst, k)
+		dst = append(dst, ':')
+		dst = c.appendJSON(dst, desired)
+	}
+	return append(dst, '}')
+}
+
+// AppendDeviceGet appends the body of the device's twin GET response:
+// {"desired":{…,"$version":n},"reported":{…,"$version":m}}, without $metadata.
+func (d *Doc) AppendDeviceGet(dst []byte) []byte {
+	dst = append(dst, `{"desired":{`...)
+	dst = appendMembers(dst, d.Desired.Values, false)
+	dst = appendVersion(dst, len(d.Desired.Values) > 0, d.Desired.Version)
+	dst = append(dst, `},"reported":{`...)
+	dst = appendMembers(dst, d.Reported.Values, false)
+	dst = appendVersion(dst, len(d.Reported.Values) > 0, d.Reported.Version)
+	return append(dst, "}}"...)
+}
+
+func appendVersion(dst []byte, comma bool, v int64) []byte {
+	if comma {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"$version":`...)
+	return strconv.AppendInt(dst, v, 10)
+}
+
+// AppendDesiredNotification appends the body of a desired-property notification: the
+// applied patch (nulls kept: they tell the device to delete) plus "$version".
+func AppendDesiredNotification(dst []byte, patch map[string]any, version int64) []byte {
+	dst = append(dst, '{')
+	dst = appendMembers(dst, patch, false)
+	dst = appendVersion(dst, len(patch) > 0, version)
+	return append(dst, '}')
+}
+
+// UnmarshalJSON reads the form MarshalJSON writes (and Azure's REST twin JSON). Unknown
+// members are ignored; the property values are not checked against the patch rules.
+func (d *Doc) UnmarshalJSON(b []byte) error {
+	m, err := decodeObject(b)
+	if err != nil {
+		return err
+	}
+	var nd Doc
+	if e := nd.fromMap(m); e != nil {
+		return e
+	}
+	*d = nd
+	return nil
+}
+
+// fromMap fills d from a decoded twin object.
+func (d *Doc) fromMap(m map[string]any) error {
+	var bad error
+	str := func(key string) string {
+		switch v := m[key].(type) {
+		case string:
+			return v
+		case nil:
+			return ""
+		}
+		bad = fmt.Errorf("twin JSON: %s must be a string", key)
+		return ""
+	}
+	tm := func(key string) (t timeOrErr) {
+		s := str(key)
+		t.t, t.ok = parseTime(s)
+		if !t.ok && bad == nil {
+			bad = fmt.Errorf("twin JSON: %s: %q is not an ISO-8601 time", key, s)
+		}
+		return t
+	}
+	d.DeviceID, d.Etag, d.DeviceEtag = str("deviceId"), str("etag"), str("deviceEtag")
+	d.Version = int64(num(m["version"]))
+	d.Status, d.StatusReason = str("status"), str("statusReason")
+	d.StatusUpdateTime = tm("statusUpdateTime").t
+	d.ConnectionState = str("connectionState")
+	d.LastActivityTime = tm("lastActivityTime").t
+	d.CloudToDeviceMessageCount = int(num(m["cloudToDeviceMessageCount"]))
+	d.AuthenticationType = str("authenticationType")
+	if x, ok := m["x509Thumbprint"].(map[string]any); ok {
+		d.X509Thumbprint.PrimaryThumbprint, _ = x["primaryThumbprint"].(string)
+		d.X509Thumbprint.SecondaryThumbprint, _ = x["secondaryThumbprint"].(string)
+	}
+	if bad != nil {
+		return bad
+	}
+	d.Tags, _ = m["tags"].(map[string]any)
+	if d.Tags == nil {
+		d.Tags = map[string]any{}
+	}
+	props, _ := m["properties"].(map[string]any)
+	var err error
+	if d.Desired, err = propsFromMap(props["desired"], "desired"); err != nil {
+		return err
+	}
+	d.Reported, err = propsFromMap(props["reported"], "reported")
+	return err
+}
+
+type timeOrErr struct {
+	t  time.Time
+	ok bool
+}
+
+func num(v any) float64 {
+	f, _ := v.(float64)
+	return f
+}
+
+// propsFromMap splits {values…,"$metadata":…,"$version":n} into Props.
+func propsFromMap(v any, name string) (Props, error) {
+	p := Props{Values: map[string]any{}, Meta: &Meta{}, Version: 1}
+	m, ok := v.(map[string]any)
+	if !ok {
+		if v != nil {
+			return p, fmt.Errorf("twin JSON: properties.%s must be an object", name)
+		}
+		return p, nil
+	}
+	for k, e := range m {
+		switch k {
+		case "$version":
+			p.Version = int64(num(e))
+		case "$metadata":
+			mm, _ := e.(map[string]any)
+			meta, err := metaFromMap(mm, "properties."+name+".$metadata")
+			if err != nil {
+				return p, err
+			}
+			p.Meta = meta
+		default:
+			p.Values[k] = e
+		}
+	}
+	return p, nil
+}
+
+// metaFromMap reads one $metadata node and its children.
+func metaFromMap(m map[string]any, path string) (*Meta, error) {
+	meta := &Meta{}
+	for k, e := range m {
+		switch k {
+		case "$lastUpdated":
+			s, _ := e.(string)
+			t, ok := parseTime(s)
+			if !ok {
+				return nil, fmt.Errorf("twin JSON: %s.$lastUpdated: %q is not an ISO-8601 time", path, s)
+			}
+			meta.LastUpdated = t
+		case "$lastUpdatedVersion":
+			meta.LastUpdatedVersion = int64(num(e))
+		default:
+			cm, ok := e.(map[string]any)
+			if !ok {
+				continue
+			}
+			c, err := metaFromMap(cm, path+"."+k)
+			if err != nil {
+				return nil, err
+			}
+			if meta.Children == nil {
+				meta.Children = make(map[string]*Meta, len(m))
+			}
+			meta.Children[k] = c
+		}
+	}
+	return meta, nil
+}

@@ -1,0 +1,215 @@
+package twin
+
+import "time"
+
+// Patch merges patch into section s as Azure does: members add or overwrite, a null
+// member deletes, nested objects merge, arrays are replaced whole. On success the twin
+// version grows by one with a new etag; desired and reported also grow their $version by
+// one, and every node the patch touched gets $lastUpdated = now (and, on desired,
+// $lastUpdatedVersion = the new $version), as do its ancestors up to the section root.
+// Deleting a key removes its metadata and counts as touching its parent, so the parent's
+// $lastUpdated records the removal. An empty patch is a successful update too.
+//
+// The patch is validated first (keys, depth, values) and so is the result (section size);
+// on error d is unchanged. d does not keep references into patch.
+func (d *Doc) Patch(s Section, patch map[string]any, now time.Time) *Error {
+	if err := d.checkPatch(s, patch); err != nil {
+		return err
+	}
+	d.applyPatch(s, patch, now)
+	return nil
+}
+
+// checkPatch validates patch and the size of the section it would produce.
+func (d *Doc) checkPatch(s Section, patch map[string]any) *Error {
+	if s > Reported {
+		return errInvalid("", "unknown section %d; use tags, desired or reported", s)
+	}
+	if patch == nil {
+		return errMalformed(s.pathPrefix(), "patch must be a JSON object")
+	}
+	if err := validateTree(s, patch); err != nil {
+		return err
+	}
+	return checkSize(s, sizeOf(d.section(s), false)+patchDelta(d.section(s), patch))
+}
+
+func checkSize(s Section, size int) *Error {
+	if limit := sizeLimit(s); size > limit {
+		return errInvalid(s.pathPrefix(), "would be %d bytes counted Azure's way; the limit is %d; remove or shorten properties", size, limit)
+	}
+	return nil
+}
+
+// section returns the values of section s.
+func (d *Doc) section(s Section) map[string]any {
+	if s == Tags {
+		return d.Tags
+	}
+	return d.props(s).Values
+}
+
+// applyPatch merges a validated patch; it cannot fail.
+func (d *Doc) applyPatch(s Section, patch map[string]any, now time.Time) {
+	now = now.UTC()
+	if s == Tags {
+		if d.Tags == nil {
+			d.Tags = make(map[string]any, len(patch))
+		}
+		mergeInto(d.Tags, nil, patch, now, 0)
+		d.bumpVersion()
+		return
+	}
+	p := d.props(s)
+	p.Version++
+	var ver int64
+	if s == Desired {
+		ver = p.Version
+	}
+	if p.Values == nil {
+		p.Values = make(map[string]any, len(patch))
+	}
+	if p.Meta == nil {
+		p.Meta = &Meta{}
+	}
+	mergeInto(p.Values, p.Meta, patch, now, ver)
+	d.bumpVersion()
+}
+
+// mergeInto merges patch into dst, and when meta is not nil keeps meta mirroring dst and
+// marks meta and every node the patch reaches as updated at now (version ver).
+func mergeInto(dst map[string]any, meta *Meta, patch map[string]any, now time.Time, ver int64) {
+	if meta != nil {
+		meta.LastUpdated, meta.LastUpdatedVersion = now, ver
+	}
+	for k, pv := range patch {
+		if pv == nil {
+			delete(dst, k)
+			if meta != nil {
+				delete(meta.Children, k)
+			}
+			continue
+		}
+		if pm, ok := pv.(map[string]any); ok {
+			if dm, ok := dst[k].(map[string]any); ok {
+				var cm *Meta
+				if meta != nil {
+					cm = meta.child(k, now, ver)
+				}
+				mergeInto(dm, cm, pm, now, ver)
+				continue
+			}
+		}
+		nv := copyPatchValue(pv)
+		dst[k] = nv
+		if meta != nil {
+			if meta.Children == nil {
+				meta.Children = make(map[string]*Meta, len(patch))
+			}
+			meta.Children[k] = newMeta(nv, now, ver)
+		}
+	}
+}
+
+// child returns the metadata of member k, creating it if it is missing.
+func (m *Meta) child(k string, now time.Time, ver int64) *Meta {
+	if c := m.Children[k]; c != nil {
+		return c
+	}
+	if m.Children == nil {
+		m.Children = make(map[string]*Meta)
+	}
+	c := &Meta{LastUpdated: now, LastUpdatedVersion: ver}
+	m.Children[k] = c
+	return c
+}
+
+// newMeta builds metadata for a freshly written value.
+func newMeta(v any, now time.Time, ver int64) *Meta {
+	m := &Meta{LastUpdated: now, LastUpdatedVersion: ver}
+	if o, ok := v.(map[string]any); ok && len(o) > 0 {
+		m.Children = make(map[string]*Meta, len(o))
+		for k, e := range o {
+			m.Children[k] = newMeta(e, now, ver)
+		}
+	}
+	return m
+}
+
+// copyPatchValue deep-copies a validated patch value for storage: null members of
+// objects are dropped (merging a patch where there was no object), numbers become
+// float64, arrays are copied as they are.
+func copyPatchValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		c := make(map[string]any, len(v))
+		for k, e := range v {
+			if e != nil {
+				c[k] = copyPatchValue(e)
+			}
+		}
+		return c
+	case []any:
+		c := make([]any, len(v))
+		for i, e := range v {
+			c[i] = copyArrayValue(e)
+		}
+		return c
+	case string, float64, bool:
+		return v
+	}
+	n, _ := normalizeScalar(v)
+	return n
+}
+
+// copyArrayValue copies an array element: like copyPatchValue, but nulls in objects
+// inside arrays are values, not deletions, so they are kept.
+func copyArrayValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		c := make(map[string]any, len(v))
+		for k, e := range v {
+			c[k] = copyArrayValue(e)
+		}
+		return c
+	case []any:
+		c := make([]any, len(v))
+		for i, e := range v {
+			c[i] = copyArrayValue(e)
+		}
+		return c
+	}
+	n, _ := normalizeScalar(v)
+	return n
+}
+
+// Replace substitutes the whole of desired or tags (reported can only be patched by the
+// device). Null members of doc are dropped. For desired, the $version grows by one, and
+// metadata changes as if the smallest merge patch from the old to the new document had
+// been applied: unchanged nodes keep their $lastUpdated, the root is always touched. On
+// error d is unchanged.
+func (d *Doc) Replace(s Section, doc map[string]any, now time.Time) *Error {
+	if s == Reported {
+		return errInvalid(s.pathPrefix(), "reported properties are written by the device; patch desired or tags instead")
+	}
+	if s > Reported {
+		return errInvalid("", "unknown section %d; use tags or desired", s)
+	}
+	if doc == nil {
+		return errMalformed(s.pathPrefix(), "replacement must be a JSON object")
+	}
+	if err := validateTree(s, doc); err != nil {
+		return err
+	}
+	nv := copyPatchValue(doc).(map[string]any)
+	if err := checkSize(s, sizeOf(nv, false)); err != nil {
+		return err
+	}
+	if s == Tags {
+		d.Tags = nv
+		d.bumpVersion()
+		return nil
+	}
+	d.applyPatch(s, MakePatch(d.Desired.Values, nv), now)
+	return nil
+}

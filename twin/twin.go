@@ -1,0 +1,291 @@
+// Package twin is the device-twin document of Azure IoT Hub: its JSON shape, merge
+// patches with versions, etags and $metadata, Azure's validation limits, the bodies the
+// device and service protocols need, and the desired-versus-reported diff.
+//
+// Property trees are plain JSON values: map[string]any, []any, string, float64, bool and
+// nil. Whole numbers are limited to ±2^52 so that float64 keeps them exact.
+//
+// The package is pure: no I/O, no clock of its own (every write takes `now`), no
+// goroutines. A *Doc is not safe for concurrent use; callers that share one clone it.
+package twin
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"time"
+)
+
+// Section names one of the three writable parts of a twin.
+type Section uint8
+
+// The sections of a twin.
+const (
+	Tags Section = iota
+	Desired
+	Reported
+)
+
+// String returns "tags", "desired" or "reported".
+func (s Section) String() string {
+	switch s {
+	case Tags:
+		return "tags"
+	case Desired:
+		return "desired"
+	case Reported:
+		return "reported"
+	}
+	return fmt.Sprintf("section(%d)", uint8(s))
+}
+
+// ParseSection is the inverse of Section.String.
+func ParseSection(s string) (Section, bool) {
+	switch s {
+	case "tags":
+		return Tags, true
+	case "desired":
+		return Desired, true
+	case "reported":
+		return Reported, true
+	}
+	return 0, false
+}
+
+// pathPrefix is how paths inside the section are written in error messages and diffs.
+func (s Section) pathPrefix() string {
+	switch s {
+	case Desired:
+		return "properties.desired"
+	case Reported:
+		return "properties.reported"
+	}
+	return "tags"
+}
+
+// X509Thumbprint holds the certificate thumbprints of an x509 identity; empty means null.
+type X509Thumbprint struct {
+	PrimaryThumbprint, SecondaryThumbprint string
+}
+
+// Doc is one device twin. Its JSON form (MarshalJSON) is Azure IoT Hub's.
+type Doc struct {
+	DeviceID   string
+	Etag       string // opaque; changes whenever Version changes
+	DeviceEtag string // etag of the identity record, maintained by the registry
+	Version    int64  // twin version, only grows
+
+	Status           string // "enabled" | "disabled"
+	StatusReason     string
+	StatusUpdateTime time.Time
+
+	ConnectionState           string // "Connected" | "Disconnected"
+	LastActivityTime          time.Time
+	CloudToDeviceMessageCount int
+	AuthenticationType        string // "sas"
+	X509Thumbprint            X509Thumbprint
+
+	Tags              map[string]any // no $metadata / $version
+	Desired, Reported Props
+}
+
+// Props is the desired or the reported section.
+type Props struct {
+	Values  map[string]any
+	Meta    *Meta // mirrors Values: $lastUpdated (+ $lastUpdatedVersion on desired)
+	Version int64 // $version, starts at 1
+}
+
+// Meta is the $metadata of one node of a property tree. Children is set for object nodes
+// and mirrors their members; leaves (including arrays) have no children.
+type Meta struct {
+	LastUpdated        time.Time
+	LastUpdatedVersion int64 // desired only: the section $version of the last change
+	Children           map[string]*Meta
+}
+
+// New returns the twin of a newly created identity: twin version 1, both property
+// sections at $version 1 with root $lastUpdated never set, status enabled, disconnected.
+// now seeds the etag generation, so a device deleted and created again does not reuse
+// the etags of its previous life.
+func New(deviceID string, now time.Time) *Doc {
+	d := &Doc{
+		DeviceID:           deviceID,
+		Version:            1,
+		Status:             "enabled",
+		ConnectionState:    "Disconnected",
+		AuthenticationType: "sas",
+		Tags:               map[string]any{},
+		Desired:            Props{Values: map[string]any{}, Meta: &Meta{}, Version: 1},
+		Reported:           Props{Values: map[string]any{}, Meta: &Meta{}, Version: 1},
+	}
+	d.Etag = makeEtag(generation(deviceID, now), d.Version)
+	return d
+}
+
+// generation derives 16 bits that tell apart successive lives of one device id.
+func generation(deviceID string, now time.Time) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(deviceID); i++ {
+		h ^= uint64(deviceID[i])
+		h *= 1099511628211
+	}
+	h ^= uint64(now.UnixNano())
+	h *= 1099511628211
+	return (h >> 32) & 0xffff
+}
+
+// makeEtag encodes the generation in the top 16 bits and the version in the low 48 bits
+// of 8 bytes, base64: the same form as Azure's ("AAAAAAAAAAc=").
+func makeEtag(gen uint64, version int64) string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], gen<<48|uint64(version)&(1<<48-1))
+	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+// etagGeneration recovers the generation from an etag made by makeEtag (0 otherwise).
+func etagGeneration(etag string) uint64 {
+	var b [8]byte
+	if len(etag) != 12 {
+		return 0
+	}
+	n, err := base64.StdEncoding.Decode(b[:], []byte(etag))
+	if err != nil || n != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b[:]) >> 48
+}
+
+// bumpVersion increments the twin version and renews the etag.
+func (d *Doc) bumpVersion() {
+	d.Version++
+	d.Etag = makeEtag(etagGeneration(d.Etag), d.Version)
+}
+
+// props returns the property section s, or nil for tags.
+func (d *Doc) props(s Section) *Props {
+	switch s {
+	case Desired:
+		return &d.Desired
+	case Reported:
+		return &d.Reported
+	}
+	return nil
+}
+
+// Clone returns a deep copy of d.
+func (d *Doc) Clone() *Doc {
+	if d == nil {
+		return nil
+	}
+	c := *d
+	c.Tags = cloneMap(d.Tags)
+	c.Desired = d.Desired.clone()
+	c.Reported = d.Reported.clone()
+	return &c
+}
+
+func (p Props) clone() Props {
+	return Props{Values: cloneMap(p.Values), Meta: p.Meta.clone(), Version: p.Version}
+}
+
+func (m *Meta) clone() *Meta {
+	if m == nil {
+		return nil
+	}
+	c := &Meta{LastUpdated: m.LastUpdated, LastUpdatedVersion: m.LastUpdatedVersion}
+	if m.Children != nil {
+		c.Children = make(map[string]*Meta, len(m.Children))
+		for k, v := range m.Children {
+			c.Children[k] = v.clone()
+		}
+	}
+	return c
+}
+
+// cloneMap deep-copies a JSON object (nil stays nil).
+func cloneMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]any, len(m))
+	for k, v := range m {
+		c[k] = cloneValue(v)
+	}
+	return c
+}
+
+// cloneValue deep-copies a JSON value; scalars are immutable and shared.
+func cloneValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		return cloneMap(v)
+	case []any:
+		c := make([]any, len(v))
+		for i, e := range v {
+			c[i] = cloneValue(e)
+		}
+		return c
+	}
+	return v
+}
+
+// Lookup follows path through nested objects of v and returns the value found there.
+func Lookup(v map[string]any, path ...string) (any, bool) {
+	var cur any = v
+	for _, k := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		cur, ok = m[k]
+		if !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// Error is a rejected operation: an HTTP-style Status (400, 409, 412), an Azure-style
+// numeric Code (400004 …), the offending Path (e.g. "properties.reported.a.b", may be
+// empty) and a Message that is complete on its own: it names the path, says what was
+// wrong and what to do.
+type Error struct {
+	Status  int
+	Code    int
+	Path    string
+	Message string
+}
+
+// Error returns the message.
+func (e *Error) Error() string { return e.Message }
+
+// Error codes returned by this package.
+const (
+	// CodeInvalidArgument: a key, value, depth or size rule was broken (Azure's
+	// ArgumentInvalid, the code the hub answers for reserved keys in a patch).
+	CodeInvalidArgument = 400004
+	// CodeMalformed: the body is not JSON, or not a JSON object where one is required
+	// (Azure's IotHubFormatError).
+	CodeMalformed = 400006
+	// CodeStaleChange: ApplyChange got a change not newer than the twin; drop it.
+	CodeStaleChange = 412001
+	// CodeVersionGap: ApplyChange got a change that skips versions; re-read the twin.
+	CodeVersionGap = 409001
+)
+
+func errInvalid(path, format string, args ...any) *Error {
+	msg := fmt.Sprintf(format, args...)
+	if path != "" {
+		msg = path + ": " + msg
+	}
+	return &Error{Status: 400, Code: CodeInvalidArgument, Path: path, Message: msg}
+}
+
+func errMalformed(path, format string, args ...any) *Error {
+	msg := fmt.Sprintf(format, args...)
+	if path != "" {
+		msg = path + ": " + msg
+	}
+	return &Error{Status: 400, Code: CodeMalformed, Path: path, Message: msg}
+}
