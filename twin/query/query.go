@@ -1,0 +1,238 @@
+// Package query is IoT Hub's twin query language over a set of twins:
+//
+//	SELECT [TOP n] * | expr [AS name], ... | COUNT() / SUM(x) / AVG(x) / MIN(x) / MAX(x) [AS name]
+//	FROM devices
+//	[WHERE condition]
+//	[GROUP BY expr, ...]
+//
+// Conditions use = != <> < > <= >=, AND OR NOT, parentheses, + - * / %, IN [...],
+// NIN [...], IS_DEFINED, IS_NULL/IS_BOOL/IS_NUMBER/IS_STRING/IS_OBJECT/IS_ARRAY/
+// IS_PRIMITIVE, STARTSWITH, ENDSWITH and CONTAINS, over paths into deviceId and the
+// identity attributes (names matched case-insensitively, as IoT Hub does), tags.*,
+// properties.desired.* and properties.reported.* (with $version and $metadata). Keywords
+// and function names are case-insensitive; property names below the top level are not.
+//
+// Semantics follow IoT Hub: a missing property is undefined; comparisons are defined only
+// between primitives of the same kind (a time attribute also compares with a string);
+// anything else is undefined, and a condition passes only if it is boolean true. So
+// `properties.reported.fw != '2.1'` does not select twins that have no reported fw.
+//
+// A parsed Query is immutable and safe for concurrent use.
+package query
+
+import (
+	"cmp"
+	"iter"
+	"slices"
+	"strings"
+
+	"github.com/twinops/twinops/twin"
+)
+
+// Item types of a Result, as IoT Hub's x-ms-item-type header names them.
+const (
+	ItemTwin = "twin" // rows are whole twins (SELECT *)
+	ItemRaw  = "raw"  // rows are JSON objects (projections and aggregates)
+)
+
+// Query is a parsed and compiled query.
+type Query struct {
+	src     string
+	st      *stmt
+	match   evalFn   // nil: no WHERE
+	project []evalFn // per select item; nil for aggregates
+	groupBy []evalFn
+	aggs    []aggSpec // per select item (fn "" for plain items)
+	agg     bool
+}
+
+// Result is the outcome of Run.
+type Result struct {
+	// Rows are JSON-marshalable: for SELECT * the *twin.Doc values themselves (not
+	// copies), ordered by deviceId; for projections map[string]any objects, ordered by
+	// deviceId; for aggregates one map[string]any per group, ordered by the GROUP BY
+	// values (undefined first, then null, booleans, numbers, strings). Members whose value
+	// is undefined are left out of a row, as IoT Hub does.
+	Rows []any
+	// ItemType is ItemTwin for SELECT * and ItemRaw otherwise.
+	ItemType string
+}
+
+// Parse parses and compiles a full query (SELECT ... FROM devices ...). A malformed query
+// gets a *SyntaxError saying where and what was expected.
+func Parse(s string) (*Query, error) {
+	p, err := newParser(s)
+	if err != nil {
+		return nil, err
+	}
+	st, err := p.parseStmt()
+	if err != nil {
+		return nil, err
+	}
+	return build(s, st)
+}
+
+// ParseWhere parses what an operator types at the console's query prompt: a bare
+// condition (`tags.ring = 'canary'`, optionally starting with WHERE), or a full query
+// starting with SELECT. An empty condition selects every twin. Positions in errors are
+// relative to s.
+func ParseWhere(s string) (*Query, error) {
+	p, err := newParser(s)
+	if err != nil {
+		return nil, err
+	}
+	if p.peek().isWord("SELECT") {
+		return Parse(s)
+	}
+	st := &stmt{star: true, top: -1}
+	if p.peek().isWord("WHERE") {
+		p.next()
+	}
+	if p.peek().kind != tEOF || p.i > 0 {
+		w, err := p.parseExpr()
+		if err != nil {
+			return nil, err
+		}
+		if t := p.peek(); t.kind != tEOF {
+			return nil, p.errHere("expected AND, OR or the end of the condition, found %s", t.describe())
+		}
+		st.where = w
+	}
+	return build(s, st)
+}
+
+// build checks the select list against GROUP BY and compiles everything.
+func build(src string, st *stmt) (*Query, error) {
+	q := &Query{src: src, st: st, agg: len(st.groupBy) > 0}
+	if st.where != nil {
+		q.match = compile(st.where)
+	}
+	for _, it := range st.items {
+		if it.agg != nil {
+			q.agg = true
+		}
+	}
+	if st.star && q.agg {
+		return nil, errAt(src, st.groupBy[0].offset(), "GROUP BY needs a select list of the grouped properties and aggregates, not *; e.g. SELECT %s AS k, COUNT() AS n FROM devices GROUP BY %s", st.groupBy[0], st.groupBy[0])
+	}
+	if len(st.groupBy) > maxGroupKeys {
+		return nil, errAt(src, st.groupBy[maxGroupKeys].offset(), "GROUP BY takes at most %d properties", maxGroupKeys)
+	}
+	for _, g := range st.groupBy {
+		q.groupBy = append(q.groupBy, compile(g))
+	}
+	for _, it := range st.items {
+		spec, err := q.compileItem(src, it)
+		if err != nil {
+			return nil, err
+		}
+		q.aggs = append(q.aggs, spec)
+	}
+	return q, nil
+}
+
+// compileItem compiles one projection. In an aggregate query a plain item must be one of
+// the GROUP BY expressions.
+func (q *Query) compileItem(src string, it selItem) (aggSpec, error) {
+	if it.agg != nil {
+		spec := aggSpec{fn: it.agg.fn, name: it.name, group: -1}
+		if it.agg.arg != nil {
+			spec.arg = compile(it.agg.arg)
+		}
+		q.project = append(q.project, nil)
+		return spec, nil
+	}
+	q.project = append(q.project, compile(it.e))
+	spec := aggSpec{name: it.name, group: -1}
+	if !q.agg {
+		return spec, nil
+	}
+	for i, g := range q.st.groupBy {
+		if g.String() == it.e.String() {
+			spec.group = i
+			return spec, nil
+		}
+	}
+	if len(q.st.groupBy) == 0 {
+		return spec, errAt(src, it.off, "%s is not an aggregate: with COUNT/SUM/AVG/MIN/MAX, other select items must be grouped (GROUP BY %s)", it.e, it.e)
+	}
+	return spec, errAt(src, it.off, "%s is neither in GROUP BY nor inside an aggregate", it.e)
+}
+
+// String returns the query as it was given.
+func (q *Query) String() string { return q.src }
+
+// Match reports whether the twin passes the WHERE condition (true when there is none).
+func (q *Query) Match(d *twin.Doc) bool {
+	return q.match == nil || q.match(d).isTrue()
+}
+
+// Aggregate reports whether the query aggregates (COUNT/SUM/AVG/MIN/MAX or GROUP BY):
+// its rows are groups, not twins.
+func (q *Query) Aggregate() bool { return q.agg }
+
+// SelectAll reports whether the query is SELECT * (rows are whole twins).
+func (q *Query) SelectAll() bool { return q.st.star }
+
+// Top returns n of SELECT TOP n, or -1 when the query has no TOP.
+func (q *Query) Top() int { return q.st.top }
+
+// Run evaluates the query over docs (which it does not modify or keep, except as the
+// rows of SELECT *). The error is reserved for evaluation failures; the current
+// language has none, so it is always nil.
+func (q *Query) Run(docs iter.Seq[*twin.Doc]) (*Result, error) {
+	if q.agg {
+		return &Result{Rows: q.aggregate(docs), ItemType: ItemRaw}, nil
+	}
+	var hits []*twin.Doc
+	for d := range docs {
+		if q.Match(d) {
+			hits = append(hits, d)
+		}
+	}
+	slices.SortFunc(hits, func(a, b *twin.Doc) int { return strings.Compare(a.DeviceID, b.DeviceID) })
+	if q.st.top >= 0 && len(hits) > q.st.top {
+		hits = hits[:q.st.top]
+	}
+	rows := make([]any, len(hits))
+	if q.st.star {
+		for i, d := range hits {
+			rows[i] = d
+		}
+		return &Result{Rows: rows, ItemType: ItemTwin}, nil
+	}
+	for i, d := range hits {
+		rows[i] = q.Project(d)
+	}
+	return &Result{Rows: rows, ItemType: ItemRaw}, nil
+}
+
+// Project returns the projection row of one twin for a non-aggregate query with a select
+// list (undefined members left out). For SELECT * it returns d itself.
+func (q *Query) Project(d *twin.Doc) any {
+	if q.st.star {
+		return d
+	}
+	row := make(map[string]any, len(q.project))
+	for i, f := range q.project {
+		if f == nil {
+			continue
+		}
+		if x, ok := f(d).toAny(); ok {
+			row[q.aggs[i].name] = x
+		}
+	}
+	return row
+}
+
+// sortRows orders group rows by their keys.
+func sortGroups(gs []*group) {
+	slices.SortFunc(gs, func(a, b *group) int {
+		for i := range a.keys {
+			if c := order(a.keys[i], b.keys[i]); c != 0 {
+				return c
+			}
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+}
