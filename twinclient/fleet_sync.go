@@ -1,0 +1,403 @@
+package twinclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/twinops/twinops/twin"
+)
+
+// errLost means events were lost (a gap in seq, a sync beyond what arrived, a full
+// queue): the cache lists the fleet again.
+var errLost = errors.New("events were lost; listing the fleet again")
+
+// errConnChanged means the connection dropped or was replaced during a session.
+var errConnChanged = errors.New("connection changed")
+
+// run is the cache's one worker goroutine: wait for a connection, list, then watch,
+// and start over after a reconnect or a loss.
+func (f *Fleet) run() {
+	defer func() {
+		f.setState(Stopped)
+		close(f.stopped)
+	}()
+	sessions := 0
+	for {
+		for !f.up.Load() {
+			select {
+			case <-f.wake:
+			case <-f.ctx.Done():
+				return
+			}
+		}
+		gen := f.gen.Load()
+		err := f.session(gen, sessions)
+		sessions++
+		if f.ctx.Err() != nil {
+			return
+		}
+		switch {
+		case errors.Is(err, errConnChanged), errors.Is(err, ErrDisconnected):
+		case errors.Is(err, errLost):
+			f.fail("events lost", nil)
+		case err != nil:
+			f.fail("fleet sync", err)
+			select { // do not spin against a hub that keeps failing
+			case <-time.After(500 * time.Millisecond):
+			case <-f.ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// watch tracks the event-stream positions of one session.
+type watch struct {
+	epoch string
+	last  map[string]int64
+}
+
+// check accepts an event of kind with sequence seq: anything up to the position known
+// when the listing started is covered by it; after that seq must grow by one.
+func (w *watch) check(kind string, seq int64) bool {
+	last := w.last[kind]
+	switch {
+	case seq <= last:
+		return true
+	case seq == last+1:
+		w.last[kind] = seq
+		return true
+	}
+	return false
+}
+
+// session lists the fleet and then applies events until the connection changes or
+// events are lost.
+func (f *Fleet) session(gen uint64, n int) error {
+	f.takeQueue(nil) // the listing below covers everything queued so far
+	f.setState(Syncing)
+	info, err := f.svc.HubInfo(f.ctx)
+	if err != nil {
+		return err
+	}
+	w := &watch{epoch: info.Epoch, last: map[string]int64{}}
+	for k, v := range info.Seq {
+		w.last[k] = v
+	}
+	listed, err := f.list(f.ctx)
+	if err != nil {
+		return err
+	}
+	f.reconcile(listed, n > 0)
+	var buf []rawEvent
+	for {
+		if f.gen.Load() != gen || !f.up.Load() {
+			return errConnChanged
+		}
+		q, over := f.takeQueue(buf)
+		if over {
+			return errLost
+		}
+		if len(q) == 0 {
+			select {
+			case <-f.wake:
+			case <-f.ctx.Done():
+				return f.ctx.Err()
+			}
+			continue
+		}
+		if err := f.apply(q, w); err != nil {
+			return err
+		}
+		clear(q)
+		buf = q
+	}
+}
+
+// list pages through SELECT * FROM devices, fetching the next page while it decodes the
+// current one.
+func (f *Fleet) list(ctx context.Context) (map[string]*twin.Doc, error) {
+	type page struct {
+		p   QueryPage
+		err error
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan page, 1)
+	go func() {
+		defer close(pages)
+		cont := ""
+		for {
+			p, err := f.svc.QueryPage(lctx, "SELECT * FROM devices", listPage, cont)
+			select {
+			case pages <- page{p, err}:
+			case <-lctx.Done():
+				return
+			}
+			if err != nil || p.Continuation == "" {
+				return
+			}
+			cont = p.Continuation
+		}
+	}()
+	out := map[string]*twin.Doc{}
+	for pg := range pages {
+		if pg.err != nil {
+			return nil, fmt.Errorf("listing the fleet: %w", pg.err)
+		}
+		for _, raw := range pg.p.Items {
+			d := new(twin.Doc)
+			if err := d.UnmarshalJSON(raw); err != nil {
+				return nil, fmt.Errorf("listing the fleet: a twin the hub sent does not decode: %w", err)
+			}
+			out[d.DeviceID] = d
+		}
+	}
+	return out, nil
+}
+
+// reconcile makes the held copy equal to a fresh listing: twins that differ are replaced,
+// twins that are gone are dropped.
+func (f *Fleet) reconcile(listed map[string]*twin.Doc, resync bool) {
+	f.mu.Lock()
+	for id := range f.docs {
+		if _, ok := listed[id]; !ok {
+			f.removeLocked(id)
+		}
+	}
+	for id, d := range listed {
+		if e := f.docs[id]; e != nil && same(e.doc, d) {
+			continue
+		}
+		f.installLocked(id, d)
+	}
+	f.status.State = Synced
+	f.status.SyncedAt = time.Now()
+	if resync {
+		f.status.Resyncs++
+	}
+	f.changed = true
+	f.mu.Unlock()
+	f.signal()
+}
+
+// same reports whether two states of a twin are the same as far as the hub's writes go.
+func same(a, b *twin.Doc) bool {
+	return a.Version == b.Version && a.Etag == b.Etag && a.ConnectionState == b.ConnectionState &&
+		a.Status == b.Status && a.StatusReason == b.StatusReason
+}
+
+// installLocked puts a twin read from the hub in place of whatever was held.
+func (f *Fleet) installLocked(id string, d *twin.Doc) {
+	e := f.docs[id]
+	if e == nil {
+		e = &entry{}
+		f.docs[id] = e
+		f.status.Devices++
+	} else if e.doc.ConnectionState == "Connected" {
+		f.status.Connected--
+	}
+	e.doc, e.shared = d, false
+	if d.ConnectionState == "Connected" {
+		f.status.Connected++
+	}
+	f.dirty[id] = struct{}{}
+}
+
+func (f *Fleet) removeLocked(id string) {
+	e := f.docs[id]
+	if e == nil {
+		return
+	}
+	if e.doc.ConnectionState == "Connected" {
+		f.status.Connected--
+	}
+	delete(f.docs, id)
+	f.status.Devices--
+	f.dirty[id] = struct{}{}
+}
+
+// writable returns the entry's doc ready to be changed in place (cloned once if it has
+// been handed out).
+func (e *entry) writable() *twin.Doc {
+	if e.shared {
+		e.doc = e.doc.Clone()
+		e.shared = false
+	}
+	return e.doc
+}
+
+func (f *Fleet) pushLocked(ev Event) {
+	if len(f.ring) >= maxRing {
+		n := copy(f.ring, f.ring[1:])
+		f.ring = f.ring[:n]
+		f.status.EventsDropped++
+	}
+	f.ring = append(f.ring, ev)
+}
+
+// apply applies a run of queued events, then re-reads the twins whose changes were
+// missed. It returns errLost when the stream shows a loss.
+func (f *Fleet) apply(q []rawEvent, w *watch) error {
+	reread := map[string]struct{}{}
+	var lost error
+	f.mu.Lock()
+	for _, r := range q {
+		if err := f.applyOneLocked(r, w, reread); err != nil {
+			lost = err
+			break
+		}
+	}
+	f.mu.Unlock()
+	f.signal()
+	if lost != nil {
+		return lost
+	}
+	return f.reread(reread)
+}
+
+func (f *Fleet) applyOneLocked(r rawEvent, w *watch, reread map[string]struct{}) error {
+	kind, _, _ := strings.Cut(r.topic, "/")
+	switch kind {
+	case "twin":
+		ev, err := parseTwinEvent(r.payload)
+		if err != nil {
+			f.svc.log.Warn("fleet: undecodable twin event", "err", err)
+			return errLost
+		}
+		if !w.check("twin", ev.seq) {
+			return errLost
+		}
+		f.applyTwinLocked(ev, reread)
+	case "connection":
+		var ev connEvent
+		if err := json.Unmarshal(r.payload, &ev); err != nil {
+			return errLost
+		}
+		if !w.check("connection", ev.Seq) {
+			return errLost
+		}
+		f.applyConnLocked(ev)
+	case "identity":
+		var ev identityEvent
+		if err := json.Unmarshal(r.payload, &ev); err != nil {
+			return errLost
+		}
+		if !w.check("identity", ev.Seq) {
+			return errLost
+		}
+		f.applyIdentityLocked(ev, reread)
+	case "sync":
+		var ev syncEvent
+		if err := json.Unmarshal(r.payload, &ev); err != nil {
+			return errLost
+		}
+		if ev.Epoch != w.epoch {
+			return errLost
+		}
+		for k, v := range ev.Seq {
+			if v > w.last[k] {
+				return errLost
+			}
+		}
+	}
+	return nil
+}
+
+func (f *Fleet) applyTwinLocked(ev twinEvent, reread map[string]struct{}) {
+	id := ev.change.DeviceID
+	e := f.docs[id]
+	if e == nil {
+		reread[id] = struct{}{}
+		return
+	}
+	if _, pending := reread[id]; pending || ev.change.Version <= e.doc.Version {
+		return
+	}
+	if ev.change.Version > e.doc.Version+1 {
+		reread[id] = struct{}{}
+		return
+	}
+	d := e.writable()
+	if err := d.ApplyChange(ev.change); err != nil {
+		reread[id] = struct{}{}
+		return
+	}
+	if ev.etag != "" {
+		d.Etag = ev.etag
+	}
+	if ev.change.Section == twin.Reported && ev.change.Time.After(d.LastActivityTime) {
+		d.LastActivityTime = ev.change.Time
+	}
+	f.dirty[id] = struct{}{}
+	f.pushLocked(Event{Time: ev.change.Time, DeviceID: id, Kind: ev.change.Section.String(),
+		Version: ev.change.Version, Op: ev.change.Op, Patch: ev.change.Patch})
+}
+
+func (f *Fleet) applyConnLocked(ev connEvent) {
+	e := f.docs[ev.DeviceID]
+	if e == nil || ev.SequenceNumber <= e.connSeq {
+		return
+	}
+	e.connSeq = ev.SequenceNumber
+	kind := "disconnected"
+	if ev.State == "Connected" {
+		kind = "connected"
+	}
+	if e.doc.ConnectionState != ev.State {
+		if e.doc.ConnectionState == "Connected" {
+			f.status.Connected--
+		}
+		if ev.State == "Connected" {
+			f.status.Connected++
+		}
+		d := e.writable()
+		d.ConnectionState = ev.State
+		if ev.Time.After(d.LastActivityTime) {
+			d.LastActivityTime = ev.Time
+		}
+		f.dirty[ev.DeviceID] = struct{}{}
+	}
+	f.pushLocked(Event{Time: ev.Time, DeviceID: ev.DeviceID, Kind: kind})
+}
+
+func (f *Fleet) applyIdentityLocked(ev identityEvent, reread map[string]struct{}) {
+	switch ev.Op {
+	case "deleted":
+		delete(reread, ev.DeviceID)
+		f.removeLocked(ev.DeviceID)
+	default: // created, updated: the twin holds the identity's fields
+		reread[ev.DeviceID] = struct{}{}
+	}
+	f.pushLocked(Event{Time: ev.Time, DeviceID: ev.DeviceID, Kind: ev.Op})
+}
+
+// reread fetches the twins whose changes were missed. What it reads is at least as new as
+// every event applied so far (those arrived before the request went out), so it replaces
+// what is held; a 404 means the device is gone.
+func (f *Fleet) reread(ids map[string]struct{}) error {
+	for id := range ids {
+		ctx, cancel := context.WithTimeout(f.ctx, 10*time.Second)
+		d, err := f.svc.GetTwin(ctx, id)
+		cancel()
+		f.mu.Lock()
+		switch {
+		case IsStatus(err, 404):
+			f.removeLocked(id)
+		case err != nil:
+			f.mu.Unlock()
+			return fmt.Errorf("re-reading twin %q: %w", id, err)
+		default:
+			f.installLocked(id, d)
+		}
+		f.mu.Unlock()
+	}
+	if len(ids) > 0 {
+		f.signal()
+	}
+	return nil
+}
