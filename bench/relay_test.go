@@ -1,0 +1,175 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// allowAll lets every client connect and use every topic (mochi's own AllowHook pulls in
+// a YAML module this repository does not carry).
+type allowAll struct{ mqtt.HookBase }
+
+func (allowAll) ID() string { return "allow-all" }
+func (allowAll) Provides(b byte) bool {
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+}
+func (allowAll) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
+func (allowAll) OnACLCheck(*mqtt.Client, string, bool) bool              { return true }
+
+// startBroker runs a plain mochi broker on 127.0.0.1:0 for the relay tests.
+func startBroker(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s := mqtt.New(&mqtt.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := s.AddHook(new(allowAll), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddListener(listeners.NewTCP(listeners.Config{ID: "t", Address: addr})); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve() }()
+	t.Cleanup(func() { s.Close() })
+	select {
+	case err := <-errc:
+		t.Fatal(err)
+	default:
+	}
+	return addr
+}
+
+func TestConnPublishSubscribe(t *testing.T) {
+	addr := startBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := make(chan string, 10)
+	acks := make(chan uint16, 10)
+	c, err := Dial(ctx, ConnectOptions{Addr: addr, ClientID: "a", CleanSession: true,
+		OnPublish: func(topic string, payload []byte) { got <- topic + " " + string(payload) },
+		OnPuback:  func(id uint16) { acks <- id }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if q, err := c.Subscribe(ctx, "x/#", 1); err != nil || q != 1 {
+		t.Fatalf("subscribe: granted %d, %v", q, err)
+	}
+	big := strings.Repeat("p", 300) // remaining length needs two bytes
+	id, err := c.Publish("x/y", 1, []byte(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for want := 2; want > 0; {
+		select {
+		case s := <-got:
+			if s != "x/y "+big {
+				t.Fatalf("received %q", s)
+			}
+			want--
+		case a := <-acks:
+			if a != id {
+				t.Fatalf("puback for %d, published %d", a, id)
+			}
+			want--
+		case <-ctx.Done():
+			t.Fatal("no relayed message or PUBACK within 10 s")
+		}
+	}
+}
+
+func TestDialRefused(t *testing.T) {
+	addr := startBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// MQTT 3.1.1 requires a client id when CleanSession is 0; the broker refuses it.
+	_, err := Dial(ctx, ConnectOptions{Addr: addr, ClientID: "", CleanSession: false})
+	if err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("Dial with empty client id and CleanSession 0 = %v, want a refused CONNACK", err)
+	}
+}
+
+func TestRelayScenario(t *testing.T) {
+	addr := startBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var progress bytes.Buffer
+	r, err := Run(ctx, &BrokerTarget{Addr: addr}, Options{Scenario: "relay", Devices: 4, Inflight: 4,
+		Payload: 256, Duration: 5 * time.Second, Count: 2000, Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Ops < 2000 || r.Errors != 0 {
+		t.Fatalf("relay: %d ops, %d errors (%s); want >= 2000 ops in 5 s and no errors", r.Ops, r.Errors, r.FirstError)
+	}
+	p := r.Latency["relay"]
+	if p.Count < r.Ops || p.P50 <= 0 || p.P99 < p.P50 || p.Max < p.P99 {
+		t.Fatalf("relay latency figures inconsistent: %+v with %d ops", p, r.Ops)
+	}
+	var text, js bytes.Buffer
+	r.WriteText(&text)
+	if err := r.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "relay") || !strings.Contains(js.String(), `"opsPerSec"`) {
+		t.Fatalf("report missing figures:\n%s\n%s", text.String(), js.String())
+	}
+}
+
+func TestRelayRate(t *testing.T) {
+	addr := startBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// 2 devices at 20/s for 1 s cannot exceed 2*(20+1) operations however fast the broker is.
+	r, err := Run(ctx, &BrokerTarget{Addr: addr}, Options{Scenario: "relay", Devices: 2, Rate: 20,
+		Duration: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Ops > 42 {
+		t.Fatalf("rate 20/s per device for 1 s gave %d ops, want at most 42", r.Ops)
+	}
+	if r.Ops == 0 {
+		t.Fatal("no operations at all")
+	}
+}
+
+func TestUnknownScenario(t *testing.T) {
+	_, err := Run(context.Background(), &BrokerTarget{Addr: "127.0.0.1:1"}, Options{Scenario: "storm"})
+	if err == nil || !strings.Contains(err.Error(), "use relay") {
+		t.Fatalf("Run(storm) = %v, want an error listing the scenarios", err)
+	}
+}
+
+func TestDeviceCredentials(t *testing.T) {
+	id, user, pass, err := DeviceCredentials("HostName=localhost:8883;DeviceId=d1;SharedAccessKey=AAAA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != "d1" || user != "localhost:8883/d1/?api-version=2021-04-12" ||
+		!strings.HasPrefix(pass, "SharedAccessSignature sr=localhost%3A8883%2Fdevices%2Fd1&sig=") {
+		t.Fatalf("got %q %q %q", id, user, pass)
+	}
+	for name, cs := range map[string]string{
+		"no key":     "HostName=h;DeviceId=d",
+		"bad base64": "HostName=h;DeviceId=d;SharedAccessKey=!!",
+	} {
+		if _, _, _, err := DeviceCredentials(cs, time.Hour); err == nil {
+			t.Errorf("%s: DeviceCredentials(%q) accepted", name, cs)
+		}
+	}
+}
