@@ -66,8 +66,11 @@ func isKeyword(s string) bool {
 	return false
 }
 
-// lex splits src into tokens, ending with a tEOF token.
-func lex(src string) ([]token, error) {
+// lex splits src into tokens, ending with a tEOF token. When it meets something that is
+// not a token it stops there: the tokens read so far end with a tEOF at the offending
+// token's offset, and the error is returned with them, so that the parser can report an
+// earlier mistake first.
+func lex(src string) ([]token, *SyntaxError) {
 	var toks []token
 	i := 0
 	for {
@@ -89,14 +92,14 @@ func lex(src string) ([]token, error) {
 		case isDigit(c) || (c == '.' && i+1 < len(src) && isDigit(src[i+1]) && !afterValue(toks)):
 			t, err := lexNumber(src, i)
 			if err != nil {
-				return nil, err
+				return append(toks, token{kind: tEOF, off: i}), err
 			}
 			toks = append(toks, t)
 			i += len(t.text)
 		case c == '\'' || c == '"':
 			t, n, err := lexString(src, i)
 			if err != nil {
-				return nil, err
+				return append(toks, token{kind: tEOF, off: i}), err
 			}
 			toks = append(toks, t)
 			i += n
@@ -104,7 +107,7 @@ func lex(src string) ([]token, error) {
 			sym := punct(src[i:])
 			if sym == "" {
 				r, _ := utf8.DecodeRuneInString(src[i:])
-				return nil, errAt(src, i, "unexpected character %q; a query is made of names, numbers, 'strings', operators and ( ) [ ] , .", r)
+				return append(toks, token{kind: tEOF, off: i}), errAt(src, i, "unexpected character %q; a query is made of names, numbers, 'strings', operators and ( ) [ ] , .", r)
 			}
 			toks = append(toks, token{kind: tPunct, text: sym, off: i})
 			i += len(sym)
@@ -144,7 +147,7 @@ func isIdentStart(c byte) bool {
 }
 
 // lexNumber reads a decimal (1, 1.5, .5, 1e3) or hexadecimal (0x1F) number at src[i:].
-func lexNumber(src string, i int) (token, error) {
+func lexNumber(src string, i int) (token, *SyntaxError) {
 	j := i
 	if strings.HasPrefix(src[i:], "0x") || strings.HasPrefix(src[i:], "0X") {
 		j += 2
@@ -196,7 +199,7 @@ func lexNumber(src string, i int) (token, error) {
 
 // lexString reads a quoted string at src[i:], returning the token and its length in bytes.
 // Escapes: \' \" \\ \/ \b \f \n \r \t \uXXXX.
-func lexString(src string, i int) (token, int, error) {
+func lexString(src string, i int) (token, int, *SyntaxError) {
 	q := src[i]
 	var b strings.Builder
 	j := i + 1
@@ -223,7 +226,7 @@ func lexString(src string, i int) (token, int, error) {
 }
 
 // lexEscape decodes the escape sequence at src[j:] (src[j] == '\\') into b.
-func lexEscape(src string, j int, b *strings.Builder) (int, error) {
+func lexEscape(src string, j int, b *strings.Builder) (int, *SyntaxError) {
 	if j+1 >= len(src) {
 		return 0, errAt(src, j, "string ends inside an escape sequence")
 	}

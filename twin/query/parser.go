@@ -8,9 +8,11 @@ import (
 
 // parser is a recursive-descent parser over the tokens of one query.
 type parser struct {
-	src  string
-	toks []token
-	i    int
+	src    string
+	toks   []token
+	i      int
+	lexErr *SyntaxError // where lexing stopped, if it did; see pick
+	lexPos int          // 1-based position of the token lexing could not read
 }
 
 // stmt is a parsed (not yet compiled) query.
@@ -35,11 +37,24 @@ func newParser(src string) (*parser, error) {
 	if n := utf8.RuneCountInString(src); n > MaxQueryLength {
 		return nil, errAt(src, len(src), "query is %d characters long; the limit is %d", n, MaxQueryLength)
 	}
-	toks, err := lex(src)
-	if err != nil {
-		return nil, err
+	toks, lexErr := lex(src)
+	p := &parser{src: src, toks: toks, lexErr: lexErr}
+	if lexErr != nil {
+		p.lexPos = errAt(src, toks[len(toks)-1].off, "").Pos
 	}
-	return &parser{src: src, toks: toks}, nil
+	return p, nil
+}
+
+// pick chooses the error to report: a parse error found before the point where lexing
+// stopped, else the lexing error. err is the parse result (nil if parsing succeeded).
+func (p *parser) pick(err error) error {
+	if p.lexErr == nil {
+		return err
+	}
+	if se, ok := err.(*SyntaxError); ok && se.Pos < p.lexPos {
+		return err
+	}
+	return p.lexErr
 }
 
 func (p *parser) peek() token { return p.toks[p.i] }

@@ -66,7 +66,7 @@ func Parse(s string) (*Query, error) {
 		return nil, err
 	}
 	st, err := p.parseStmt()
-	if err != nil {
+	if err = p.pick(err); err != nil {
 		return nil, err
 	}
 	return build(s, st)
@@ -84,21 +84,31 @@ func ParseWhere(s string) (*Query, error) {
 	if p.peek().isWord("SELECT") {
 		return Parse(s)
 	}
+	st, err := p.parseCondition()
+	if err = p.pick(err); err != nil {
+		return nil, err
+	}
+	return build(s, st)
+}
+
+// parseCondition parses [WHERE] condition as SELECT * FROM devices WHERE condition.
+func (p *parser) parseCondition() (*stmt, error) {
 	st := &stmt{star: true, top: -1}
 	if p.peek().isWord("WHERE") {
 		p.next()
 	}
-	if p.peek().kind != tEOF || p.i > 0 {
-		w, err := p.parseExpr()
-		if err != nil {
-			return nil, err
-		}
-		if t := p.peek(); t.kind != tEOF {
-			return nil, p.errHere("expected AND, OR or the end of the condition, found %s", t.describe())
-		}
-		st.where = w
+	if p.peek().kind == tEOF && p.i == 0 {
+		return st, nil
 	}
-	return build(s, st)
+	w, err := p.parseExpr()
+	if err != nil {
+		return nil, err
+	}
+	if t := p.peek(); t.kind != tEOF {
+		return nil, p.errHere("expected AND, OR or the end of the condition, found %s", t.describe())
+	}
+	st.where = w
+	return st, nil
 }
 
 // build checks the select list against GROUP BY and compiles everything.

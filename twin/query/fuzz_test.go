@@ -1,0 +1,57 @@
+package query
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzParse checks that the parser never panics, that every error is a *SyntaxError
+// positioned within the input (or just after it), and that a query that parses also
+// runs over the fixture fleet with JSON-marshalable rows.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		`SELECT * FROM devices WHERE tags.ring = 'canary' AND properties.reported.firmware.version != '2.1.0'`,
+		`SELECT properties.reported.firmware.status AS status, COUNT() AS n FROM devices WHERE properties.desired.firmware.version = '2.1.0' GROUP BY properties.reported.firmware.status`,
+		`SELECT COUNT() AS total FROM devices WHERE is_defined(properties.reported.firmware)`,
+		`SELECT * FROM devices WHERE properties.reported.connectivity IN ['wired','wifi']`,
+		`SELECT * FROM devices.modules WHERE properties.reported.status = 'scanning' AND deviceId IN ['d1','d2']`,
+		`SELECT TOP 3 deviceId, tags['a b'][0] AS x, -version % 0x1F FROM devices WHERE NOT (a < "\u00e9\'")`,
+		`SELECT MIN(lastActivityTime), MAX(properties.desired.$metadata.$lastUpdated) FROM devices`,
+		`tags.region NIN ['eu', null, true, 1e3] OR STARTSWITH(deviceId, 'x')`,
+		`SELECT * FROM devices WHERE 'unterminated`,
+	} {
+		f.Add(s)
+	}
+	docs := fleet(f)
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, parse := range []func(string) (*Query, error){Parse, ParseWhere} {
+			q, err := parse(s)
+			if err != nil {
+				var se *SyntaxError
+				if !errors.As(err, &se) {
+					t.Fatalf("%q: error %T %v is not a *SyntaxError", s, err, err)
+				}
+				if se.Pos < 1 || se.Pos > utf8.RuneCountInString(s)+1 {
+					t.Fatalf("%q: position %d outside the input", s, se.Pos)
+				}
+				if se.Msg == "" || !strings.Contains(se.Caret(), "^") {
+					t.Fatalf("%q: empty message or caret: %q", s, se.Caret())
+				}
+				continue
+			}
+			res, err := q.Run(seq(docs))
+			if err != nil {
+				t.Fatalf("%q: Run: %v", s, err)
+			}
+			if _, err := json.Marshal(res.Rows); err != nil {
+				t.Fatalf("%q: rows do not marshal: %v", s, err)
+			}
+			for _, d := range docs {
+				q.Match(d)
+			}
+		}
+	})
+}

@@ -1,0 +1,150 @@
+package query
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/twinops/twinops/twin"
+)
+
+func TestRun(t *testing.T) {
+	docs := fleet(t)
+	cases := map[string]struct {
+		q        string
+		itemType string
+		want     string // JSON of the rows; for SELECT * the device ids
+	}{
+		"facts: rollout GROUP BY": {
+			`SELECT properties.reported.firmware.status AS status, COUNT() AS n FROM devices WHERE properties.desired.firmware.version = '2.1.0' GROUP BY properties.reported.firmware.status`,
+			ItemRaw, `[{"n":1,"status":"downloading"},{"n":2,"status":"succeeded"}]`},
+		"facts: count is_defined": {
+			`SELECT COUNT() AS total FROM devices WHERE is_defined(properties.reported.firmware)`,
+			ItemRaw, `[{"total":3}]`},
+		"facts: select star IN": {
+			`SELECT * FROM devices WHERE properties.reported.connectivity IN ['wired','wifi']`,
+			ItemTwin, `["d1","d2"]`},
+		"select star ordered by deviceId": {`SELECT * FROM devices`, ItemTwin, `["d1","d2","d3","d4","d5"]`},
+		"TOP":                             {`SELECT TOP 2 * FROM devices WHERE tags.region = 'eu'`, ItemTwin, `["d1","d3"]`},
+		"TOP 0":                           {`SELECT TOP 0 * FROM devices`, ItemTwin, `[]`},
+		"group with undefined key": {
+			`SELECT properties.reported.firmware.status AS status, COUNT() AS n FROM devices GROUP BY properties.reported.firmware.status`,
+			ItemRaw, `[{"n":2},{"n":1,"status":"downloading"},{"n":2,"status":"succeeded"}]`},
+		"count empty": {`SELECT COUNT() AS n FROM devices WHERE deviceId = 'nope'`, ItemRaw, `[{"n":0}]`},
+		"unnamed aggregates": {
+			`SELECT COUNT(), SUM(properties.reported.battery), AVG(properties.reported.battery) FROM devices`,
+			ItemRaw, `[{"$1":5,"$2":185.5,"$3":46.375}]`},
+		"min max": {
+			`SELECT MIN(properties.reported.battery) AS lo, MAX(properties.reported.battery) AS hi, MAX(deviceId) AS last FROM devices`,
+			ItemRaw, `[{"hi":80,"last":"d5","lo":10}]`},
+		"avg of nothing": {`SELECT AVG(tags.nothing) AS a, SUM(tags.nothing) AS s, COUNT(tags.model) AS c FROM devices`, ItemRaw, `[{"c":3,"s":0}]`},
+		"two group keys": {
+			`SELECT tags.region AS region, tags.ring AS ring, COUNT() AS n FROM devices WHERE IS_DEFINED(tags.region) GROUP BY tags.region, tags.ring`,
+			ItemRaw, `[{"n":2,"region":"eu","ring":"broad"},{"n":1,"region":"eu","ring":"canary"},{"n":1,"region":"us","ring":"canary"}]`},
+		"group TOP": {
+			`SELECT TOP 1 tags.region AS r, COUNT() AS n FROM devices GROUP BY tags.region`,
+			ItemRaw, `[{"n":1}]`},
+		"group key without alias": {
+			`SELECT tags.region, COUNT() AS n FROM devices WHERE IS_DEFINED(tags.region) GROUP BY tags.region`,
+			ItemRaw, `[{"n":3,"region":"eu"},{"n":1,"region":"us"}]`},
+		"projection": {
+			`SELECT deviceId, tags.region, properties.reported.battery AS b FROM devices WHERE tags.ring = 'canary'`,
+			ItemRaw, `[{"b":80,"deviceId":"d1","region":"eu"},{"b":40,"deviceId":"d2","region":"us"}]`},
+		"projection canonical names": {
+			`SELECT DeviceId, LastActivityTime, STATUS FROM devices WHERE deviceId = 'd1'`,
+			ItemRaw, `[{"deviceId":"d1","lastActivityTime":"2026-11-27T09:00:00Z","status":"enabled"}]`},
+		"projection of objects and expressions": {
+			`SELECT properties.reported.firmware AS fw, properties.reported.battery / 10 AS tenth, tags.region = 'eu' AS eu FROM devices WHERE deviceId = 'd1'`,
+			ItemRaw, `[{"eu":true,"fw":{"status":"downloading","version":"2.0.0"},"tenth":8}]`},
+		"projection of $version and metadata time": {
+			`SELECT properties.desired.$version AS v, properties.desired.$metadata.firmware.$lastUpdated AS at FROM devices WHERE deviceId = 'd2'`,
+			ItemRaw, `[{"at":"2026-11-27T07:00:00Z","v":2}]`},
+		"projection never set time": {
+			`SELECT statusUpdateTime AS t FROM devices WHERE deviceId = 'd5'`,
+			ItemRaw, `[{"t":"0001-01-01T00:00:00Z"}]`},
+		"projection of tags whole": {
+			`SELECT tags FROM devices WHERE deviceId IN ['d4', 'd5']`,
+			ItemRaw, `[{"tags":{"region":"eu","ring":"broad"}},{"tags":{}}]`},
+		"projection array index": {
+			`SELECT properties.reported.ips[0] AS ip FROM devices WHERE IS_DEFINED(properties.reported.ips)`,
+			ItemRaw, `[{"ip":"10.0.0.4"}]`},
+		"projection TOP": {`SELECT TOP 1 deviceId FROM devices`, ItemRaw, `[{"deviceId":"d1"}]`},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			q, err := Parse(c.q)
+			if err != nil {
+				t.Fatalf("Parse(%q): %v", c.q, err)
+			}
+			res, err := q.Run(seq(docs))
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if res.ItemType != c.itemType {
+				t.Errorf("ItemType = %q, want %q", res.ItemType, c.itemType)
+			}
+			var got []byte
+			if c.itemType == ItemTwin {
+				idl := make([]string, 0, len(res.Rows))
+				for _, r := range res.Rows {
+					idl = append(idl, r.(*twin.Doc).DeviceID)
+				}
+				got, _ = json.Marshal(idl)
+			} else if got, err = json.Marshal(res.Rows); err != nil {
+				t.Fatalf("rows do not marshal: %v", err)
+			}
+			if string(got) != c.want {
+				t.Errorf("%s\n got %s\nwant %s", c.q, got, c.want)
+			}
+		})
+	}
+}
+
+func TestSelectStarRowsMarshalAsTwins(t *testing.T) {
+	docs := fleet(t)
+	q, err := Parse(`SELECT * FROM devices WHERE deviceId = 'd2'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := q.Run(seq(docs))
+	b, err := json.Marshal(res.Rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal(b, &rows); err != nil || len(rows) != 1 {
+		t.Fatalf("rows %s: %v", b, err)
+	}
+	if rows[0]["deviceId"] != "d2" || twinLookup(rows[0], "properties", "reported", "firmware", "status") != "succeeded" {
+		t.Errorf("row is not the twin in IoT Hub's shape: %s", b)
+	}
+}
+
+func twinLookup(m map[string]any, path ...string) any {
+	v, _ := twin.Lookup(m, path...)
+	return v
+}
+
+func TestAccessors(t *testing.T) {
+	cases := map[string]struct {
+		q         string
+		agg, star bool
+		top       int
+	}{
+		"star":       {`SELECT * FROM devices`, false, true, -1},
+		"top":        {`SELECT TOP 7 * FROM devices`, false, true, 7},
+		"count":      {`SELECT COUNT() AS n FROM devices`, true, false, -1},
+		"projection": {`SELECT deviceId FROM devices`, false, false, -1},
+		"group":      {`SELECT tags.a AS a, COUNT() AS n FROM devices GROUP BY tags.a`, true, false, -1},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			q, err := Parse(c.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if q.Aggregate() != c.agg || q.SelectAll() != c.star || q.Top() != c.top || q.String() != c.q {
+				t.Errorf("Aggregate %v SelectAll %v Top %d String %q; want %v %v %d", q.Aggregate(), q.SelectAll(), q.Top(), q.String(), c.agg, c.star, c.top)
+			}
+		})
+	}
+}
