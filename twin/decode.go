@@ -22,8 +22,8 @@ type decoder struct {
 	err      *Error
 }
 
-func newDecoder(body []byte, root string, validate bool) *decoder {
-	d := &decoder{data: body, src: string(body), validate: validate}
+func newDecoder(body []byte, root string, validate bool) decoder {
+	d := decoder{data: body, src: string(body), validate: validate}
 	d.path.root = root
 	return d
 }

@@ -142,6 +142,9 @@ func (d *Doc) UnmarshalJSON(b []byte) error {
 	if e := nd.fromMap(m); e != nil {
 		return e
 	}
+	for _, s := range []Section{Tags, Desired, Reported} {
+		nd.sectionSize(s)
+	}
 	*d = nd
 	return nil
 }

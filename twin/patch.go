@@ -13,25 +13,30 @@ import "time"
 // The patch is validated first (keys, depth, values) and so is the result (section size);
 // on error d is unchanged. d does not keep references into patch.
 func (d *Doc) Patch(s Section, patch map[string]any, now time.Time) *Error {
-	if err := d.checkPatch(s, patch); err != nil {
+	size, err := d.checkPatch(s, patch)
+	if err != nil {
 		return err
 	}
 	d.applyPatch(s, patch, now)
+	*d.sizeSlot(s) = int32(size) + 1
 	return nil
 }
 
-// checkPatch validates patch and the size of the section it would produce.
-func (d *Doc) checkPatch(s Section, patch map[string]any) *Error {
+// checkPatch validates patch and returns the size of the section it would produce.
+func (d *Doc) checkPatch(s Section, patch map[string]any) (int, *Error) {
 	if s > Reported {
-		return errInvalid("", "unknown section %d; use tags, desired or reported", s)
+		return 0, errInvalid("", "unknown section %d; use tags, desired or reported", s)
 	}
 	if patch == nil {
-		return errMalformed(s.pathPrefix(), "patch must be a JSON object")
+		return 0, errMalformed(s.pathPrefix(), "patch must be a JSON object")
 	}
-	if err := validateTree(s, patch); err != nil {
-		return err
+	p := pathStack{root: s.pathPrefix()}
+	delta, err := checkMerge(&p, d.section(s), patch)
+	if err != nil {
+		return 0, err
 	}
-	return checkSize(s, sizeOf(d.section(s), false)+patchDelta(d.section(s), patch))
+	size := d.sectionSize(s) + delta
+	return size, checkSize(s, size)
 }
 
 func checkSize(s Section, size int) *Error {
@@ -85,8 +90,11 @@ func mergeInto(dst map[string]any, meta *Meta, patch map[string]any, now time.Ti
 	for k, pv := range patch {
 		if pv == nil {
 			delete(dst, k)
-			if meta != nil {
+			if meta != nil && meta.Children != nil {
 				delete(meta.Children, k)
+				if len(meta.Children) == 0 {
+					meta.Children = nil // as a decoded twin has it
+				}
 			}
 			continue
 		}
@@ -103,10 +111,7 @@ func mergeInto(dst map[string]any, meta *Meta, patch map[string]any, now time.Ti
 		nv := copyPatchValue(pv)
 		dst[k] = nv
 		if meta != nil {
-			if meta.Children == nil {
-				meta.Children = make(map[string]*Meta, len(patch))
-			}
-			meta.Children[k] = newMeta(nv, now, ver)
+			meta.setChild(k, nv, now, ver)
 		}
 	}
 }
@@ -122,6 +127,28 @@ func (m *Meta) child(k string, now time.Time, ver int64) *Meta {
 	c := &Meta{LastUpdated: now, LastUpdatedVersion: ver}
 	m.Children[k] = c
 	return c
+}
+
+// setChild sets the metadata of member k for a freshly written value v, reusing the
+// node that was there.
+func (m *Meta) setChild(k string, v any, now time.Time, ver int64) {
+	c := m.Children[k]
+	if c == nil {
+		if m.Children == nil {
+			m.Children = make(map[string]*Meta)
+		}
+		m.Children[k] = newMeta(v, now, ver)
+		return
+	}
+	c.LastUpdated, c.LastUpdatedVersion = now, ver
+	if o, ok := v.(map[string]any); ok && len(o) > 0 {
+		c.Children = make(map[string]*Meta, len(o))
+		for k, e := range o {
+			c.Children[k] = newMeta(e, now, ver)
+		}
+		return
+	}
+	c.Children = nil
 }
 
 // newMeta builds metadata for a freshly written value.
@@ -198,18 +225,20 @@ func (d *Doc) Replace(s Section, doc map[string]any, now time.Time) *Error {
 	if doc == nil {
 		return errMalformed(s.pathPrefix(), "replacement must be a JSON object")
 	}
-	if err := validateTree(s, doc); err != nil {
+	size, err := validateTree(s, doc)
+	if err != nil {
+		return err
+	}
+	if err := checkSize(s, size); err != nil {
 		return err
 	}
 	nv := copyPatchValue(doc).(map[string]any)
-	if err := checkSize(s, sizeOf(nv, false)); err != nil {
-		return err
-	}
 	if s == Tags {
 		d.Tags = nv
 		d.bumpVersion()
-		return nil
+	} else {
+		d.applyPatch(s, MakePatch(d.Desired.Values, nv), now)
 	}
-	d.applyPatch(s, MakePatch(d.Desired.Values, nv), now)
+	*d.sizeSlot(s) = int32(size) + 1
 	return nil
 }

@@ -87,6 +87,10 @@ type Doc struct {
 
 	Tags              map[string]any // no $metadata / $version
 	Desired, Reported Props
+
+	// tagsSize caches the Azure-counted size of Tags plus one (0: not known yet), kept
+	// by every write through this package so that a patch need not re-count the twin.
+	tagsSize int32
 }
 
 // Props is the desired or the reported section.
@@ -94,6 +98,8 @@ type Props struct {
 	Values  map[string]any
 	Meta    *Meta // mirrors Values: $lastUpdated (+ $lastUpdatedVersion on desired)
 	Version int64 // $version, starts at 1
+
+	size int32 // cached Azure-counted size of Values plus one; 0: not known yet
 }
 
 // Meta is the $metadata of one node of a property tree. Children is set for object nodes
@@ -116,8 +122,9 @@ func New(deviceID string, now time.Time) *Doc {
 		ConnectionState:    "Disconnected",
 		AuthenticationType: "sas",
 		Tags:               map[string]any{},
-		Desired:            Props{Values: map[string]any{}, Meta: &Meta{}, Version: 1},
-		Reported:           Props{Values: map[string]any{}, Meta: &Meta{}, Version: 1},
+		Desired:            Props{Values: map[string]any{}, Meta: &Meta{}, Version: 1, size: 1},
+		Reported:           Props{Values: map[string]any{}, Meta: &Meta{}, Version: 1, size: 1},
+		tagsSize:           1,
 	}
 	d.Etag = makeEtag(generation(deviceID, now), d.Version)
 	return d
@@ -173,6 +180,25 @@ func (d *Doc) props(s Section) *Props {
 	return nil
 }
 
+// sizeSlot returns where the size of section s is cached.
+func (d *Doc) sizeSlot(s Section) *int32 {
+	if s == Tags {
+		return &d.tagsSize
+	}
+	return &d.props(s).size
+}
+
+// sectionSize returns the Azure-counted size of section s, counting it if the cache
+// does not know it. Code that changes Values or Tags directly (not through Patch or
+// Replace) leaves the cache stale; such code should build a new Doc instead.
+func (d *Doc) sectionSize(s Section) int {
+	slot := d.sizeSlot(s)
+	if *slot == 0 {
+		*slot = int32(sizeOf(d.section(s), false)) + 1
+	}
+	return int(*slot - 1)
+}
+
 // Clone returns a deep copy of d.
 func (d *Doc) Clone() *Doc {
 	if d == nil {
@@ -186,7 +212,7 @@ func (d *Doc) Clone() *Doc {
 }
 
 func (p Props) clone() Props {
-	return Props{Values: cloneMap(p.Values), Meta: p.Meta.clone(), Version: p.Version}
+	return Props{Values: cloneMap(p.Values), Meta: p.Meta.clone(), Version: p.Version, size: p.size}
 }
 
 func (m *Meta) clone() *Meta {

@@ -62,12 +62,32 @@ func (p *pathStack) String() string {
 			b.WriteByte(']')
 			continue
 		}
-		if b.Len() > 0 {
-			b.WriteByte('.')
+		if plainKey(s.key) {
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(s.key)
+			continue
 		}
-		b.WriteString(s.key)
+		b.WriteByte('[')
+		b.WriteString(strconv.Quote(s.key))
+		b.WriteByte(']')
 	}
 	return b.String()
+}
+
+// plainKey says whether k can be written bare in a dotted path.
+func plainKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, r := range k {
+		if r <= ' ' || r == '.' || r == '$' || r == '[' || r == ']' || r == '"' ||
+			(r >= 0x7f && r <= 0x9f) || r == utf8.RuneError {
+			return false
+		}
+	}
+	return true
 }
 
 // checkKey applies Azure's key rules; it returns "" or what is wrong and what to do.
@@ -156,69 +176,10 @@ func normalizeScalar(v any) (any, bool) {
 	return nil, false
 }
 
-// validateValue checks v (a member value at depth len(path)) and everything below it.
-// Nulls are accepted (in a patch they delete; in arrays they are values).
-func validateValue(p *pathStack, v any) *Error {
-	switch v := v.(type) {
-	case map[string]any:
-		return validateObject(p, v)
-	case []any:
-		for i, e := range v {
-			p.push("", i)
-			if p.n > MaxDepth {
-				return errInvalid(p.String(), "nested deeper than %d levels; flatten the value", MaxDepth)
-			}
-			if err := validateValue(p, e); err != nil {
-				return err
-			}
-			p.pop()
-		}
-		return nil
-	case string:
-		if msg := checkString(v); msg != "" {
-			return errInvalid(p.String(), "%s", msg)
-		}
-		return nil
-	case float64:
-		if msg := checkNumber(v); msg != "" {
-			return errInvalid(p.String(), "%s", msg)
-		}
-		return nil
-	}
-	n, ok := normalizeScalar(v)
-	if !ok {
-		return errInvalid(p.String(), "%T is not a JSON value; use an object, array, string, number, boolean or null", v)
-	}
-	if f, isNum := n.(float64); isNum {
-		if msg := checkNumber(f); msg != "" {
-			return errInvalid(p.String(), "%s", msg)
-		}
-	}
-	return nil
-}
-
-// validateObject checks every member of m.
-func validateObject(p *pathStack, m map[string]any) *Error {
-	for k, e := range m {
-		p.push(k, -1)
-		if msg := checkKey(k); msg != "" {
-			return errInvalid(p.String(), "%s", msg)
-		}
-		if p.n > MaxDepth {
-			return errInvalid(p.String(), "nested deeper than %d levels; flatten the value", MaxDepth)
-		}
-		if err := validateValue(p, e); err != nil {
-			return err
-		}
-		p.pop()
-	}
-	return nil
-}
-
-// validateTree checks a patch or document for section s.
-func validateTree(s Section, m map[string]any) *Error {
+// validateTree checks a whole document for section s and returns its size.
+func validateTree(s Section, m map[string]any) (int, *Error) {
 	p := pathStack{root: s.pathPrefix()}
-	return validateObject(&p, m)
+	return checkValue(&p, m, true)
 }
 
 // charCount counts characters the way Azure sizes twins: UTF-8 characters, control
@@ -274,29 +235,113 @@ func sizeOf(v any, skipNull bool) int {
 	return 8
 }
 
-// patchDelta is how much applying patch to old changes old's Azure-counted size.
-func patchDelta(old, patch map[string]any) int {
+// checkMerge validates patch (merged into old at path p) and returns how much applying
+// it changes old's Azure-counted size, in one walk of the patch.
+func checkMerge(p *pathStack, old, patch map[string]any) (int, *Error) {
 	d := 0
 	for k, pv := range patch {
+		p.push(k, -1)
+		if msg := checkKey(k); msg != "" {
+			return 0, errInvalid(p.String(), "%s", msg)
+		}
+		if p.n > MaxDepth {
+			return 0, errInvalid(p.String(), "nested deeper than %d levels; flatten the value", MaxDepth)
+		}
 		ov, had := old[k]
-		if pv == nil {
+		switch pv := pv.(type) {
+		case nil:
 			if had {
 				d -= charCount(k) + sizeOf(ov, false)
 			}
-			continue
+		case map[string]any:
+			if om, ok := ov.(map[string]any); ok {
+				sub, err := checkMerge(p, om, pv)
+				if err != nil {
+					return 0, err
+				}
+				d += sub
+				break
+			}
+			n, err := checkValue(p, pv, true)
+			if err != nil {
+				return 0, err
+			}
+			d += n - sizeOf(ov, false)
+			if !had {
+				d += charCount(k)
+			}
+		default:
+			n, err := checkValue(p, pv, false)
+			if err != nil {
+				return 0, err
+			}
+			d += n - sizeOf(ov, false)
+			if !had {
+				d += charCount(k)
+			}
 		}
-		pm, pIsMap := pv.(map[string]any)
-		om, oIsMap := ov.(map[string]any)
-		if pIsMap && oIsMap {
-			d += patchDelta(om, pm)
-			continue
-		}
-		if had {
-			d -= sizeOf(ov, false)
-		} else {
-			d += charCount(k)
-		}
-		d += sizeOf(pv, true)
+		p.pop()
 	}
-	return d
+	return d, nil
+}
+
+// checkValue validates v (at path p) and returns its Azure-counted size; with skipNull,
+// null members of objects are not counted (they delete nothing).
+func checkValue(p *pathStack, v any, skipNull bool) (int, *Error) {
+	switch v := v.(type) {
+	case map[string]any:
+		n := 0
+		for k, e := range v {
+			p.push(k, -1)
+			if msg := checkKey(k); msg != "" {
+				return 0, errInvalid(p.String(), "%s", msg)
+			}
+			if p.n > MaxDepth {
+				return 0, errInvalid(p.String(), "nested deeper than %d levels; flatten the value", MaxDepth)
+			}
+			sz, err := checkValue(p, e, skipNull)
+			if err != nil {
+				return 0, err
+			}
+			if e != nil || !skipNull {
+				n += charCount(k) + sz
+			}
+			p.pop()
+		}
+		return n, nil
+	case []any:
+		n := 0
+		for i, e := range v {
+			p.push("", i)
+			if p.n > MaxDepth {
+				return 0, errInvalid(p.String(), "nested deeper than %d levels; flatten the value", MaxDepth)
+			}
+			sz, err := checkValue(p, e, false)
+			if err != nil {
+				return 0, err
+			}
+			n += sz
+			p.pop()
+		}
+		return n, nil
+	case string:
+		if msg := checkString(v); msg != "" {
+			return 0, errInvalid(p.String(), "%s", msg)
+		}
+		return charCount(v), nil
+	case float64:
+		if msg := checkNumber(v); msg != "" {
+			return 0, errInvalid(p.String(), "%s", msg)
+		}
+		return 8, nil
+	case bool:
+		return 4, nil
+	case nil:
+		return 0, nil
+	}
+	n, ok := normalizeScalar(v)
+	if !ok {
+		return 0, errInvalid(p.String(), "%T is not a JSON value; use an object, array, string, number, boolean or null", v)
+	}
+	return checkValue(p, n, skipNull)
 }

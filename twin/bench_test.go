@@ -1,0 +1,123 @@
+package twin
+
+import (
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// cpuTime is the CPU time this process has used (all threads, GC included).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU adds a cpu-ns/op metric: on a shared, loaded machine wall time per op
+// includes time spent waiting for a core, CPU time does not.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+}
+
+var benchNow = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+
+// benchPatch is a 200-byte reported patch of the kind a device sends during a rollout.
+var benchPatch = []byte(`{"firmware":{"status":"installing","progress":40,"version":"1.2.3"},` +
+	`"battery":{"level":87.5,"charging":false},"telemetryConfig":{"sendFrequency":"5m",` +
+	`"status":"success"},"uptime":123456,"rssi":-61,"temp":41.5}`)
+
+// benchTwin returns a twin whose JSON (with $metadata) is about 4 KB.
+func benchTwin(tb testing.TB) *Doc {
+	tb.Helper()
+	d := New("pump-0042", benchNow)
+	must := func(s Section, body string, at time.Time) {
+		p, err := ParsePatch(s, []byte(body))
+		if err == nil {
+			err = d.Patch(s, p, at)
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	must(Tags, `{"region":"eu-west","ring":"canary","model":"PX-200","site":{"building":"43","floor":"1"}}`, benchNow)
+	must(Desired, `{"firmware":{"version":"1.2.3","url":"https://fw.example.com/px200/1.2.3.bin"},`+
+		`"telemetryConfig":{"sendFrequency":"5m"},"thresholds":{"temp":{"hi":80,"lo":-10},"pressure":{"hi":6.5,"lo":0.5}}}`, benchNow)
+	var sensors string
+	for i := 0; i < 8; i++ {
+		sensors += fmt.Sprintf(`"s%02d":{"value":%d.25,"unit":"kPa","ok":true},`, i, i*7)
+	}
+	must(Reported, `{"firmware":{"version":"1.2.2","status":"downloading","progress":10},`+
+		`"telemetryConfig":{"sendFrequency":"1m","status":"success"},"battery":{"level":90,"charging":true},`+
+		`"sensors":{`+sensors[:len(sensors)-1]+`},"tagsSeen":["a","b","c"],"uptime":100,"rssi":-70,"lastBoot":"2026-11-26T08:00:00Z"}`,
+		benchNow.Add(time.Minute))
+	return d
+}
+
+func TestBenchFixtureSizes(t *testing.T) {
+	d := benchTwin(t)
+	b, _ := d.MarshalJSON()
+	if len(b) < 3500 || len(b) > 5000 {
+		t.Errorf("bench twin is %d bytes of JSON, want about 4 KB", len(b))
+	}
+	if len(benchPatch) < 180 || len(benchPatch) > 220 {
+		t.Errorf("bench patch is %d bytes, want about 200", len(benchPatch))
+	}
+}
+
+// BenchmarkReportedPatch is ParsePatch + Patch of a 200-byte reported patch on a 4 KB twin.
+func BenchmarkReportedPatch(b *testing.B) {
+	d := benchTwin(b)
+	now := benchNow.Add(time.Hour)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchPatch)))
+	start := cpuTime()
+	for b.Loop() {
+		p, err := ParsePatch(Reported, benchPatch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := d.Patch(Reported, p, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, start)
+}
+
+// BenchmarkSummarize is the per-twin diff summary the console computes on each change.
+func BenchmarkSummarize(b *testing.B) {
+	d := benchTwin(b)
+	b.ReportAllocs()
+	var s Summary
+	start := cpuTime()
+	for b.Loop() {
+		s = Summarize(d)
+	}
+	reportCPU(b, start)
+	if s.InSync+s.Pending+s.Different == 0 {
+		b.Fatal("empty summary")
+	}
+}
+
+// BenchmarkDiff is the full diff the twin screen renders.
+func BenchmarkDiff(b *testing.B) {
+	d := benchTwin(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(Diff(d)) == 0 {
+			b.Fatal("empty diff")
+		}
+	}
+}
+
+// BenchmarkMarshal is the full Azure JSON of a 4 KB twin.
+func BenchmarkMarshal(b *testing.B) {
+	d := benchTwin(b)
+	b.ReportAllocs()
+	buf := make([]byte, 0, 8192)
+	for b.Loop() {
+		buf = d.AppendJSON(buf[:0])
+	}
+}
