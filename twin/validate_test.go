@@ -117,9 +117,9 @@ func TestPatchRejectsAndKeepsTwin(t *testing.T) {
 	big := func(n int) string { return `"` + strings.Repeat("x", n) + `"` }
 	cases := map[string]struct {
 		s     Section
-		setup []string         // valid patches applied first
-		patch map[string]any   // the rejected patch (Go values, bypassing ParsePatch)
-		json  string           // or a body for ParsePatch, when patch is nil
+		setup []string       // valid patches applied first
+		patch map[string]any // the rejected patch (Go values, bypassing ParsePatch)
+		json  string         // or a body for ParsePatch, when patch is nil
 		path  string
 		msg   string
 	}{
