@@ -1,0 +1,163 @@
+package twin
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+var fuzzSeeds = []string{
+	`{}`, `{"a":1}`, `{"a":null}`, `{"a":{"b":[1,"x",null,{"c":true}]}}`, `{"a.b":1}`, `{"$version":1}`,
+	`{"s":"\u00e9\ud83d\ude00\\n"}`, `{"n":4503599627370496}`, `{"n":-1.5e-7}`, `[1]`, `{"a":`, `{"a":1,"a":2}`,
+	`{"k1":{"k2":{"k3":{"k4":{"k5":{"k6":{"k7":{"k8":{"k9":{"k10":{"k11":1}}}}}}}}}}}`, "{\"a\":\"\xff\"}",
+}
+
+// FuzzParsePatch: no panics; accepted patches re-encode to JSON that parses to the same
+// value and that encoding/json agrees with; rejections are 400s with a message.
+func FuzzParsePatch(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := ParsePatch(Reported, body)
+		if err != nil {
+			if err.Status != 400 || (err.Code != CodeInvalidArgument && err.Code != CodeMalformed) || err.Message == "" {
+				t.Fatalf("bad error %+v", err)
+			}
+			return
+		}
+		enc := AppendValue(nil, p)
+		back, err := ParsePatch(Reported, enc)
+		if err != nil {
+			t.Fatalf("re-encoded patch %s rejected: %v", enc, err)
+		}
+		if !Equal(p, back) {
+			t.Fatalf("re-encoding changed the patch: %s", enc)
+		}
+		var std map[string]any
+		if err := json.Unmarshal(body, &std); err != nil {
+			t.Fatalf("encoding/json rejects what ParsePatch accepted: %v", err)
+		}
+		if !Equal(p, std) {
+			t.Fatalf("encoding/json reads %s differently: %s", body, AppendValue(nil, std))
+		}
+	})
+}
+
+// fuzzTwin is the twin every atomicity fuzz case starts from.
+func fuzzTwin(tb testing.TB) *Doc {
+	d := New("dev", t0)
+	mustPatch(tb, d, Tags, `{"region":"eu","o":{"p":1}}`, at(1))
+	mustPatch(tb, d, Desired, `{"a":{"b":1,"c":"x"},"l":[1,2]}`, at(2))
+	mustPatch(tb, d, Reported, `{"a":{"b":2},"s":"x"}`, at(3))
+	return d
+}
+
+// referenceMerge is RFC 7396 applied to a plain copy: what Patch must produce.
+func referenceMerge(target any, patch any) any {
+	pm, ok := patch.(map[string]any)
+	if !ok {
+		return patch
+	}
+	tm, ok := target.(map[string]any)
+	if !ok {
+		tm = map[string]any{}
+	} else {
+		tm = cloneMap(tm)
+	}
+	for k, v := range pm {
+		if v == nil {
+			delete(tm, k)
+			continue
+		}
+		tm[k] = referenceMerge(tm[k], v)
+	}
+	return tm
+}
+
+// FuzzPatchAtomic: Patch with any decoded JSON (not pre-validated) either fails and leaves
+// the twin exactly as it was, or gives the RFC 7396 merge, one more version, metadata
+// that mirrors the values, a size within the limit, and JSON that round-trips.
+func FuzzPatchAtomic(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add(uint8(2), []byte(s))
+	}
+	f.Add(uint8(0), []byte(`{"o":{"p":null,"q":[null]}}`))
+	f.Add(uint8(1), []byte(`{"a":{"b":null},"l":{"x":{"y":null}}}`))
+	f.Fuzz(func(t *testing.T, sec uint8, body []byte) {
+		s := Section(sec % 3)
+		p, derr := decodeObject(body)
+		if derr != nil {
+			return
+		}
+		d := fuzzTwin(t)
+		before := docJSON(t, d)
+		beforeVersion := d.Version
+		want := referenceMerge(d.section(s), p)
+		if err := d.Patch(s, p, at(10)); err != nil {
+			if got := docJSON(t, d); got != before {
+				t.Fatalf("rejected patch (%v) changed the twin:\n%s\n%s", err, before, got)
+			}
+			if err.Status != 400 || err.Message == "" {
+				t.Fatalf("bad error %+v", err)
+			}
+			return
+		}
+		if !Equal(d.section(s), want) {
+			t.Fatalf("merge gave %s, want %s", js(d.section(s)), js(want))
+		}
+		if d.Version != beforeVersion+1 {
+			t.Fatalf("version %d after %d", d.Version, beforeVersion)
+		}
+		if size := sizeOf(d.section(s), false); size > sizeLimit(s) || size != d.sectionSize(s) {
+			t.Fatalf("size %d, cached %d", size, d.sectionSize(s))
+		}
+		if s != Tags {
+			checkMetaMirrors(t, s.String(), d.props(s).Values, d.props(s).Meta)
+		}
+		var back Doc
+		if err := back.UnmarshalJSON([]byte(docJSON(t, d))); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(d, &back) {
+			t.Fatalf("JSON round trip differs:\n%s\n%s", docJSON(t, d), docJSON(t, &back))
+		}
+		// The patch (valid, since it was applied) must also pass ParsePatch.
+		if _, err := ParsePatch(s, AppendValue(nil, p)); err != nil {
+			t.Fatalf("Patch accepted what ParsePatch rejects: %v", err)
+		}
+	})
+}
+
+// FuzzMakePatch: applying MakePatch(old, new) to old gives new, through Doc.Patch.
+func FuzzMakePatch(f *testing.F) {
+	f.Add([]byte(`{"a":1,"o":{"x":1,"y":[1]}}`), []byte(`{"o":{"x":2,"z":{}},"b":true}`))
+	f.Add([]byte(`{"o":{"x":1}}`), []byte(`{"o":{}}`))
+	f.Add([]byte(`{"o":1}`), []byte(`{"o":{"p":{"q":null}}}`))
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		old, err1 := ParsePatch(Desired, a)
+		nw, err2 := ParsePatch(Desired, b)
+		if err1 != nil || err2 != nil {
+			return
+		}
+		old = copyPatchValue(old).(map[string]any) // documents hold no null members
+		nw = copyPatchValue(nw).(map[string]any)
+		d := New("dev", t0)
+		if err := d.Patch(Desired, old, at(1)); err != nil {
+			return // over a limit
+		}
+		p := MakePatch(old, nw)
+		if err := d.Patch(Desired, p, at(2)); err != nil {
+			if sizeOf(nw, false) <= MaxPropsSize {
+				t.Fatalf("patch %s rejected: %v", js(p), err)
+			}
+			return
+		}
+		if !Equal(d.Desired.Values, nw) {
+			t.Fatalf("old %s + patch %s = %s, want %s", js(old), js(p), js(d.Desired.Values), js(nw))
+		}
+		if Equal(old, nw) != (len(p) == 0) {
+			t.Fatalf("patch %s between equal=%v documents", js(p), Equal(old, nw))
+		}
+	})
+}
