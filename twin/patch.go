@@ -213,8 +213,10 @@ func copyArrayValue(v any) any {
 // Replace substitutes the whole of desired or tags (reported can only be patched by the
 // device). Null members of doc are dropped. For desired, the $version grows by one, and
 // metadata changes as if the smallest merge patch from the old to the new document had
-// been applied: unchanged nodes keep their $lastUpdated, the root is always touched. On
-// error d is unchanged.
+// been applied: unchanged nodes keep their $lastUpdated, the root is always touched. The
+// previous section map is not modified (a caller holding it can still diff against it,
+// e.g. MakePatch(old, d.Desired.Values) for the device notification). On error d is
+// unchanged.
 func (d *Doc) Replace(s Section, doc map[string]any, now time.Time) *Error {
 	if s == Reported {
 		return errInvalid(s.pathPrefix(), "reported properties are written by the device; patch desired or tags instead")
@@ -237,7 +239,9 @@ func (d *Doc) Replace(s Section, doc map[string]any, now time.Time) *Error {
 		d.Tags = nv
 		d.bumpVersion()
 	} else {
-		d.applyPatch(s, MakePatch(d.Desired.Values, nv), now)
+		patch := MakePatch(d.Desired.Values, nv)
+		d.Desired.Values = cloneMap(d.Desired.Values) // leave the caller's view of the old section alone
+		d.applyPatch(s, patch, now)
 	}
 	*d.sizeSlot(s) = int32(size) + 1
 	return nil

@@ -185,11 +185,15 @@ func TestPatchMetadata(t *testing.T) {
 func TestReplace(t *testing.T) {
 	d := New("dev", t0)
 	mustPatch(t, d, Desired, `{"keep":{"a":1},"change":1,"drop":{"x":1}}`, at(1))
+	old := d.Desired.Values
 	if err := d.Replace(Desired, parse(t, Desired, `{"keep":{"a":1},"change":2,"new":{"y":1},"nil":null}`), at(2)); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := js(d.Desired.Values), `{"change":2,"keep":{"a":1},"new":{"y":1}}`; got != want {
 		t.Errorf("desired %s, want %s", got, want)
+	}
+	if got, want := js(MakePatch(old, d.Desired.Values)), `{"change":2,"drop":null,"new":{"y":1}}`; got != want {
+		t.Errorf("the old section changed under the caller: MakePatch(old, new) = %s, want %s", got, want)
 	}
 	if m := metaAt(d.Desired, "keep", "a"); !m.LastUpdated.Equal(at(1)) || m.LastUpdatedVersion != 2 {
 		t.Errorf("unchanged leaf metadata %+v, want time 1 version 2", m)
