@@ -1,0 +1,229 @@
+// Package ui is the console's root bubbletea model. It owns the shared Common (size,
+// styles, keys, clock, back end, live fleet store), pulls one batch of fleet changes at
+// a time from the back end, and routes messages to the active screen; the screens live
+// in their own packages (fleet, twinview, edit, events, rollout).
+package ui
+
+import (
+	"context"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/twinops/twinops/theme"
+	"github.com/twinops/twinops/ui/common"
+	"github.com/twinops/twinops/ui/edit"
+	"github.com/twinops/twinops/ui/events"
+	"github.com/twinops/twinops/ui/fleet"
+	"github.com/twinops/twinops/ui/rollout"
+	"github.com/twinops/twinops/ui/twinview"
+)
+
+// Backend is what the console needs from a hub (see common.Backend).
+type Backend = common.Backend
+
+type screenID int
+
+const (
+	screenFleet screenID = iota
+	screenTwin
+	screenEdit
+	screenEvents
+	screenRollout
+)
+
+var screenNames = [...]string{"fleet", "twin", "edit", "events", "rollout"}
+
+// Options configure the console.
+type Options struct {
+	Backend  Backend
+	ReadOnly bool
+	Now      func() time.Time // default time.Now
+	Mono     bool             // NO_COLOR: attributes only
+	Dark     *bool            // fixed theme; nil asks the terminal for its background
+	// FrameInterval is the least time between two batches (default 16 ms): more
+	// changes coalesce into one batch, one Update and one redraw.
+	FrameInterval time.Duration
+	Context       context.Context
+}
+
+// Model is the root model.
+type Model struct {
+	c        *common.Common
+	opts     Options
+	screen   screenID
+	stack    []screenID
+	fleet    fleet.Model
+	twin     twinview.Model
+	edit     edit.Model
+	events   events.Model
+	rollout  rollout.Model
+	help     bool
+	confirmQ bool
+	flash    string
+	flashErr bool
+	flashAt  time.Time
+	batches  int
+	frameAt  time.Time
+}
+
+// New returns the root model.
+func New(o Options) Model {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Context == nil {
+		o.Context = context.Background()
+	}
+	if o.FrameInterval == 0 {
+		o.FrameInterval = 16 * time.Millisecond
+	}
+	dark := true
+	if o.Dark != nil {
+		dark = *o.Dark
+	}
+	c := &common.Common{
+		Width: 80, Height: 24,
+		Styles: theme.New(dark, o.Mono), Keys: common.DefaultKeys(), Now: o.Now,
+		ReadOnly: o.ReadOnly, Backend: o.Backend, Store: common.NewStore(), Ctx: o.Context,
+		Drafts: map[string]common.Draft{},
+	}
+	m := Model{c: c, opts: o, fleet: fleet.New(c), twin: twinview.New(c, ""), edit: edit.New(c, ""),
+		events: events.New(c), rollout: rollout.New(c)}
+	m.resize()
+	return m
+}
+
+// Init asks the terminal for its background and starts the batch pump and the clock.
+func (m Model) Init() tea.Cmd {
+	cmds := []tea.Cmd{waitForBatch(m.c.Ctx, m.c.Backend, 0), tickClock()}
+	if m.opts.Dark == nil {
+		cmds = append(cmds, tea.RequestBackgroundColor)
+	}
+	return tea.Batch(cmds...)
+}
+
+// Drafts returns the unsent edits, so that the caller can save them after the program ends.
+func (m Model) Drafts() map[string]common.Draft {
+	out := map[string]common.Draft{}
+	for id, d := range m.c.Drafts {
+		out[id] = d
+	}
+	if m.screen == screenEdit && m.edit.Dirty() {
+		out[m.edit.ID()] = m.edit.Draft()
+	}
+	return out
+}
+
+func (m *Model) resize() {
+	w, h := m.c.Width, m.c.Height-1 // status line
+	m.fleet.SetSize(w, h)
+	m.twin.SetSize(w, h)
+	m.edit.SetSize(w, h)
+	m.events.SetSize(w, h)
+	m.rollout.SetSize(w, h)
+}
+
+// Update routes a message.
+func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.c.Width, m.c.Height = msg.Width, msg.Height
+		m.resize()
+		return m, nil
+	case tea.BackgroundColorMsg:
+		m.c.Styles = theme.New(msg.IsDark(), m.opts.Mono)
+		return m, nil
+	case batchMsg:
+		return m.applyBatch(msg)
+	case common.TickMsg:
+		return m, tickClock()
+	case common.FlashMsg:
+		m.flash, m.flashErr, m.flashAt = msg.Text, msg.Err, m.c.Now()
+		return m, nil
+	case tea.KeyPressMsg:
+		return m.updateKey(msg)
+	}
+	if cmd, ok := m.navigate(msg); ok {
+		return m, cmd
+	}
+	return m.broadcast(msg)
+}
+
+// broadcast hands a message to every screen: results carry their own request ids and
+// only the screen that asked recognises them.
+func (m Model) broadcast(msg tea.Msg) (Model, tea.Cmd) {
+	var cmds [5]tea.Cmd
+	m.fleet, cmds[0] = m.fleet.Update(msg)
+	m.twin, cmds[1] = m.twin.Update(msg)
+	m.edit, cmds[2] = m.edit.Update(msg)
+	m.events, cmds[3] = m.events.Update(msg)
+	m.rollout, cmds[4] = m.rollout.Update(msg)
+	return m, tea.Batch(cmds[:]...)
+}
+
+func (m Model) capturing() bool {
+	switch m.screen {
+	case screenFleet:
+		return m.fleet.Capturing()
+	case screenEdit:
+		return m.edit.Capturing()
+	case screenEvents:
+		return m.events.Capturing()
+	case screenRollout:
+		return m.rollout.Capturing()
+	}
+	return false
+}
+
+func (m Model) updateKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
+	k := m.c.Keys
+	switch {
+	case key.Matches(msg, k.Quit):
+		return m, tea.Quit
+	case m.help:
+		m.help = false
+		return m, nil
+	case m.confirmQ:
+		m.confirmQ = false
+		if msg.String() == "y" {
+			return m, tea.Quit
+		}
+		return m, nil
+	case m.capturing():
+		return m.routeKey(msg)
+	case key.Matches(msg, k.Help):
+		m.help = true
+		return m, nil
+	case msg.String() == "R" && m.rollout.Started():
+		m.push(screenRollout)
+		return m, nil
+	case key.Matches(msg, k.Back):
+		if m.screen == screenFleet {
+			if msg.String() == "q" {
+				m.confirmQ = true
+			}
+			return m, nil
+		}
+		return m, common.Send(common.BackMsg{})
+	}
+	return m.routeKey(msg)
+}
+
+func (m Model) routeKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
+	var cmd tea.Cmd
+	switch m.screen {
+	case screenFleet:
+		m.fleet, cmd = m.fleet.Update(msg)
+	case screenTwin:
+		m.twin, cmd = m.twin.Update(msg)
+	case screenEdit:
+		m.edit, cmd = m.edit.Update(msg)
+	case screenEvents:
+		m.events, cmd = m.events.Update(msg)
+	case screenRollout:
+		m.rollout, cmd = m.rollout.Update(msg)
+	}
+	return m, cmd
+}

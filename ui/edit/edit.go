@@ -1,0 +1,216 @@
+// Package edit is the editor screen: a twin's desired properties and tags edited in
+// place as JSON, validated as the operator types, sent as the smallest merge patch with
+// the etag the edit started from. On a conflict (412) it shows theirs against yours and
+// rebases the edit onto the new version; the edit is kept as a draft until it is sent.
+package edit
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strconv"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textarea"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/twinops/twinops/twin"
+	"github.com/twinops/twinops/ui/common"
+)
+
+type mode int
+
+const (
+	modeEdit mode = iota
+	modeSending
+	modeConflict
+)
+
+// Keys are the editor's bindings (the textarea takes every other key).
+type Keys struct {
+	Send, Switch, Editor, Back, Rebase, Force, Keep key.Binding
+}
+
+func newKeys() Keys {
+	return Keys{
+		Send:   key.NewBinding(key.WithKeys("ctrl+s"), key.WithHelp("ctrl+s", "send the patch")),
+		Switch: key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "desired ⇄ tags")),
+		Editor: key.NewBinding(key.WithKeys("ctrl+o"), key.WithHelp("ctrl+o", "open in $EDITOR")),
+		Back:   key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back (edit kept as draft)")),
+		Rebase: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "conflict: rebase yours onto theirs")),
+		Force:  key.NewBinding(key.WithKeys("f"), key.WithHelp("f", "conflict: overwrite theirs")),
+		Keep:   key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "conflict: keep editing")),
+	}
+}
+
+// buffer is one edited section.
+type buffer struct {
+	sec   twin.Section
+	area  textarea.Model
+	check validation
+}
+
+// Model is the editor screen.
+type Model struct {
+	c      *common.Common
+	keys   Keys
+	id     string
+	base   *twin.Doc // the version the edit is based on
+	bufs   [2]buffer // desired, tags
+	active int
+	mode   mode
+	reqID  int
+	theirs *twin.Doc // on conflict: the hub's current version
+	clash  []string  // paths both sides changed
+	note   string    // info line (restored draft, rebased, …)
+	hubErr string    // the hub's last answer, as it came
+	width  int
+	height int
+}
+
+// Result messages; each carries the request id that asked, stale ones are dropped.
+type (
+	patchSentMsg struct {
+		reqID int
+		doc   *twin.Doc
+		err   error
+	}
+	theirsReadMsg struct {
+		reqID int
+		doc   *twin.Doc
+		err   error
+	}
+	editorDoneMsg struct {
+		reqID int
+		path  string
+		err   error
+	}
+)
+
+// New opens the editor on a device's current twin, or on the operator's unsent draft.
+func New(c *common.Common, id string) Model {
+	m := Model{c: c, keys: newKeys(), id: id}
+	m.bufs[0] = buffer{sec: twin.Desired, area: newArea(c)}
+	m.bufs[1] = buffer{sec: twin.Tags, area: newArea(c)}
+	if d, ok := c.Drafts[id]; ok && d.Base != nil {
+		m.base = d.Base
+		m.setText(0, d.Desired)
+		m.setText(1, d.Tags)
+		m.note = "restored your unsent edit (based on v" + strconv.FormatInt(d.Base.Version, 10) + ")"
+	} else if doc := c.Store.Get(id); doc != nil {
+		m.base = doc
+		m.setText(0, pretty(doc.Desired.Values))
+		m.setText(1, pretty(doc.Tags))
+	}
+	m.bufs[0].area.Focus()
+	return m
+}
+
+func newArea(c *common.Common) textarea.Model {
+	a := textarea.New()
+	a.ShowLineNumbers = true
+	a.MaxHeight = 0
+	a.MaxWidth = 0
+	a.CharLimit = 64 << 10
+	a.Prompt = ""
+	a.SetStyles(textarea.DefaultStyles(c.Styles.Dark))
+	return a
+}
+
+func (m *Model) setText(i int, s string) {
+	m.bufs[i].area.SetValue(s)
+	m.bufs[i].area.MoveToBegin()
+	m.bufs[i].check = validate(m.bufs[i].sec, s)
+}
+
+// ID is the device edited.
+func (m Model) ID() string { return m.id }
+
+// Capturing is always true: the textarea takes the keys.
+func (m Model) Capturing() bool { return true }
+
+// SetSize sets the screen's body size.
+func (m *Model) SetSize(w, h int) {
+	m.width, m.height = w, h
+	for i := range m.bufs {
+		m.bufs[i].area.SetWidth(w)
+		m.bufs[i].area.SetHeight(max(h-3, 3))
+	}
+}
+
+// Help lists the editor's keys.
+func (m Model) Help() []key.Binding {
+	return []key.Binding{m.keys.Send, m.keys.Switch, m.keys.Editor, m.keys.Back, m.keys.Rebase, m.keys.Force, m.keys.Keep}
+}
+
+// Dirty reports whether the edit differs from its base.
+func (m Model) Dirty() bool {
+	if m.base == nil {
+		return false
+	}
+	return m.bufs[0].area.Value() != pretty(m.base.Desired.Values) || m.bufs[1].area.Value() != pretty(m.base.Tags)
+}
+
+// Draft returns the edit as a draft, to keep when the screen is left.
+func (m Model) Draft() common.Draft {
+	return common.Draft{Desired: m.bufs[0].area.Value(), Tags: m.bufs[1].area.Value(), Base: m.base}
+}
+
+// patches computes the merge patches from the base to the edit; ok is false when a
+// buffer is invalid.
+func (m Model) patches() (desired, tags map[string]any, ok bool) {
+	if m.bufs[0].check.value == nil || m.bufs[1].check.value == nil || m.base == nil {
+		return nil, nil, false
+	}
+	desired = twin.MakePatch(m.base.Desired.Values, m.bufs[0].check.value)
+	tags = twin.MakePatch(m.base.Tags, m.bufs[1].check.value)
+	return desired, tags, true
+}
+
+// StartEditor opens $EDITOR on the active buffer (used for E from other screens).
+func (m Model) StartEditor() (Model, tea.Cmd) {
+	editor := os.Getenv("VISUAL")
+	if editor == "" {
+		editor = os.Getenv("EDITOR")
+	}
+	if editor == "" {
+		editor = "vi"
+	}
+	f, err := os.CreateTemp("", "twinops-"+m.id+"-*.json")
+	if err != nil {
+		m.hubErr = "cannot open $EDITOR: " + err.Error()
+		return m, nil
+	}
+	_, err = f.WriteString(m.bufs[m.active].area.Value() + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		m.hubErr = "cannot open $EDITOR: " + err.Error()
+		return m, nil
+	}
+	m.reqID++
+	reqID, path := m.reqID, f.Name()
+	cmd := exec.Command("sh", "-c", editor+` "$1"`, "editor", path)
+	return m, tea.ExecProcess(cmd, func(err error) tea.Msg { return editorDoneMsg{reqID: reqID, path: path, err: err} })
+}
+
+// send patches the twin with the base's etag; force uses "*".
+func send(ctx context.Context, be common.Backend, reqID int, id string, p common.Patch, etag string) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		d, err := be.PatchTwin(ctx, id, p, etag)
+		return patchSentMsg{reqID: reqID, doc: d, err: err}
+	}
+}
+
+func readTheirs(ctx context.Context, be common.Backend, reqID int, id string) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		d, err := be.GetTwin(ctx, id)
+		return theirsReadMsg{reqID: reqID, doc: d, err: err}
+	}
+}

@@ -1,0 +1,188 @@
+package fleet
+
+import (
+	"encoding/json"
+	"iter"
+
+	"github.com/twinops/twinops/twin"
+	"github.com/twinops/twinops/twin/query"
+	"github.com/twinops/twinops/ui/common"
+)
+
+// loadAll builds every row from the store (used once, when the screen is created).
+func (m *Model) loadAll() {
+	st := m.c.Store
+	st.Each(func(d *twin.Doc) {
+		m.rows[d.DeviceID] = newRow(d, st.Summary(d.DeviceID))
+	})
+	m.rebuild(true)
+}
+
+// apply folds a store change into the rows. Rows are re-filtered and re-sorted only
+// when that can change the view, so a batch of updates to visible devices costs only
+// their own rows.
+func (m *Model) apply(msg common.FleetChangedMsg) {
+	st := m.c.Store
+	needRebuild := msg.Added
+	for id, deleted := range msg.Changed {
+		if deleted {
+			delete(m.rows, id)
+			delete(m.marks, id)
+			needRebuild = true
+			continue
+		}
+		d := st.Get(id)
+		if d == nil {
+			continue
+		}
+		r := newRow(d, st.Summary(id))
+		if m.q != nil {
+			r.qmatch = m.q.Match(d)
+		}
+		old := m.rows[id]
+		if old == nil {
+			m.rows[id] = r
+			needRebuild = true
+			continue
+		}
+		// Update in place: the view holds the same pointer.
+		r.inView = old.inView
+		*old = *r
+		if old.inView != m.visible(old) {
+			needRebuild = true
+		}
+	}
+	if m.q != nil && m.q.Aggregate() && len(msg.Changed) > 0 {
+		m.agg = runAggregate(m.q, st)
+	}
+	switch {
+	case needRebuild:
+		m.rebuild(false)
+	case len(msg.Changed) > 0 && m.sortCol != colDevice:
+		sortRows(m.view, m.sortCol, m.sortDesc)
+		m.follow()
+	}
+}
+
+func (m *Model) visible(r *row) bool {
+	if m.q != nil && !r.qmatch {
+		return false
+	}
+	return len(m.words) == 0 || matchFilter(r, m.words)
+}
+
+func (m *Model) matchQuery(id string) bool {
+	d := m.c.Store.Get(id)
+	return d != nil && m.q.Match(d)
+}
+
+// rebuild recomputes the view from all rows; top moves the cursor to the first row
+// (a new filter or query), otherwise the cursor stays on the same device.
+func (m *Model) rebuild(top bool) {
+	view := m.view[:0]
+	for _, r := range m.rows {
+		r.inView = m.visible(r)
+		if r.inView {
+			view = append(view, r)
+		}
+	}
+	m.view = view
+	sortRows(m.view, m.sortCol, m.sortDesc)
+	if top {
+		m.cursor, m.offset = 0, 0
+		m.selID = ""
+		if len(m.view) > 0 {
+			m.selID = m.view[0].id
+		}
+		return
+	}
+	m.follow()
+}
+
+// follow puts the cursor back on the selected device after the view changed, keeping
+// it at the same place on screen.
+func (m *Model) follow() {
+	screenPos := m.cursor - m.offset
+	idx := -1
+	if m.selID != "" {
+		if m.cursor < len(m.view) && m.view[m.cursor].id == m.selID {
+			idx = m.cursor
+		} else {
+			for i, r := range m.view {
+				if r.id == m.selID {
+					idx = i
+					break
+				}
+			}
+		}
+	}
+	if idx < 0 {
+		idx = min(m.cursor, len(m.view)-1)
+	}
+	m.cursor = max(idx, 0)
+	m.offset = m.cursor - screenPos
+	m.clampOffset()
+	m.selID = ""
+	if m.cursor < len(m.view) {
+		m.selID = m.view[m.cursor].id
+	}
+}
+
+func (m *Model) move(n int) {
+	if len(m.view) == 0 {
+		return
+	}
+	m.cursor = max(0, min(len(m.view)-1, m.cursor+n))
+	m.selID = m.view[m.cursor].id
+	m.clampOffset()
+}
+
+func (m *Model) pageRows() int { return max(1, m.tableRows()-1) }
+
+// tableRows is how many device rows fit on the screen.
+func (m *Model) tableRows() int {
+	h := m.height - 3 // counts, view line, header
+	if m.mode != inputNone {
+		h--
+	}
+	return max(h, 1)
+}
+
+func (m *Model) clampOffset() {
+	rows := m.tableRows()
+	if m.cursor < m.offset {
+		m.offset = m.cursor
+	}
+	if m.cursor >= m.offset+rows {
+		m.offset = m.cursor - rows + 1
+	}
+	m.offset = max(0, min(m.offset, len(m.view)-rows))
+	m.offset = max(m.offset, 0)
+}
+
+// runAggregate runs a COUNT/GROUP BY query over the fleet and returns its rows as JSON lines.
+func runAggregate(q *query.Query, st *common.Store) []string {
+	docs := iter.Seq[*twin.Doc](func(yield func(*twin.Doc) bool) {
+		for _, id := range st.IDs() {
+			if !yield(st.Get(id)) {
+				return
+			}
+		}
+	})
+	res, err := q.Run(docs)
+	if err != nil {
+		return []string{"query failed: " + err.Error()}
+	}
+	out := make([]string, 0, len(res.Rows))
+	for _, r := range res.Rows {
+		b, err := json.Marshal(r)
+		if err != nil {
+			continue
+		}
+		out = append(out, string(b))
+	}
+	if len(out) == 0 {
+		out = append(out, "(no rows)")
+	}
+	return out
+}

@@ -1,0 +1,288 @@
+// Package fleet is the console's home screen: every device in one table with its
+// connection, sync state and firmware, a live filter (/), an IoT Hub query as the view
+// (:), sorting by any column and marks for rollouts. Only the visible rows are rendered,
+// so a fleet of 100,000 devices scrolls like one of ten.
+package fleet
+
+import (
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/twinops/twinops/twin/query"
+	"github.com/twinops/twinops/ui/common"
+)
+
+type inputMode int
+
+const (
+	inputNone inputMode = iota
+	inputFilter
+	inputQuery
+)
+
+// Keys are the fleet screen's own bindings.
+type Keys struct {
+	Mark, ClearMarks, SortNext, SortPrev, Reverse, Clear key.Binding
+}
+
+func newKeys() Keys {
+	return Keys{
+		Mark:       key.NewBinding(key.WithKeys("space"), key.WithHelp("space", "mark/unmark")),
+		ClearMarks: key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "clear marks")),
+		SortNext:   key.NewBinding(key.WithKeys(">", "."), key.WithHelp(">", "sort by next column")),
+		SortPrev:   key.NewBinding(key.WithKeys("<", ","), key.WithHelp("<", "sort by previous column")),
+		Reverse:    key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "reverse sort")),
+		Clear:      key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "clear filter and query")),
+	}
+}
+
+// Model is the fleet screen.
+type Model struct {
+	c    *common.Common
+	keys Keys
+
+	rows   map[string]*row
+	view   []*row // filtered and sorted
+	cursor int
+	offset int
+	selID  string
+	marks  map[string]bool
+
+	mode     inputMode
+	input    textinput.Model
+	filter   string
+	words    []string
+	queryStr string
+	q        *query.Query
+	agg      []string // result lines of an aggregate query, shown instead of the table
+	queryErr string
+
+	sortCol  int
+	sortDesc bool
+	width    int
+	height   int
+}
+
+// New returns the fleet screen over the common store.
+func New(c *common.Common) Model {
+	in := textinput.New()
+	in.Prompt = ""
+	m := Model{c: c, keys: newKeys(), rows: map[string]*row{}, marks: map[string]bool{}, input: in}
+	m.loadAll()
+	return m
+}
+
+// SetSize sets the screen's body size.
+func (m *Model) SetSize(w, h int) {
+	m.width, m.height = w, h
+	m.input.SetWidth(w - 4)
+	m.clampOffset()
+}
+
+// Capturing reports whether the screen is taking text input (global keys are off).
+func (m Model) Capturing() bool { return m.mode != inputNone }
+
+// Selected returns the device under the cursor ("" when the view is empty).
+func (m Model) Selected() string { return m.selID }
+
+// Marked returns the marked device ids, sorted.
+func (m Model) Marked() []string {
+	out := make([]string, 0, len(m.marks))
+	for _, r := range m.view {
+		if m.marks[r.id] {
+			out = append(out, r.id)
+		}
+	}
+	return out
+}
+
+// ViewIDs returns the ids in the current view (filter and query applied), in order.
+func (m Model) ViewIDs() []string {
+	out := make([]string, len(m.view))
+	for i, r := range m.view {
+		out[i] = r.id
+	}
+	return out
+}
+
+// ViewLabel describes the current view for other screens ("all devices", the query).
+func (m Model) ViewLabel() string {
+	var parts []string
+	if m.queryStr != "" {
+		parts = append(parts, m.queryStr)
+	}
+	if m.filter != "" {
+		parts = append(parts, "filter "+m.filter)
+	}
+	if len(parts) == 0 {
+		return "all devices"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Help lists the screen's keys for the help view.
+func (m Model) Help() []key.Binding {
+	k := m.c.Keys
+	out := []key.Binding{k.Enter, k.Filter, k.Query, m.keys.Clear, m.keys.Mark, m.keys.ClearMarks,
+		m.keys.SortNext, m.keys.SortPrev, m.keys.Reverse, k.Events}
+	if !m.c.ReadOnly {
+		out = append(out, k.Edit, k.Editor, k.Rollout)
+	}
+	return out
+}
+
+// Update handles a message.
+func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case common.FleetChangedMsg:
+		m.apply(msg)
+		return m, nil
+	case tea.KeyPressMsg:
+		if m.mode != inputNone {
+			return m.updateInput(msg)
+		}
+		return m.updateKeys(msg)
+	}
+	if m.mode != inputNone {
+		var cmd tea.Cmd
+		m.input, cmd = m.input.Update(msg)
+		return m, cmd
+	}
+	return m, nil
+}
+
+func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
+	k := m.c.Keys
+	switch {
+	case key.Matches(msg, k.Down):
+		m.move(1)
+	case key.Matches(msg, k.Up):
+		m.move(-1)
+	case key.Matches(msg, k.PageDown):
+		m.move(m.pageRows())
+	case key.Matches(msg, k.PageUp):
+		m.move(-m.pageRows())
+	case key.Matches(msg, k.Top):
+		m.move(-len(m.view))
+	case key.Matches(msg, k.Bottom):
+		m.move(len(m.view))
+	case key.Matches(msg, k.Filter):
+		return m.startInput(inputFilter, m.filter)
+	case key.Matches(msg, k.Query):
+		return m.startInput(inputQuery, m.queryStr)
+	case key.Matches(msg, m.keys.Clear):
+		m.filter, m.words, m.queryStr, m.q, m.agg, m.queryErr = "", nil, "", nil, nil, ""
+		m.rebuild(true)
+	case key.Matches(msg, m.keys.Mark):
+		if m.selID != "" {
+			if m.marks[m.selID] {
+				delete(m.marks, m.selID)
+			} else {
+				m.marks[m.selID] = true
+			}
+			m.move(1)
+		}
+	case key.Matches(msg, m.keys.ClearMarks):
+		m.marks = map[string]bool{}
+	case key.Matches(msg, m.keys.SortNext):
+		m.setSort((m.sortCol+1)%numCols, false)
+	case key.Matches(msg, m.keys.SortPrev):
+		m.setSort((m.sortCol+numCols-1)%numCols, false)
+	case key.Matches(msg, m.keys.Reverse):
+		m.setSort(m.sortCol, !m.sortDesc)
+	case key.Matches(msg, k.Enter):
+		if m.selID != "" {
+			return m, common.Send(common.OpenTwinMsg{ID: m.selID})
+		}
+	case key.Matches(msg, k.Events):
+		return m, common.Send(common.OpenEventsMsg{})
+	case m.c.ReadOnly:
+		return m, nil
+	case key.Matches(msg, k.Edit), key.Matches(msg, k.Editor):
+		if m.selID != "" {
+			return m, common.Send(common.OpenEditMsg{ID: m.selID, External: key.Matches(msg, k.Editor)})
+		}
+	case key.Matches(msg, k.Rollout):
+		ids, label := m.Marked(), "marked devices"
+		if len(ids) == 0 {
+			ids, label = m.ViewIDs(), m.ViewLabel()
+		}
+		return m, common.Send(common.OpenRolloutMsg{IDs: ids, Label: label})
+	}
+	return m, nil
+}
+
+func (m Model) startInput(mode inputMode, val string) (Model, tea.Cmd) {
+	m.mode = mode
+	m.input.SetValue(val)
+	m.input.CursorEnd()
+	m.queryErr = ""
+	return m, m.input.Focus()
+}
+
+func (m Model) updateInput(msg tea.KeyPressMsg) (Model, tea.Cmd) {
+	switch msg.String() {
+	case "esc":
+		if m.mode == inputFilter {
+			m.filter, m.words = "", nil
+			m.rebuild(true)
+		}
+		m.mode = inputNone
+		m.input.Blur()
+		return m, nil
+	case "enter":
+		mode := m.mode
+		m.mode = inputNone
+		m.input.Blur()
+		if mode == inputQuery {
+			m.runQuery(strings.TrimSpace(m.input.Value()))
+		}
+		return m, nil
+	}
+	var cmd tea.Cmd
+	m.input, cmd = m.input.Update(msg)
+	if m.mode == inputFilter && m.input.Value() != m.filter {
+		m.filter = m.input.Value()
+		m.words = strings.Fields(strings.ToLower(m.filter))
+		m.rebuild(true)
+	}
+	return m, cmd
+}
+
+// runQuery parses a WHERE clause or a full SELECT and makes it the view.
+func (m *Model) runQuery(s string) {
+	m.agg, m.queryErr = nil, ""
+	if s == "" {
+		m.queryStr, m.q = "", nil
+		m.rebuild(true)
+		return
+	}
+	var q *query.Query
+	var err error
+	if strings.HasPrefix(strings.ToUpper(s), "SELECT") {
+		q, err = query.Parse(s)
+	} else {
+		q, err = query.ParseWhere(s)
+	}
+	if err != nil {
+		m.queryErr = err.Error()
+		return
+	}
+	m.queryStr, m.q = s, q
+	for _, r := range m.rows {
+		r.qmatch = m.matchQuery(r.id)
+	}
+	if q.Aggregate() {
+		m.agg = runAggregate(q, m.c.Store)
+	}
+	m.rebuild(true)
+}
+
+func (m *Model) setSort(col int, desc bool) {
+	m.sortCol, m.sortDesc = col, desc
+	sortRows(m.view, m.sortCol, m.sortDesc)
+	m.follow()
+}

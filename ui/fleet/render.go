@@ -1,0 +1,80 @@
+package fleet
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/twinops/twinops/ui/common"
+)
+
+// View renders the screen body (width x height).
+func (m Model) View() string {
+	st := m.c.Styles
+	lines := make([]string, 0, m.height)
+	lines = append(lines, renderCounts(st, m.c.Store.Counts(), m.c.Store.Synced, m.width))
+	lines = append(lines, m.viewLine())
+	if m.agg != nil {
+		lines = append(lines, st.Header.S("  QUERY RESULT"))
+		for _, l := range m.agg {
+			lines = append(lines, "  "+common.TruncateLine(l, m.width-2))
+		}
+	} else {
+		cols := layout(m.width)
+		lines = append(lines, renderHeader(st, cols, m.sortCol, m.sortDesc))
+		end := min(m.offset+m.tableRows(), len(m.view))
+		tv := tableView{rows: m.view[m.offset:end], cursor: m.cursor - m.offset, marks: m.marks,
+			sortCol: m.sortCol, sortDesc: m.sortDesc, now: m.c.Now(), width: m.width}
+		lines = append(lines, renderRows(st, cols, tv)...)
+		if len(m.view) == 0 {
+			lines = append(lines, "  "+st.Muted.S(m.emptyText()))
+		}
+	}
+	body := m.height
+	if m.mode != inputNone {
+		body--
+	}
+	lines = common.PadLines(lines, body)
+	if m.mode != inputNone {
+		prompt := "/"
+		if m.mode == inputQuery {
+			prompt = ":"
+		}
+		lines = append(lines, st.Prompt.Render(prompt)+" "+m.input.View())
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (m Model) emptyText() string {
+	switch {
+	case m.c.Store.Len() == 0 && !m.c.Store.Synced:
+		return "waiting for the fleet…"
+	case m.c.Store.Len() == 0:
+		return "the hub has no devices"
+	}
+	return "no device matches " + m.ViewLabel() + " (c clears)"
+}
+
+func (m Model) viewLine() string {
+	st := m.c.Styles
+	var b strings.Builder
+	b.WriteString(st.Muted.S("view "))
+	label := "all devices"
+	if m.queryStr != "" {
+		label = m.queryStr
+	}
+	b.WriteString(st.Accent.S(label))
+	if m.filter != "" && m.mode != inputFilter {
+		b.WriteString(st.Muted.S("  filter ") + st.Accent.S(m.filter))
+	}
+	b.WriteString(st.Muted.S("  " + strconv.Itoa(len(m.view)) + " shown"))
+	if n := len(m.marks); n > 0 {
+		b.WriteString(st.Marked.S("  " + strconv.Itoa(n) + " marked"))
+	}
+	if len(m.view) > m.tableRows() {
+		b.WriteString(st.Faint.S("  row " + strconv.Itoa(m.cursor+1) + "/" + strconv.Itoa(len(m.view))))
+	}
+	if m.queryErr != "" {
+		b.WriteString("  " + st.Bad.S(m.queryErr))
+	}
+	return common.TruncateLine(b.String(), m.width)
+}

@@ -1,0 +1,179 @@
+package fleet
+
+import (
+	"cmp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twinops/twinops/twin"
+	"github.com/twinops/twinops/ui/common"
+)
+
+// Sync states of a row, in sort order.
+const (
+	syncIn = iota
+	syncPending
+	syncFailed
+)
+
+// row is one device's precomputed cells; rebuilt only when its twin changes.
+type row struct {
+	id         string
+	connected  bool
+	disabled   bool
+	sync, n    int // sync state and how many leaves pending/failed
+	fwRep      string
+	fwDes      string
+	fwStatus   string
+	fwProgress string
+	last       time.Time
+	tags       string
+	search     string // lower-case text that / matches against
+	qmatch     bool   // matches the : query (cached)
+	inView     bool
+}
+
+func newRow(d *twin.Doc, sum twin.Summary) *row {
+	r := &row{id: d.DeviceID, connected: d.ConnectionState == "Connected", disabled: d.Status == "disabled", last: d.LastActivityTime}
+	switch {
+	case common.Failed(d, sum):
+		r.sync, r.n = syncFailed, sum.Different
+	case sum.Pending > 0:
+		r.sync, r.n = syncPending, sum.Pending
+	}
+	if v, ok := twin.Lookup(d.Reported.Values, "firmware", "version"); ok {
+		r.fwRep = common.Plain(v)
+	}
+	if v, ok := twin.Lookup(d.Desired.Values, "firmware", "version"); ok {
+		r.fwDes = common.Plain(v)
+	}
+	if v, ok := twin.Lookup(d.Reported.Values, "firmware", "status"); ok {
+		r.fwStatus = common.Plain(v)
+	}
+	if v, ok := twin.Lookup(d.Reported.Values, "firmware", "progress"); ok {
+		r.fwProgress = common.Plain(v)
+	}
+	r.tags = tagText(d.Tags)
+	r.search = strings.ToLower(r.id + " " + r.tags + " " + r.fwRep + " " + r.fwDes + " " + r.fwStatus + " " + d.Status)
+	return r
+}
+
+// tagText renders scalar tags as "k=v k=v", keys sorted.
+func tagText(tags map[string]any) string {
+	if len(tags) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		if _, ok := tags[k].(map[string]any); ok {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(common.Plain(tags[k]))
+	}
+	return b.String()
+}
+
+// syncText is the SYNC cell: "✓ in sync", "… pending 3", "✗ failed 1".
+func (r *row) syncText() string {
+	switch r.sync {
+	case syncPending:
+		return "… pending " + strconv.Itoa(r.n)
+	case syncFailed:
+		if r.n == 0 {
+			return "✗ failed"
+		}
+		return "✗ failed " + strconv.Itoa(r.n)
+	}
+	return "✓ in sync"
+}
+
+// fwText is the FIRMWARE cell: "1.2.0" when in sync, "1.2.0→1.3.0" while it differs.
+func (r *row) fwText() string {
+	if r.fwDes == "" || r.fwDes == r.fwRep {
+		return r.fwRep
+	}
+	rep := r.fwRep
+	if rep == "" {
+		rep = "?"
+	}
+	return rep + "→" + r.fwDes
+}
+
+// Sortable columns.
+const (
+	colDevice = iota
+	colConn
+	colStatus
+	colSync
+	colFirmware
+	colFwStatus
+	colLast
+	colTags
+	numCols
+)
+
+var colNames = [numCols]string{"DEVICE", "CONN", "STATUS", "SYNC", "FIRMWARE", "FW STATUS", "LAST", "TAGS"}
+
+func compareRows(a, b *row, col int) int {
+	var c int
+	switch col {
+	case colConn:
+		c = cmp.Compare(b2i(a.connected), b2i(b.connected))
+	case colStatus:
+		c = cmp.Compare(b2i(a.disabled), b2i(b.disabled))
+	case colSync:
+		c = cmp.Or(cmp.Compare(a.sync, b.sync), cmp.Compare(a.n, b.n))
+	case colFirmware:
+		c = cmp.Or(strings.Compare(a.fwRep, b.fwRep), strings.Compare(a.fwDes, b.fwDes))
+	case colFwStatus:
+		c = strings.Compare(a.fwStatus, b.fwStatus)
+	case colLast:
+		c = b.last.Compare(a.last) // most recent first
+	case colTags:
+		c = strings.Compare(a.tags, b.tags)
+	}
+	if c != 0 {
+		return c
+	}
+	return strings.Compare(a.id, b.id)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func sortRows(rows []*row, col int, desc bool) {
+	slices.SortFunc(rows, func(a, b *row) int {
+		c := compareRows(a, b, col)
+		if desc {
+			return -c
+		}
+		return c
+	})
+}
+
+// matchFilter reports whether every space-separated word of f occurs in the row.
+func matchFilter(r *row, words []string) bool {
+	for _, w := range words {
+		if !strings.Contains(r.search, w) {
+			return false
+		}
+	}
+	return true
+}

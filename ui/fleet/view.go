@@ -1,0 +1,222 @@
+package fleet
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twinops/twinops/theme"
+	"github.com/twinops/twinops/ui/common"
+)
+
+type colSpec struct{ col, w int }
+
+var fixedWidth = [numCols]int{colConn: 5, colStatus: 8, colSync: 11, colFirmware: 13, colFwStatus: 10, colLast: 4}
+
+// layout chooses the columns and their widths for a terminal width.
+func layout(width int) []colSpec {
+	cols := []int{colDevice, colConn}
+	if width >= 110 {
+		cols = append(cols, colStatus)
+	}
+	cols = append(cols, colSync, colFirmware)
+	if width >= 100 {
+		cols = append(cols, colFwStatus)
+	}
+	cols = append(cols, colLast, colTags)
+	used := 2 // mark column
+	for _, c := range cols {
+		used += fixedWidth[c] + 1
+	}
+	rest := max(width-used, 0)
+	idW := min(max(rest/2, 12), 28)
+	if width >= 140 {
+		idW = 28
+	}
+	out := make([]colSpec, 0, len(cols))
+	for _, c := range cols {
+		w := fixedWidth[c]
+		switch c {
+		case colDevice:
+			w = idW
+		case colTags:
+			w = max(width-used-idW, 0)
+		}
+		out = append(out, colSpec{c, w})
+	}
+	return out
+}
+
+// tableView is what renderTable needs: plain values, no model.
+type tableView struct {
+	rows      []*row // the visible window only
+	cursor    int    // index into rows, -1 for none
+	marks     map[string]bool
+	sortCol   int
+	sortDesc  bool
+	now       time.Time
+	width     int
+	compactID bool
+}
+
+// renderHeader renders the column header line.
+func renderHeader(st *theme.Styles, cols []colSpec, sortCol int, desc bool) string {
+	var b strings.Builder
+	b.WriteString("  ")
+	for i, c := range cols {
+		name := colNames[c.col]
+		if c.col == sortCol {
+			if desc {
+				name += "▼"
+			} else {
+				name += "▲"
+			}
+		}
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(common.Fit(name, c.w))
+	}
+	return st.Header.S(b.String())
+}
+
+// renderRows renders the visible rows, one line each.
+func renderRows(st *theme.Styles, cols []colSpec, tv tableView) []string {
+	out := make([]string, 0, len(tv.rows))
+	var b strings.Builder
+	for i, r := range tv.rows {
+		b.Reset()
+		sel := i == tv.cursor
+		mark := "  "
+		if tv.marks[r.id] {
+			mark = "+ "
+		}
+		if sel {
+			b.WriteString(st.Selected.S(mark + plainRow(r, cols, tv.now)))
+			out = append(out, b.String())
+			continue
+		}
+		b.WriteString(st.Marked.S(mark))
+		for j, c := range cols {
+			if j > 0 {
+				b.WriteByte(' ')
+			}
+			text := common.Fit(cellText(r, c.col, tv.now), c.w)
+			b.WriteString(cellPaint(st, r, c.col).S(text))
+		}
+		out = append(out, b.String())
+	}
+	return out
+}
+
+func plainRow(r *row, cols []colSpec, now time.Time) string {
+	var b strings.Builder
+	for j, c := range cols {
+		if j > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(common.Fit(cellText(r, c.col, now), c.w))
+	}
+	return b.String()
+}
+
+func cellText(r *row, col int, now time.Time) string {
+	switch col {
+	case colDevice:
+		return r.id
+	case colConn:
+		switch {
+		case r.disabled:
+			return "⊘ dis"
+		case r.connected:
+			return "● on"
+		}
+		return "○ off"
+	case colStatus:
+		if r.disabled {
+			return "disabled"
+		}
+		return "enabled"
+	case colSync:
+		return r.syncText()
+	case colFirmware:
+		return r.fwText()
+	case colFwStatus:
+		if r.fwProgress != "" && r.fwStatus != "succeeded" && r.fwStatus != "failed" {
+			return r.fwStatus + " " + r.fwProgress + "%"
+		}
+		return r.fwStatus
+	case colLast:
+		return common.Age(now, r.last)
+	case colTags:
+		return r.tags
+	}
+	return ""
+}
+
+func cellPaint(st *theme.Styles, r *row, col int) theme.Paint {
+	switch col {
+	case colConn:
+		switch {
+		case r.disabled:
+			return st.Bad
+		case r.connected:
+			return st.OK
+		}
+		return st.Faint
+	case colStatus:
+		if r.disabled {
+			return st.Bad
+		}
+		return st.Muted
+	case colSync:
+		return syncPaint(st, r.sync)
+	case colFirmware:
+		if r.fwDes != "" && r.fwDes != r.fwRep {
+			return st.Info
+		}
+		return st.Text
+	case colFwStatus:
+		return fwStatusPaint(st, r.fwStatus)
+	case colLast, colTags:
+		return st.Muted
+	}
+	return st.Text
+}
+
+func syncPaint(st *theme.Styles, s int) theme.Paint {
+	switch s {
+	case syncPending:
+		return st.Warn
+	case syncFailed:
+		return st.Bad
+	}
+	return st.OK
+}
+
+func fwStatusPaint(st *theme.Styles, s string) theme.Paint {
+	switch s {
+	case "succeeded", "current", "":
+		return st.OK
+	case "failed", "error":
+		return st.Bad
+	}
+	return st.Warn
+}
+
+// renderCounts renders the fleet totals line.
+func renderCounts(st *theme.Styles, c common.Counts, synced bool, width int) string {
+	parts := []string{
+		st.Bold.S(strconv.Itoa(c.Total)) + st.Muted.S(" devices"),
+		st.OK.S("● "+strconv.Itoa(c.Connected)) + st.Muted.S("/"+strconv.Itoa(c.Total)+" connected"),
+		st.Warn.S("… "+strconv.Itoa(c.Pending)) + st.Muted.S(" pending"),
+		st.Bad.S("✗ "+strconv.Itoa(c.Failed)) + st.Muted.S(" failed"),
+	}
+	if c.Disabled > 0 {
+		parts = append(parts, st.Bad.S("⊘ "+strconv.Itoa(c.Disabled))+st.Muted.S(" disabled"))
+	}
+	if !synced {
+		parts = append(parts, st.Warn.S("loading…"))
+	}
+	return common.TruncateLine(strings.Join(parts, "  "), width)
+}

@@ -1,0 +1,64 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/twinops/twinops/ui/common"
+)
+
+// batchMsg carries one batch from the back end (or the error Next returned).
+type batchMsg struct {
+	batch common.Batch
+	err   error
+}
+
+// waitForBatch blocks in Backend.Next from a command goroutine; it captures only the
+// context and the back end. delay paces batches to at most one per frame.
+func waitForBatch(ctx context.Context, be common.Backend, delay time.Duration) tea.Cmd {
+	if be == nil {
+		return nil
+	}
+	return func() tea.Msg {
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			}
+		}
+		b, err := be.Next(ctx)
+		if err != nil && ctx.Err() != nil {
+			return nil // shutting down
+		}
+		return batchMsg{batch: b, err: err}
+	}
+}
+
+func tickClock() tea.Cmd {
+	return tea.Tick(time.Second, func(t time.Time) tea.Msg { return common.TickMsg{Time: t} })
+}
+
+// applyBatch folds a batch into the store, tells every screen, and re-arms the pump.
+func (m Model) applyBatch(msg batchMsg) (tea.Model, tea.Cmd) {
+	if msg.err != nil {
+		m.c.Store.Status.LastError = msg.err.Error()
+		m.c.Store.Status.ErrorTime = m.c.Now()
+		if errors.Is(msg.err, context.Canceled) {
+			return m, nil
+		}
+		return m, waitForBatch(m.c.Ctx, m.c.Backend, time.Second)
+	}
+	m.batches++
+	changed := m.c.Store.Apply(msg.batch)
+	m, cmd := m.broadcast(changed)
+	now := time.Now()
+	delay := m.opts.FrameInterval - now.Sub(m.frameAt)
+	m.frameAt = now
+	return m, tea.Batch(cmd, waitForBatch(m.c.Ctx, m.c.Backend, max(delay, 0)))
+}

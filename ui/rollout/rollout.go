@@ -1,0 +1,338 @@
+// Package rollout is the rollout screen: choose devices (the current view or the marked
+// ones), a desired patch (firmware.version = 2.1.0), see how many devices it changes,
+// apply it at a chosen rate with a progress bar, then watch the devices report back by
+// firmware status, with the failed ones listed. Pause, resume and abort stop further
+// writes at once.
+package rollout
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/twinops/twinops/twin"
+	"github.com/twinops/twinops/ui/common"
+)
+
+type phase int
+
+const (
+	phasePlan phase = iota
+	phaseConfirm
+	phaseRunning
+	phasePaused
+	phaseDone
+	phaseAborted
+)
+
+const (
+	tickEvery   = 100 * time.Millisecond
+	maxInFlight = 32
+)
+
+// Keys are the rollout screen's bindings.
+type Keys struct{ Next, Apply, Confirm, Pause, Abort key.Binding }
+
+// Model is the rollout screen.
+type Model struct {
+	c      *common.Common
+	keys   Keys
+	ids    []string
+	label  string
+	fields [3]textinput.Model // path, value, rate
+	focus  int
+	phase  phase
+	err    string
+
+	runID    int
+	path     []string
+	value    any
+	rate     float64
+	queue    []string // devices still to write
+	total    int      // devices written or to write
+	written  int
+	inFlight int
+	credit   float64
+	writeErr map[string]string
+	started  time.Time
+	width    int
+	height   int
+}
+
+type (
+	tickMsg      struct{ runID int }
+	writeDoneMsg struct {
+		runID int
+		id    string
+		err   error
+	}
+)
+
+// New returns an idle rollout screen.
+func New(c *common.Common) Model {
+	m := Model{c: c, keys: Keys{
+		Next:    key.NewBinding(key.WithKeys("tab", "shift+tab"), key.WithHelp("tab", "next field")),
+		Apply:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "review and apply")),
+		Confirm: key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "confirm: start writing")),
+		Pause:   key.NewBinding(key.WithKeys("p", "space"), key.WithHelp("p", "pause/resume writes")),
+		Abort:   key.NewBinding(key.WithKeys("A"), key.WithHelp("A", "abort: stop all further writes")),
+	}}
+	placeholders := [3]string{"firmware.version", "2.1.0", "10"}
+	for i := range m.fields {
+		f := textinput.New()
+		f.Prompt = ""
+		f.Placeholder = placeholders[i]
+		m.fields[i] = f
+	}
+	m.fields[0].SetValue("firmware.version")
+	m.fields[2].SetValue("10")
+	return m
+}
+
+// Plan starts planning a rollout on these devices (ignored while one is running).
+func (m Model) Plan(ids []string, label string) (Model, tea.Cmd) {
+	if m.Active() {
+		return m, nil
+	}
+	m.ids, m.label, m.phase, m.err = ids, label, phasePlan, ""
+	m.focus = 1
+	for i := range m.fields {
+		m.fields[i].Blur()
+	}
+	return m, m.fields[1].Focus()
+}
+
+// Active reports whether writes are under way or paused.
+func (m Model) Active() bool { return m.phase == phaseRunning || m.phase == phasePaused }
+
+// Started reports whether a rollout has ever been started on this screen.
+func (m Model) Started() bool { return m.phase >= phaseRunning }
+
+// Capturing reports whether a text field is taking input.
+func (m Model) Capturing() bool { return m.phase == phasePlan }
+
+// SetSize sets the screen's body size.
+func (m *Model) SetSize(w, h int) {
+	m.width, m.height = w, h
+	for i := range m.fields {
+		m.fields[i].SetWidth(max(w-24, 10))
+	}
+}
+
+// Help lists the screen's keys.
+func (m Model) Help() []key.Binding {
+	return []key.Binding{m.keys.Next, m.keys.Apply, m.keys.Confirm, m.keys.Pause, m.keys.Abort}
+}
+
+// StatusText summarises a started rollout for the status line ("" when none).
+func (m Model) StatusText() string {
+	if !m.Started() {
+		return ""
+	}
+	p := m.progress()
+	s := "rollout " + strconv.Itoa(p.counts[stSucceeded]) + "/" + strconv.Itoa(len(m.ids)) + " ok"
+	if f := p.counts[stFailed]; f > 0 {
+		s += " " + strconv.Itoa(f) + " failed"
+	}
+	switch m.phase {
+	case phasePaused:
+		s += " (paused)"
+	case phaseAborted:
+		s += " (aborted)"
+	}
+	return s
+}
+
+// Update handles a message.
+func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tickMsg:
+		if msg.runID != m.runID || m.phase != phaseRunning {
+			return m, nil
+		}
+		return m.issue()
+	case writeDoneMsg:
+		if msg.runID != m.runID {
+			return m, nil
+		}
+		m.inFlight--
+		m.written++
+		if msg.err != nil {
+			m.writeErr[msg.id] = msg.err.Error()
+		}
+		if m.phase == phaseRunning && len(m.queue) == 0 && m.inFlight == 0 {
+			m.phase = phaseDone
+		}
+		return m, nil
+	case tea.KeyPressMsg:
+		return m.updateKeys(msg)
+	}
+	if m.phase == phasePlan {
+		var cmd tea.Cmd
+		m.fields[m.focus], cmd = m.fields[m.focus].Update(msg)
+		return m, cmd
+	}
+	return m, nil
+}
+
+func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
+	switch m.phase {
+	case phasePlan:
+		switch msg.String() {
+		case "esc":
+			return m, common.Send(common.BackMsg{})
+		case "tab", "shift+tab", "down", "up":
+			d := 1
+			if msg.String() == "shift+tab" || msg.String() == "up" {
+				d = 2
+			}
+			m.fields[m.focus].Blur()
+			m.focus = (m.focus + d) % len(m.fields)
+			return m, m.fields[m.focus].Focus()
+		case "enter":
+			m.err = m.parse()
+			if m.err == "" {
+				m.phase = phaseConfirm
+			}
+			return m, nil
+		}
+		var cmd tea.Cmd
+		m.fields[m.focus], cmd = m.fields[m.focus].Update(msg)
+		m.err = ""
+		return m, cmd
+	case phaseConfirm:
+		switch msg.String() {
+		case "y":
+			return m.start()
+		case "n", "esc":
+			m.phase = phasePlan
+			return m, m.fields[m.focus].Focus()
+		}
+		return m, nil
+	}
+	switch {
+	case key.Matches(msg, m.keys.Pause) && m.phase == phaseRunning:
+		m.phase = phasePaused
+	case key.Matches(msg, m.keys.Pause) && m.phase == phasePaused:
+		m.phase = phaseRunning
+		return m, tick(m.runID)
+	case key.Matches(msg, m.keys.Abort) && m.Active():
+		m.phase, m.queue = phaseAborted, nil
+	case msg.String() == "esc" || msg.String() == "q":
+		return m, common.Send(common.BackMsg{})
+	}
+	return m, nil
+}
+
+// parse reads the three fields.
+func (m *Model) parse() string {
+	path := strings.TrimSpace(m.fields[0].Value())
+	if path == "" {
+		return "the desired path is empty: type one like firmware.version"
+	}
+	parts := strings.Split(path, ".")
+	for _, p := range parts {
+		if p == "" || strings.ContainsAny(p, "$ ") {
+			return "bad path " + strconv.Quote(path) + ": use dotted keys without $ or spaces, like firmware.version"
+		}
+	}
+	raw := strings.TrimSpace(m.fields[1].Value())
+	if raw == "" {
+		return "the value is empty: type the new value, like 2.1.0"
+	}
+	var v any
+	if err := json.Unmarshal([]byte(raw), &v); err != nil {
+		v = raw // a bare word is a string
+	}
+	rate, err := strconv.ParseFloat(strings.TrimSpace(m.fields[2].Value()), 64)
+	if err != nil || rate <= 0 {
+		return "the rate must be a positive number of devices per second"
+	}
+	if _, terr := twin.ParsePatch(twin.Desired, mustJSON(nest(parts, v))); terr != nil {
+		return "the hub would refuse this patch: " + terr.Message
+	}
+	if len(m.ids) == 0 {
+		return "no devices chosen: go back, filter or mark devices, and press r again"
+	}
+	m.path, m.value, m.rate = parts, v, rate
+	return ""
+}
+
+func nest(path []string, v any) map[string]any {
+	out := map[string]any{path[len(path)-1]: v}
+	for i := len(path) - 2; i >= 0; i-- {
+		out = map[string]any{path[i]: out}
+	}
+	return out
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// start queues every chosen device whose desired value differs.
+func (m Model) start() (Model, tea.Cmd) {
+	m.runID++
+	m.queue = m.affected()
+	m.total, m.written, m.inFlight, m.credit = len(m.queue), 0, 0, 0
+	m.writeErr = map[string]string{}
+	m.started = m.c.Now()
+	m.phase = phaseRunning
+	if len(m.queue) == 0 {
+		m.phase = phaseDone
+		return m, nil
+	}
+	return m, tick(m.runID)
+}
+
+// affected lists the chosen devices whose desired value at the path differs.
+func (m Model) affected() []string {
+	var out []string
+	for _, id := range m.ids {
+		d := m.c.Store.Get(id)
+		if d == nil {
+			continue
+		}
+		if cur, ok := twin.Lookup(d.Desired.Values, m.path...); ok && twin.Equal(cur, m.value) {
+			continue
+		}
+		out = append(out, id)
+	}
+	return out
+}
+
+// issue sends as many writes as the rate allows this tick.
+func (m Model) issue() (Model, tea.Cmd) {
+	m.credit += m.rate * tickEvery.Seconds()
+	cmds := []tea.Cmd{tick(m.runID)}
+	patch := common.Patch{Desired: nest(m.path, m.value)}
+	for m.credit >= 1 && len(m.queue) > 0 && m.inFlight < maxInFlight {
+		id := m.queue[0]
+		m.queue = m.queue[1:]
+		m.credit--
+		m.inFlight++
+		cmds = append(cmds, write(m.c.Ctx, m.c.Backend, m.runID, id, patch))
+	}
+	m.credit = min(m.credit, max(m.rate, 1)) // no burst after a pause
+	return m, tea.Batch(cmds...)
+}
+
+func tick(runID int) tea.Cmd {
+	return tea.Tick(tickEvery, func(time.Time) tea.Msg { return tickMsg{runID: runID} })
+}
+
+func write(ctx context.Context, be common.Backend, runID int, id string, p common.Patch) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		_, err := be.PatchTwin(ctx, id, p, "*")
+		return writeDoneMsg{runID: runID, id: id, err: err}
+	}
+}

@@ -1,0 +1,194 @@
+package rollout
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/twinops/twinops/theme"
+	"github.com/twinops/twinops/twin"
+	"github.com/twinops/twinops/ui/common"
+)
+
+// Progress states, in display order.
+const (
+	stSucceeded = iota
+	stInstalling
+	stDownloading
+	stFailed
+	stOffline
+	stWaiting
+	stNotStarted
+	numStates
+)
+
+var stateNames = [numStates]string{"succeeded", "installing", "downloading", "failed", "offline", "waiting", "not started"}
+
+type progress struct {
+	counts [numStates]int
+	failed []string // device ids, sorted
+}
+
+// progress classifies every chosen device by what it reports.
+func (m Model) progress() progress {
+	var p progress
+	queued := make(map[string]bool, len(m.queue))
+	for _, id := range m.queue {
+		queued[id] = true
+	}
+	for _, id := range m.ids {
+		s := m.classify(id, queued)
+		p.counts[s]++
+		if s == stFailed {
+			p.failed = append(p.failed, id)
+		}
+	}
+	sort.Strings(p.failed)
+	return p
+}
+
+func (m Model) classify(id string, queued map[string]bool) int {
+	d := m.c.Store.Get(id)
+	if d == nil {
+		return stOffline
+	}
+	if _, bad := m.writeErr[id]; bad {
+		return stFailed
+	}
+	if rep, ok := twin.Lookup(d.Reported.Values, m.path...); ok && twin.Equal(rep, m.value) {
+		return stSucceeded
+	}
+	fw, _ := twin.Lookup(d.Reported.Values, "firmware", "status")
+	des, _ := twin.Lookup(d.Desired.Values, m.path...)
+	written := twin.Equal(des, m.value)
+	switch {
+	case !written || queued[id]:
+		return stNotStarted
+	case fw == "failed":
+		return stFailed
+	case d.ConnectionState != "Connected":
+		return stOffline
+	case fw == "downloading":
+		return stDownloading
+	case fw == "installing" || fw == "rebooting" || fw == "applying":
+		return stInstalling
+	}
+	return stWaiting
+}
+
+// View renders the screen body.
+func (m Model) View() string {
+	st := m.c.Styles
+	var lines []string
+	switch m.phase {
+	case phasePlan, phaseConfirm:
+		lines = m.planView()
+	default:
+		lines = m.runView()
+	}
+	for i, l := range lines {
+		lines[i] = common.TruncateLine(l, m.width)
+	}
+	_ = st
+	return strings.Join(common.PadLines(lines, m.height), "\n")
+}
+
+func (m Model) planView() []string {
+	st := m.c.Styles
+	lines := []string{
+		st.Title.S("rollout") + st.Muted.S("  on ") + st.Accent.S(m.label) + st.Muted.S(" ("+strconv.Itoa(len(m.ids))+" devices)"),
+		"",
+	}
+	labels := [3]string{"desired path", "new value", "rate (devices/s)"}
+	for i, f := range m.fields {
+		mark := "  "
+		if i == m.focus && m.phase == phasePlan {
+			mark = st.Accent.S("▸ ")
+		}
+		lines = append(lines, mark+st.Muted.S(common.Fit(labels[i], 18))+f.View())
+	}
+	lines = append(lines, "")
+	if m.err != "" {
+		lines = append(lines, st.Bad.S("✗ "+m.err))
+	}
+	if m.phase == phaseConfirm {
+		n := len(m.affected())
+		secs := float64(n) / m.rate
+		lines = append(lines,
+			st.Warn.S("set desired."+strings.Join(m.path, ".")+" = "+common.Value(m.value)),
+			st.Bold.S(strconv.Itoa(n))+st.Muted.S(" of "+strconv.Itoa(len(m.ids))+" devices will change ("+strconv.Itoa(len(m.ids)-n)+" already have it)"),
+			st.Muted.S("at "+strconv.FormatFloat(m.rate, 'f', -1, 64)+"/s this takes about "+strconv.Itoa(int(secs+0.5))+"s"),
+			"",
+			st.Accent.S("y")+st.Muted.S(" start   ")+st.Accent.S("n/esc")+st.Muted.S(" back to the plan"))
+	} else {
+		lines = append(lines, st.Faint.S("tab next field · enter review · esc back"))
+	}
+	return lines
+}
+
+func (m Model) runView() []string {
+	st := m.c.Styles
+	phase := map[phase]string{phaseRunning: "writing", phasePaused: "PAUSED", phaseDone: "all writes sent", phaseAborted: "ABORTED: no further writes"}[m.phase]
+	paint := st.OK
+	if m.phase == phasePaused || m.phase == phaseAborted {
+		paint = st.Warn
+	}
+	lines := []string{
+		st.Title.S("rollout") + st.Muted.S("  desired."+strings.Join(m.path, ".")+" = ") + st.Accent.S(common.Value(m.value)) +
+			st.Muted.S("  on "+m.label) + "  " + paint.S(phase),
+	}
+	barW := max(min(m.width-40, 60), 10)
+	frac := 0.0
+	if m.total > 0 {
+		frac = float64(m.written) / float64(m.total)
+	}
+	lines = append(lines, st.Muted.S(common.Fit("writes", 12))+st.Accent.S(common.Bar(frac, barW))+" "+
+		st.Text.S(strconv.Itoa(m.written)+"/"+strconv.Itoa(m.total))+st.Muted.S(" at "+strconv.FormatFloat(m.rate, 'f', -1, 64)+"/s"))
+	if n := len(m.writeErr); n > 0 {
+		lines = append(lines, st.Bad.S(strconv.Itoa(n)+" writes refused by the hub"))
+	}
+	lines = append(lines, "", st.Header.S("DEVICES BY REPORTED STATUS"))
+	p := m.progress()
+	for s := range numStates {
+		c := p.counts[s]
+		f := 0.0
+		if len(m.ids) > 0 {
+			f = float64(c) / float64(len(m.ids))
+		}
+		lines = append(lines, statePaint(st, s).S(common.Fit(stateNames[s], 12)+common.Bar(f, barW))+" "+st.Text.S(common.FitRight(strconv.Itoa(c), 6)))
+	}
+	lines = append(lines, "")
+	if len(p.failed) > 0 {
+		lines = append(lines, st.Bad.S("FAILED ("+strconv.Itoa(len(p.failed))+")"))
+		room := max(m.height-len(lines)-1, 1)
+		for i, id := range p.failed {
+			if i >= room {
+				lines = append(lines, st.Muted.S("  … "+strconv.Itoa(len(p.failed)-i)+" more"))
+				break
+			}
+			why := m.writeErr[id]
+			if why == "" {
+				if d := m.c.Store.Get(id); d != nil {
+					if e, ok := twin.Lookup(d.Reported.Values, "firmware", "error"); ok {
+						why = common.Plain(e)
+					}
+				}
+			}
+			lines = append(lines, "  "+st.Text.S(common.Fit(id, 24))+" "+st.Muted.S(why))
+		}
+	}
+	lines = append(lines, st.Faint.S("p pause/resume · A abort · esc back (the rollout keeps going)"))
+	return lines
+}
+
+func statePaint(st *theme.Styles, s int) theme.Paint {
+	switch s {
+	case stSucceeded:
+		return st.OK
+	case stFailed:
+		return st.Bad
+	case stInstalling, stDownloading, stWaiting:
+		return st.Warn
+	}
+	return st.Muted
+}

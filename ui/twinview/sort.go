@@ -1,0 +1,5 @@
+package twinview
+
+import "sort"
+
+func sortStrings(s []string) { sort.Strings(s) }

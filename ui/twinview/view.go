@@ -1,0 +1,228 @@
+package twinview
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twinops/twinops/theme"
+	"github.com/twinops/twinops/twin"
+	"github.com/twinops/twinops/ui/common"
+)
+
+// View renders the screen body.
+func (m Model) View() string {
+	st, now := m.c.Styles, m.c.Now()
+	if m.doc == nil {
+		lines := []string{st.Title.S(m.id), "", "  " + st.Muted.S("this device is not in the fleet (deleted, or not loaded yet)")}
+		return strings.Join(common.PadLines(lines, m.height), "\n")
+	}
+	head := renderIdentity(st, m.doc, now, m.width)
+	if m.err != "" {
+		head = append(head, st.Bad.S("hub: "+m.err))
+	}
+	hist := m.c.Store.History(m.id)
+	hot := hotPaths(hist, now)
+	bodyH := max(m.height-len(head), 1)
+	var body []string
+	if m.width >= 140 {
+		leftW := m.width * 58 / 100
+		left := renderLeaves(st, m.doc, m.leaves, hot, now, leftW-1)
+		right := renderHistory(st, hist, m.width-leftW-2, bodyH)
+		left = scrollLines(left, m.scroll, bodyH)
+		right = common.PadLines(right, bodyH)
+		for i := range bodyH {
+			body = append(body, common.Fit("", 0)+padStyled(left[i], leftW)+st.Faint.S("│ ")+right[i])
+		}
+	} else {
+		all := renderLeaves(st, m.doc, m.leaves, hot, now, m.width)
+		all = append(all, "")
+		all = append(all, renderHistory(st, hist, m.width, 1<<20)...)
+		body = scrollLines(all, m.scroll, bodyH)
+	}
+	return strings.Join(common.PadLines(append(head, body...), m.height), "\n")
+}
+
+func padStyled(s string, w int) string {
+	s = common.TruncateLine(s, w)
+	if n := common.Width(s); n < w {
+		s += strings.Repeat(" ", w-n)
+	}
+	return s
+}
+
+func scrollLines(lines []string, scroll, h int) []string {
+	scroll = min(scroll, max(len(lines)-h, 0))
+	return common.PadLines(lines[scroll:], h)
+}
+
+// renderIdentity renders the identity lines: id, connection, status, versions, tags.
+func renderIdentity(st *theme.Styles, d *twin.Doc, now time.Time, width int) []string {
+	conn := st.Faint.S("○ " + d.ConnectionState)
+	if d.ConnectionState == "Connected" {
+		conn = st.OK.S("● Connected")
+	}
+	status := st.Muted.S(d.Status)
+	if d.Status == "disabled" {
+		status = st.Bad.S("disabled")
+		if d.StatusReason != "" {
+			status += st.Bad.S(" (" + d.StatusReason + ")")
+		}
+	}
+	l1 := st.Title.S(d.DeviceID) + "  " + conn + "  " + status +
+		st.Muted.S("  twin v"+strconv.FormatInt(d.Version, 10)+
+			"  desired $version "+strconv.FormatInt(d.Desired.Version, 10)+
+			"  reported $version "+strconv.FormatInt(d.Reported.Version, 10)+
+			"  active "+common.Age(now, d.LastActivityTime)) +
+		st.Faint.S("  etag "+d.Etag)
+	tags := tagLine(d.Tags)
+	if tags == "" {
+		tags = "(none)"
+	}
+	l2 := st.Muted.S("tags ") + st.Info.S(tags)
+	sum := twin.Summarize(d)
+	l3 := st.OK.S("✓ "+strconv.Itoa(sum.InSync)+" in sync") + "  " +
+		st.Warn.S("… "+strconv.Itoa(sum.Pending)+" pending")
+	if !sum.OldestPending.IsZero() {
+		l3 += st.Warn.S(" (oldest " + common.Age(now, sum.OldestPending) + ")")
+	}
+	l3 += "  " + st.Bad.S("✗ "+strconv.Itoa(sum.Different)+" different") + "  " +
+		st.Muted.S("· "+strconv.Itoa(sum.ReportedOnly)+" reported only")
+	return []string{common.TruncateLine(l1, width), common.TruncateLine(l2, width), common.TruncateLine(l3, width)}
+}
+
+func tagLine(tags map[string]any) string {
+	var parts []string
+	walk(tags, "", func(p string, v any) { parts = append(parts, p+"="+common.Plain(v)) })
+	return strings.Join(parts, " ")
+}
+
+func walk(m map[string]any, prefix string, fn func(string, any)) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sortStrings(keys)
+	for _, k := range keys {
+		p := k
+		if prefix != "" {
+			p = prefix + "." + k
+		}
+		if sub, ok := m[k].(map[string]any); ok && len(sub) > 0 {
+			walk(sub, p, fn)
+			continue
+		}
+		fn(p, m[k])
+	}
+}
+
+// hotPaths are the section-qualified paths changed within highlightFor.
+func hotPaths(hist []common.HistoryEntry, now time.Time) map[string]bool {
+	hot := map[string]bool{}
+	for i := len(hist) - 1; i >= 0; i-- {
+		if now.Sub(hist[i].Time) > highlightFor {
+			break
+		}
+		for _, l := range hist[i].Lines {
+			hot[l.Path] = true
+		}
+	}
+	return hot
+}
+
+// renderLeaves renders the aligned desired/reported table.
+func renderLeaves(st *theme.Styles, d *twin.Doc, leaves []twin.Leaf, hot map[string]bool, now time.Time, width int) []string {
+	stateW := 17
+	valW := max((width-stateW-3)*3/10, 6)
+	pathW := max(width-stateW-2*valW-3, 8)
+	out := []string{st.Header.S(common.Fit("PATH", pathW) + " " + common.Fit("DESIRED", valW) + " " +
+		common.Fit("REPORTED", valW) + " " + common.Fit("STATE", stateW))}
+	if len(leaves) == 0 {
+		out = append(out, st.Muted.S("no desired or reported properties yet"))
+	}
+	for _, l := range leaves {
+		des, rep := "", ""
+		if l.HasDesired {
+			des = common.Value(l.Desired)
+		}
+		if l.HasReported {
+			rep = common.Value(l.Reported)
+		}
+		text, paint := stateCell(st, d, l, now)
+		path := common.Fit(l.Path, pathW)
+		if hot["desired."+l.Path] || hot["reported."+l.Path] {
+			path = st.Highlight.S(path)
+		} else {
+			path = st.Text.S(path)
+		}
+		out = append(out, path+" "+st.Text.S(common.Fit(des, valW))+" "+paint.S(common.Fit(rep, valW))+" "+paint.S(common.Fit(text, stateW)))
+	}
+	return out
+}
+
+func stateCell(st *theme.Styles, d *twin.Doc, l twin.Leaf, now time.Time) (string, theme.Paint) {
+	repAge := common.Age(now, metaAt(d.Reported.Meta, l.Path))
+	switch l.State {
+	case twin.Pending:
+		return "… pending " + common.Age(now, l.Since), st.Warn
+	case twin.Different:
+		return "✗ different " + common.Age(now, l.Since), st.Bad
+	case twin.ReportedOnly:
+		return "· reported " + repAge, st.Muted
+	}
+	return "✓ in sync " + repAge, st.OK
+}
+
+// metaAt finds the $lastUpdated of a dotted path in a $metadata tree (the nearest
+// ancestor's when the path has no node of its own).
+func metaAt(m *twin.Meta, path string) time.Time {
+	if m == nil {
+		return time.Time{}
+	}
+	t := m.LastUpdated
+	for _, p := range strings.Split(path, ".") {
+		c := m.Children[p]
+		if c == nil {
+			break
+		}
+		m, t = c, c.LastUpdated
+	}
+	return t
+}
+
+// renderHistory renders the recent changes, newest first, as diffs.
+func renderHistory(st *theme.Styles, hist []common.HistoryEntry, width, maxLines int) []string {
+	out := []string{st.Header.S("RECENT CHANGES")}
+	if len(hist) == 0 {
+		out = append(out, st.Muted.S("none since the console started"))
+	}
+	for i := len(hist) - 1; i >= 0 && len(out) < maxLines; i-- {
+		e := hist[i]
+		head := st.Muted.S(e.Time.Format("15:04:05")+" ") + common.KindPaint(st, e.Kind).S(e.Kind)
+		if e.Version > 0 {
+			head += st.Faint.S(" v" + strconv.FormatInt(e.Version, 10))
+		}
+		out = append(out, head)
+		for _, l := range e.Lines {
+			if len(out) >= maxLines {
+				break
+			}
+			path := strings.SplitN(l.Path, ".", 2)
+			p := l.Path
+			if len(path) == 2 {
+				p = path[1]
+			}
+			line := "  " + st.Text.S(p) + " "
+			switch {
+			case l.Deleted:
+				line += st.Removed.S("- " + common.Value(l.Old))
+			case !l.HadOld:
+				line += st.Added.S("+ " + common.Value(l.New))
+			default:
+				line += st.Removed.S(common.Value(l.Old)) + st.Muted.S(" → ") + st.Added.S(common.Value(l.New))
+			}
+			out = append(out, common.TruncateLine(line, width))
+		}
+	}
+	return out
+}

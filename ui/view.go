@@ -1,0 +1,136 @@
+package ui
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+
+	"github.com/twinops/twinops/ui/common"
+)
+
+// flashFor is how long a flash message stays in the status line.
+const flashFor = 6 * time.Second
+
+// View renders the active screen and the status line.
+func (m Model) View() tea.View {
+	v := tea.NewView(m.Render())
+	v.AltScreen = true
+	v.WindowTitle = "twinops · " + screenNames[m.screen]
+	return v
+}
+
+// Render returns the frame as a string (what View shows; used by golden tests).
+func (m Model) Render() string {
+	var body string
+	switch {
+	case m.help:
+		body = m.helpView()
+	case m.screen == screenTwin:
+		body = m.twin.View()
+	case m.screen == screenEdit:
+		body = m.edit.View()
+	case m.screen == screenEvents:
+		body = m.events.View()
+	case m.screen == screenRollout:
+		body = m.rollout.View()
+	default:
+		body = m.fleet.View()
+	}
+	return body + "\n" + m.statusLine()
+}
+
+// statusLine shows the hub, the connection, counts, a running rollout and the last
+// error (or a flash message), with "? help" at the right.
+func (m Model) statusLine() string {
+	st, now := m.c.Styles, m.c.Now()
+	w := m.c.Width
+	var info common.HubInfo
+	if m.c.Backend != nil {
+		info = m.c.Backend.Info()
+	}
+	s := m.c.Store.Status
+	left := st.BarKey.S(" "+screenNames[m.screen]+" ") + st.Bar.S(" "+info.Name+" ")
+	switch s.State {
+	case common.StateSynced:
+		left += st.BarOK.S("● connected ")
+	case common.StateReconnecting:
+		left += st.BarErr.S("◌ reconnecting… ")
+	case "":
+		left += st.Bar.S("◌ connecting… ")
+	default:
+		left += st.Bar.S("◌ " + s.State + "… ")
+	}
+	c := m.c.Store.Counts()
+	left += st.Bar.S(strconv.Itoa(c.Connected) + "/" + strconv.Itoa(c.Total) + " up ")
+	if m.c.ReadOnly {
+		left += st.BarKey.S("READ-ONLY ")
+	}
+	if r := m.rollout.StatusText(); r != "" {
+		left += st.BarKey.S(r + " ")
+	}
+	switch {
+	case m.confirmQ:
+		left += st.BarErr.S("quit twinops? y/n ")
+	case m.flash != "" && now.Sub(m.flashAt) < flashFor:
+		if m.flashErr {
+			left += st.BarErr.S(m.flash + " ")
+		} else {
+			left += st.BarOK.S(m.flash + " ")
+		}
+	case s.LastError != "":
+		left += st.BarErr.S("last error " + common.Age(now, s.ErrorTime) + " ago: " + s.LastError + " ")
+	}
+	right := st.BarKey.S(" ? ") + st.Bar.S("help ")
+	lw, rw := common.Width(left), common.Width(right)
+	if lw+rw > w {
+		return common.TruncateLine(left, w)
+	}
+	return left + st.Bar.S(strings.Repeat(" ", w-lw-rw)) + right
+}
+
+// helpView lists every key: the screen's own first, then the global ones.
+func (m Model) helpView() string {
+	st := m.c.Styles
+	k := m.c.Keys
+	var own []key.Binding
+	switch m.screen {
+	case screenFleet:
+		own = m.fleet.Help()
+	case screenTwin:
+		own = m.twin.Help()
+	case screenEdit:
+		own = m.edit.Help()
+	case screenEvents:
+		own = m.events.Help()
+	case screenRollout:
+		own = m.rollout.Help()
+	}
+	global := []key.Binding{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown, k.Back, k.Help, k.Quit}
+	if m.rollout.Started() {
+		global = append(global, key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "back to the running rollout")))
+	}
+	lines := []string{st.Title.S("keys · "+screenNames[m.screen]) + st.Muted.S("   (any key closes)"), ""}
+	col := func(title string, bs []key.Binding) []string {
+		out := []string{st.Header.S(title)}
+		for _, b := range bs {
+			h := b.Help()
+			out = append(out, st.Key.Render(common.Fit(h.Key, 14))+st.Desc.Render(h.Desc))
+		}
+		return out
+	}
+	a, b := col(strings.ToUpper(screenNames[m.screen]), own), col("EVERYWHERE", global)
+	if m.c.Width >= 100 {
+		left := lipgloss.NewStyle().Width(m.c.Width / 2).Render(strings.Join(a, "\n"))
+		lines = append(lines, lipgloss.JoinHorizontal(lipgloss.Top, left, strings.Join(b, "\n")))
+	} else {
+		lines = append(lines, a...)
+		lines = append(lines, "")
+		lines = append(lines, b...)
+	}
+	all := strings.Split(strings.Join(lines, "\n"), "\n")
+	return strings.Join(common.PadLines(all, m.c.Height-1), "\n")
+}

@@ -1,0 +1,5 @@
+package ui
+
+import "time"
+
+func afterShort() <-chan time.Time { return time.After(50 * time.Millisecond) }
