@@ -3,6 +3,177 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/pprof"
+	"time"
+
+	"github.com/twinops/twinops/bench"
 )
 
-func runBench(ctx context.Context, args []string) error { return errors.New("bench: not built yet") }
+// benchFlags are `twinops bench`'s flags.
+type benchFlags struct {
+	opts                   bench.Options
+	embedded, spawn        bool
+	broker, hubURL, connS  string
+	caFile, dataDir        string
+	pid                    int
+	jsonOut, cpuProfile    string
+	quiet                  bool
+	brokerUser, brokerPass string
+}
+
+func parseBenchFlags(args []string) (*benchFlags, error) {
+	f := &benchFlags{}
+	fs := flag.NewFlagSet("twinops bench", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `usage: twinops bench --scenario NAME [target] [load flags]
+
+Loads a hub (or, with --scenario relay, any MQTT broker) with simulated devices, each a
+real MQTT connection, and reports throughput, errors, latency percentiles and the loaded
+process's CPU and memory. A run stops by itself after --duration or --count.
+
+scenarios: relay (QoS 1 publish/subscribe through any broker: the messaging ceiling),
+  connect (N devices at --connect-rate, then idle; memory per device), reported (reported
+  patch storm), desired (service patch -> device notification -> reported -> service event),
+  query, mix (storm + desired + queries)
+targets: --embedded (default: a hub in this process), --spawn (a child twinops hub process,
+  measured alone), --hub URL --connection-string CS (a running hub), --broker HOST:PORT (relay)
+
+flags:`)
+		fs.PrintDefaults()
+	}
+	o := &f.opts
+	fs.StringVar(&o.Scenario, "scenario", "reported", "relay | connect | reported | desired | query | mix")
+	fs.IntVar(&o.Devices, "devices", 100, "simulated device connections")
+	fs.Float64Var(&o.Rate, "rate", 0, "operations per second per device (0: as fast as --inflight allows)")
+	fs.IntVar(&o.Inflight, "inflight", 1, "outstanding requests per device (query: concurrent queries)")
+	fs.IntVar(&o.Payload, "payload", 64, "bytes per reported patch or relayed message")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "measured time once every device is connected")
+	fs.Int64Var(&o.Count, "count", 0, "stop after this many operations (0: only --duration)")
+	fs.Float64Var(&o.ConnectRate, "connect-rate", 0, "new connections per second (0: as fast as possible)")
+	fs.DurationVar(&o.Hold, "hold", 5*time.Second, "connect: idle time before memory is read")
+	fs.StringVar(&o.Prefix, "prefix", "bench", "device id prefix")
+	fs.IntVar(&o.SourceIPs, "source-ips", 0, "spread connections over 127.0.0.1..127.0.0.N (default: one per 20,000 devices)")
+	fs.StringVar(&o.QueryText, "query", "", "query: the IoT Hub query to run")
+	fs.BoolVar(&f.embedded, "embedded", false, "run a hub in this process (the default target)")
+	fs.BoolVar(&f.spawn, "spawn", false, "run the hub as a child process (this binary's hub command) and measure it alone")
+	fs.StringVar(&f.dataDir, "data", "", "data directory for --embedded/--spawn (default: a new temporary one, removed after)")
+	fs.StringVar(&f.broker, "broker", "", "relay: HOST:PORT of any MQTT broker")
+	fs.StringVar(&f.brokerUser, "broker-username", "", "relay: MQTT username")
+	fs.StringVar(&f.brokerPass, "broker-password", "", "relay: MQTT password")
+	fs.StringVar(&f.hubURL, "hub", "", "a running hub: mqtt://127.0.0.1:PORT (plain loopback) or mqtts://HOST:PORT")
+	fs.StringVar(&f.connS, "connection-string", os.Getenv("TWINOPS_CONNECTION_STRING"), "with --hub: a service connection string allowed to create devices")
+	fs.StringVar(&f.caFile, "ca", "", "with --hub mqtts://: the hub's CA file")
+	fs.IntVar(&f.pid, "pid", 0, "with --hub or --broker: the server's pid, for its CPU and memory")
+	fs.StringVar(&f.jsonOut, "json", "", "also write the result as JSON to this file (- for stdout)")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (with --embedded: hub and load) to this file")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines on stderr")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("bench: unexpected argument %q; see twinops bench -h", fs.Arg(0))
+	}
+	n := 0
+	for _, b := range []bool{f.embedded, f.spawn, f.broker != "", f.hubURL != ""} {
+		if b {
+			n++
+		}
+	}
+	if n > 1 {
+		return nil, errors.New("bench: give one target: --embedded, --spawn, --hub URL or --broker HOST:PORT")
+	}
+	if f.broker != "" && o.Scenario != "relay" {
+		return nil, fmt.Errorf("bench: --broker is for --scenario relay; scenario %q needs a twin hub", o.Scenario)
+	}
+	if f.hubURL != "" && f.connS == "" {
+		return nil, errors.New("bench: --hub needs --connection-string (or TWINOPS_CONNECTION_STRING); print one with twinops hub connection-string --policy iothubowner")
+	}
+	if !f.quiet {
+		o.Progress = os.Stderr
+	}
+	return f, nil
+}
+
+func runBench(ctx context.Context, args []string) error {
+	f, err := parseBenchFlags(args)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	t, cleanup, err := benchTarget(f, log)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("bench: --cpuprofile: %w", err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	r, err := bench.Run(ctx, t, f.opts)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	r.WriteText(os.Stdout)
+	if f.jsonOut != "" {
+		var w io.Writer = os.Stdout
+		if f.jsonOut != "-" {
+			jf, err := os.Create(f.jsonOut)
+			if err != nil {
+				return fmt.Errorf("bench: --json: %w", err)
+			}
+			defer jf.Close()
+			w = jf
+		}
+		if err := r.WriteJSON(w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// benchTarget builds the target the flags name; cleanup stops it and removes a temporary
+// data directory.
+func benchTarget(f *benchFlags, log *slog.Logger) (bench.Target, func(), error) {
+	switch {
+	case f.broker != "":
+		return &bench.BrokerTarget{Addr: f.broker, Username: f.brokerUser, Password: f.brokerPass, PID: f.pid}, func() {}, nil
+	case f.hubURL != "":
+		t := &bench.RemoteTarget{URL: f.hubURL, ConnectionString: f.connS, CAFile: f.caFile, PID: f.pid, Log: log}
+		return t, func() { t.Close() }, nil
+	}
+	dir, rm := f.dataDir, func() {}
+	if dir == "" {
+		d, err := os.MkdirTemp("", "twinops-bench-")
+		if err != nil {
+			return nil, nil, err
+		}
+		dir, rm = d, func() { os.RemoveAll(d) }
+	}
+	if f.spawn {
+		self, err := os.Executable()
+		if err != nil {
+			rm()
+			return nil, nil, fmt.Errorf("bench: finding this binary for --spawn: %w", err)
+		}
+		t := bench.Spawn(self, dir, log)
+		return t, func() { t.Close(); rm() }, nil
+	}
+	t, err := bench.Embedded(dir, log)
+	if err != nil {
+		rm()
+		return nil, nil, fmt.Errorf("bench: starting the embedded hub: %w", err)
+	}
+	return t, func() { t.Close(); rm() }, nil
+}

@@ -1,0 +1,133 @@
+package bench
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twinops/twinops/hub"
+	"github.com/twinops/twinops/sas"
+	"github.com/twinops/twinops/twinclient"
+)
+
+// remoteService is the back end of a hub reached over the network: twinclient.Service
+// for patches and queries, and a connection of the load client subscribed to the twin
+// event stream for reported changes.
+type remoteService struct {
+	svc    *twinclient.Service
+	events *Conn
+
+	mu       sync.Mutex
+	watchers map[int]func(id string, patch map[string]any)
+	next     int
+}
+
+// dialService connects to the hub described by info with a service connection string.
+func dialService(ctx context.Context, info hub.Info, connStr string, log *slog.Logger) (*remoteService, error) {
+	url := "mqtt://" + info.PlainAddr
+	if info.PlainAddr == "" {
+		url = "mqtts://" + info.TLSAddr
+	}
+	svc, err := twinclient.DialService(ctx, twinclient.ServiceOptions{URL: url, ConnectionString: connStr,
+		CAFile: info.CAFile, ClientID: "bench", Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("service connection to %s: %w", url, err)
+	}
+	s := &remoteService{svc: svc, watchers: map[int]func(string, map[string]any){}}
+	cs, err := sas.ParseConnectionString(connStr)
+	if err != nil {
+		svc.Close()
+		return nil, err
+	}
+	tok, err := cs.NewToken(time.Now().Add(24 * time.Hour))
+	if err != nil {
+		svc.Close()
+		return nil, err
+	}
+	co := ConnectOptions{Addr: info.PlainAddr, ClientID: "service/bench-events", Username: cs.HostName + "/service",
+		Password: tok, CleanSession: true, OnPublish: s.onEvent}
+	if info.PlainAddr == "" {
+		pool, err := caPool(info.CAFile)
+		if err != nil {
+			svc.Close()
+			return nil, err
+		}
+		co.Addr, co.TLS = info.TLSAddr, &tls.Config{RootCAs: pool, ServerName: "localhost"}
+	}
+	if s.events, err = Dial(ctx, co); err != nil {
+		svc.Close()
+		return nil, fmt.Errorf("event connection: %w", err)
+	}
+	if q, err := s.events.Subscribe(ctx, "$twinops/events/twin/#", 0); err != nil || q > 1 {
+		s.Close()
+		return nil, fmt.Errorf("subscribing to twin events: granted %d, %v", q, err)
+	}
+	return s, nil
+}
+
+// twinEvent is the part of a twin change event the load tool reads.
+type twinEvent struct {
+	DeviceID string         `json:"deviceId"`
+	Section  string         `json:"section"`
+	Patch    map[string]any `json:"patch"`
+}
+
+func (s *remoteService) onEvent(topic string, payload []byte) {
+	if !strings.HasPrefix(topic, "$twinops/events/twin/") {
+		return
+	}
+	var e twinEvent
+	if json.Unmarshal(payload, &e) != nil || e.Section != "reported" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, fn := range s.watchers {
+		fn(e.DeviceID, e.Patch)
+	}
+}
+
+func (s *remoteService) PatchDesired(ctx context.Context, id string, patch map[string]any) (int64, error) {
+	d, err := s.svc.PatchTwin(ctx, id, twinclient.Patch{Desired: patch}, "")
+	if err != nil {
+		return 0, err
+	}
+	return d.Desired.Version, nil
+}
+
+func (s *remoteService) WatchReported(fn func(id string, patch map[string]any)) (func(), error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := s.next
+	s.next++
+	s.watchers[k] = fn
+	return func() {
+		s.mu.Lock()
+		delete(s.watchers, k)
+		s.mu.Unlock()
+	}, nil
+}
+
+func (s *remoteService) Query(ctx context.Context, q string) (int, error) {
+	n := 0
+	for page, err := range s.svc.Query(ctx, q, 1000) {
+		if err != nil {
+			return n, err
+		}
+		n += len(page)
+	}
+	return n, nil
+}
+
+// Close ends both connections.
+func (s *remoteService) Close() error {
+	if s.events != nil {
+		s.events.Close()
+	}
+	return s.svc.Close()
+}
