@@ -2,7 +2,7 @@ package query
 
 import (
 	"encoding/json"
-	"iter"
+	"runtime"
 
 	"github.com/twinops/twinops/twin"
 )
@@ -27,43 +27,50 @@ type acc struct {
 
 // group is one GROUP BY bucket.
 type group struct {
+	key  groupKey
 	keys []value
 	accs []acc
-	seq  int // creation order, to keep sorting stable
 }
 
 // groupKey identifies a group without allocating for primitive keys.
 type groupKey [maxGroupKeys]scalarKey
 
+// groups is the aggregation state of one scan.
+type groups struct {
+	byKey map[groupKey]*group
+	list  []*group // in creation order
+}
+
+func (q *Query) newGroups() *groups {
+	gs := &groups{byKey: make(map[groupKey]*group)}
+	if len(q.groupBy) == 0 { // one group, even over no twins: COUNT() of nothing is 0
+		gs.add(&group{accs: make([]acc, len(q.aggs))})
+	}
+	return gs
+}
+
+func (gs *groups) add(g *group) {
+	gs.byKey[g.key] = g
+	gs.list = append(gs.list, g)
+}
+
 // aggregate runs an aggregate query: one row per group, or exactly one row when there is
-// no GROUP BY (COUNT() of nothing is 0).
-func (q *Query) aggregate(docs iter.Seq[*twin.Doc]) []any {
-	groups := make(map[groupKey]*group)
-	var list []*group
-	keys := make([]value, len(q.groupBy))
-	if len(q.groupBy) == 0 {
-		g := &group{accs: make([]acc, len(q.aggs))}
-		groups[groupKey{}] = g
-		list = append(list, g)
+// no GROUP BY.
+func (q *Query) aggregate(docs []*twin.Doc) []any {
+	parts := make([]*groups, runtime.GOMAXPROCS(0))
+	n := parallel(docs, func(i int, part []*twin.Doc) { parts[i] = q.scanGroups(part) })
+	all := parts[0]
+	for _, p := range parts[1:n] {
+		for _, g := range p.list {
+			if into := all.byKey[g.key]; into != nil {
+				q.merge(into, g)
+			} else {
+				all.add(g)
+			}
+		}
 	}
-	for d := range docs {
-		if !q.Match(d) {
-			continue
-		}
-		var k groupKey
-		for i, f := range q.groupBy {
-			keys[i] = f(d)
-			k[i] = groupKeyOf(keys[i])
-		}
-		g := groups[k]
-		if g == nil {
-			g = &group{keys: append([]value(nil), keys...), accs: make([]acc, len(q.aggs)), seq: len(list)}
-			groups[k] = g
-			list = append(list, g)
-		}
-		q.accumulate(g, d)
-	}
-	sortGroups(list)
+	sortGroups(all.list)
+	list := all.list
 	if q.st.top >= 0 && len(list) > q.st.top {
 		list = list[:q.st.top]
 	}
@@ -72,6 +79,29 @@ func (q *Query) aggregate(docs iter.Seq[*twin.Doc]) []any {
 		rows[i] = q.groupRow(g)
 	}
 	return rows
+}
+
+// scanGroups groups and accumulates the matching docs of one part.
+func (q *Query) scanGroups(docs []*twin.Doc) *groups {
+	gs := q.newGroups()
+	keys := make([]value, len(q.groupBy))
+	for _, d := range docs {
+		if q.match != nil && !q.match(d).isTrue() {
+			continue
+		}
+		var k groupKey
+		for i, f := range q.groupBy {
+			keys[i] = f(d)
+			k[i] = groupKeyOf(keys[i])
+		}
+		g := gs.byKey[k]
+		if g == nil {
+			g = &group{key: k, keys: append([]value(nil), keys...), accs: make([]acc, len(q.aggs))}
+			gs.add(g)
+		}
+		q.accumulate(g, d)
+	}
+	return gs
 }
 
 // groupKeyOf is keyOf extended to every kind: times, objects and arrays key by their
@@ -110,15 +140,35 @@ func (q *Query) accumulate(g *group, d *twin.Doc) {
 				a.sum += v.n
 			}
 		case "MIN", "MAX":
-			if v.k < kNull || v.k > kTime {
-				continue
-			}
-			if a.min.k == kUndef || order(v, a.min) < 0 {
-				a.min = v
-			}
-			if a.max.k == kUndef || order(v, a.max) > 0 {
-				a.max = v
-			}
+			a.minMax(v)
+		}
+	}
+}
+
+// minMax folds a value into MIN and MAX; only primitives count.
+func (a *acc) minMax(v value) {
+	if v.k < kNull || v.k > kTime {
+		return
+	}
+	if a.min.k == kUndef || order(v, a.min) < 0 {
+		a.min = v
+	}
+	if a.max.k == kUndef || order(v, a.max) > 0 {
+		a.max = v
+	}
+}
+
+// merge folds group g (from another part of the scan) into into.
+func (q *Query) merge(into, g *group) {
+	for i := range into.accs {
+		a, b := &into.accs[i], g.accs[i]
+		a.count += b.count
+		a.sum += b.sum
+		if b.min.k != kUndef {
+			a.minMax(b.min)
+		}
+		if b.max.k != kUndef {
+			a.minMax(b.max)
 		}
 	}
 }

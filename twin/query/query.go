@@ -21,7 +21,6 @@
 package query
 
 import (
-	"cmp"
 	"iter"
 	"slices"
 	"strings"
@@ -188,18 +187,15 @@ func (q *Query) SelectAll() bool { return q.st.star }
 func (q *Query) Top() int { return q.st.top }
 
 // Run evaluates the query over docs (which it does not modify or keep, except as the
-// rows of SELECT *). The error is reserved for evaluation failures; the current
+// rows of SELECT *). Large inputs are scanned on all cores; the docs must not change
+// while Run reads them. The error is reserved for evaluation failures; the current
 // language has none, so it is always nil.
 func (q *Query) Run(docs iter.Seq[*twin.Doc]) (*Result, error) {
+	all := slices.Collect(docs)
 	if q.agg {
-		return &Result{Rows: q.aggregate(docs), ItemType: ItemRaw}, nil
+		return &Result{Rows: q.aggregate(all), ItemType: ItemRaw}, nil
 	}
-	var hits []*twin.Doc
-	for d := range docs {
-		if q.Match(d) {
-			hits = append(hits, d)
-		}
-	}
+	hits := q.matching(all)
 	slices.SortFunc(hits, func(a, b *twin.Doc) int { return strings.Compare(a.DeviceID, b.DeviceID) })
 	if q.st.top >= 0 && len(hits) > q.st.top {
 		hits = hits[:q.st.top]
@@ -235,14 +231,14 @@ func (q *Query) Project(d *twin.Doc) any {
 	return row
 }
 
-// sortRows orders group rows by their keys.
+// sortGroups orders groups by their GROUP BY values.
 func sortGroups(gs []*group) {
-	slices.SortFunc(gs, func(a, b *group) int {
+	slices.SortStableFunc(gs, func(a, b *group) int {
 		for i := range a.keys {
 			if c := order(a.keys[i], b.keys[i]); c != 0 {
 				return c
 			}
 		}
-		return cmp.Compare(a.seq, b.seq)
+		return 0
 	})
 }

@@ -2,6 +2,7 @@ package query
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/twinops/twinops/twin"
@@ -147,4 +148,49 @@ func TestAccessors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRunLargeFleet runs queries over enough twins to be scanned in parallel parts and
+// checks the merged results against the small fleet's, scaled.
+func TestRunLargeFleet(t *testing.T) {
+	base := fleet(t)
+	const copies = 3000
+	var docs []*twin.Doc
+	for i := range copies {
+		for _, d := range base {
+			c := d.Clone()
+			c.DeviceID = fmt.Sprintf("%s-%04d", d.DeviceID, copies-1-i) // reverse order: Run sorts
+			docs = append(docs, c)
+		}
+	}
+	cases := map[string]struct{ q, want string }{
+		"rollout": {`SELECT properties.reported.firmware.status AS status, COUNT() AS n FROM devices WHERE properties.desired.firmware.version = '2.1.0' GROUP BY properties.reported.firmware.status`,
+			`[{"n":3000,"status":"downloading"},{"n":6000,"status":"succeeded"}]`},
+		"totals": {`SELECT COUNT() AS n, MIN(properties.reported.battery) AS lo, MAX(properties.reported.battery) AS hi, AVG(properties.reported.battery) AS avg FROM devices`,
+			`[{"avg":46.375,"hi":80,"lo":10,"n":15000}]`},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			q, err := Parse(c.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, _ := q.Run(seq(docs))
+			if got, _ := json.Marshal(res.Rows); string(got) != c.want {
+				t.Errorf("got %s\nwant %s", got, c.want)
+			}
+		})
+	}
+	t.Run("select star sorted", func(t *testing.T) {
+		q, _ := Parse(`SELECT * FROM devices WHERE tags.region = 'eu'`)
+		res, _ := q.Run(seq(docs))
+		if len(res.Rows) != 3*copies {
+			t.Fatalf("%d rows, want %d", len(res.Rows), 3*copies)
+		}
+		for i := 1; i < len(res.Rows); i++ {
+			if a, b := res.Rows[i-1].(*twin.Doc).DeviceID, res.Rows[i].(*twin.Doc).DeviceID; a >= b {
+				t.Fatalf("rows not ordered by deviceId: %q before %q", a, b)
+			}
+		}
+	})
 }
