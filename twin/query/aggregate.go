@@ -2,7 +2,7 @@ package query
 
 import (
 	"encoding/json"
-	"runtime"
+	"iter"
 
 	"github.com/twinops/twinops/twin"
 )
@@ -56,19 +56,8 @@ func (gs *groups) add(g *group) {
 
 // aggregate runs an aggregate query: one row per group, or exactly one row when there is
 // no GROUP BY.
-func (q *Query) aggregate(docs []*twin.Doc) []any {
-	parts := make([]*groups, runtime.GOMAXPROCS(0))
-	n := parallel(docs, func(i int, part []*twin.Doc) { parts[i] = q.scanGroups(part) })
-	all := parts[0]
-	for _, p := range parts[1:n] {
-		for _, g := range p.list {
-			if into := all.byKey[g.key]; into != nil {
-				q.merge(into, g)
-			} else {
-				all.add(g)
-			}
-		}
-	}
+func (q *Query) aggregate(docs iter.Seq[*twin.Doc]) []any {
+	all := q.scanGroups(docs)
 	sortGroups(all.list)
 	list := all.list
 	if q.st.top >= 0 && len(list) > q.st.top {
@@ -81,11 +70,11 @@ func (q *Query) aggregate(docs []*twin.Doc) []any {
 	return rows
 }
 
-// scanGroups groups and accumulates the matching docs of one part.
-func (q *Query) scanGroups(docs []*twin.Doc) *groups {
+// scanGroups groups and accumulates the matching docs.
+func (q *Query) scanGroups(docs iter.Seq[*twin.Doc]) *groups {
 	gs := q.newGroups()
 	keys := make([]value, len(q.groupBy))
-	for _, d := range docs {
+	for d := range docs {
 		if q.match != nil && !q.match(d).isTrue() {
 			continue
 		}
@@ -96,12 +85,24 @@ func (q *Query) scanGroups(docs []*twin.Doc) *groups {
 		}
 		g := gs.byKey[k]
 		if g == nil {
-			g = &group{key: k, keys: append([]value(nil), keys...), accs: make([]acc, len(q.aggs))}
+			g = &group{key: k, keys: ownKeys(keys), accs: make([]acc, len(q.aggs))}
 			gs.add(g)
 		}
 		q.accumulate(g, d)
 	}
 	return gs
+}
+
+// ownKeys copies a group's key values, deep-copying objects and arrays, which would
+// otherwise be the twin's own maps and slices.
+func ownKeys(keys []value) []value {
+	out := append([]value(nil), keys...)
+	for i, v := range out {
+		if v.k == kObj || v.k == kArr {
+			out[i].r = deepCopy(v.r)
+		}
+	}
+	return out
 }
 
 // groupKeyOf is keyOf extended to every kind: times, objects and arrays key by their
@@ -155,21 +156,6 @@ func (a *acc) minMax(v value) {
 	}
 	if a.max.k == kUndef || order(v, a.max) > 0 {
 		a.max = v
-	}
-}
-
-// merge folds group g (from another part of the scan) into into.
-func (q *Query) merge(into, g *group) {
-	for i := range into.accs {
-		a, b := &into.accs[i], g.accs[i]
-		a.count += b.count
-		a.sum += b.sum
-		if b.min.k != kUndef {
-			a.minMax(b.min)
-		}
-		if b.max.k != kUndef {
-			a.minMax(b.max)
-		}
 	}
 }
 

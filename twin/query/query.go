@@ -186,31 +186,38 @@ func (q *Query) SelectAll() bool { return q.st.star }
 // Top returns n of SELECT TOP n, or -1 when the query has no TOP.
 func (q *Query) Top() int { return q.st.top }
 
-// Run evaluates the query over docs (which it does not modify or keep, except as the
-// rows of SELECT *). Large inputs are scanned on all cores; the docs must not change
-// while Run reads them. The error is reserved for evaluation failures; the current
+// Run evaluates the query over docs. It reads each doc only while the iterator yields it
+// (so a caller may hold a lock per doc or per shard while yielding) and never modifies
+// one. Rows share no memory with the docs, except the rows of SELECT *, which are the
+// matching docs themselves: a caller whose docs may change must encode or clone those
+// before letting go of them. The error is reserved for evaluation failures; the current
 // language has none, so it is always nil.
 func (q *Query) Run(docs iter.Seq[*twin.Doc]) (*Result, error) {
-	all := slices.Collect(docs)
 	if q.agg {
-		return &Result{Rows: q.aggregate(all), ItemType: ItemRaw}, nil
+		return &Result{Rows: q.aggregate(docs), ItemType: ItemRaw}, nil
 	}
-	hits := q.matching(all)
-	slices.SortFunc(hits, func(a, b *twin.Doc) int { return strings.Compare(a.DeviceID, b.DeviceID) })
+	type hit struct {
+		id  string
+		row any
+	}
+	var hits []hit
+	for d := range docs {
+		if q.Match(d) {
+			hits = append(hits, hit{d.DeviceID, q.Project(d)})
+		}
+	}
+	slices.SortFunc(hits, func(a, b hit) int { return strings.Compare(a.id, b.id) })
 	if q.st.top >= 0 && len(hits) > q.st.top {
 		hits = hits[:q.st.top]
 	}
-	rows := make([]any, len(hits))
+	res := &Result{Rows: make([]any, len(hits)), ItemType: ItemRaw}
 	if q.st.star {
-		for i, d := range hits {
-			rows[i] = d
-		}
-		return &Result{Rows: rows, ItemType: ItemTwin}, nil
+		res.ItemType = ItemTwin
 	}
-	for i, d := range hits {
-		rows[i] = q.Project(d)
+	for i, h := range hits {
+		res.Rows[i] = h.row
 	}
-	return &Result{Rows: rows, ItemType: ItemRaw}, nil
+	return res, nil
 }
 
 // Project returns the projection row of one twin for a non-aggregate query with a select
@@ -220,7 +227,7 @@ func (q *Query) Project(d *twin.Doc) any {
 		return d
 	}
 	row := make(map[string]any, len(q.project))
-	for i, f := range q.project {
+	for i, f := range q.project { // toAny copies objects and arrays
 		if f == nil {
 			continue
 		}

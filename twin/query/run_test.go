@@ -194,3 +194,41 @@ func TestRunLargeFleet(t *testing.T) {
 		}
 	})
 }
+
+// TestRunReadsDocsOnlyWhileYielded holds the hub's locking contract: Run evaluates a doc
+// while the iterator yields it, and rows share no memory with the docs.
+func TestRunReadsDocsOnlyWhileYielded(t *testing.T) {
+	cases := map[string]struct{ q, want string }{
+		"group by object": {`SELECT properties.reported.firmware AS fw, COUNT() AS n FROM devices WHERE deviceId = 'd1' GROUP BY properties.reported.firmware`,
+			`[{"fw":{"status":"downloading","version":"2.0.0"},"n":1}]`},
+		"projection of object": {`SELECT properties.reported.firmware AS fw, tags.ring AS ring FROM devices WHERE deviceId = 'd1'`,
+			`[{"fw":{"status":"downloading","version":"2.0.0"},"ring":"canary"}]`},
+		"max": {`SELECT MAX(properties.reported.firmware.version) AS v FROM devices`, `[{"v":"2.1.0"}]`},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			docs := fleet(t)
+			q, err := Parse(c.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, _ := q.Run(func(yield func(*twin.Doc) bool) {
+				for _, d := range docs {
+					ok := yield(d)
+					// After the yield the "hub" changes the twin in place.
+					if fw, isMap := d.Reported.Values["firmware"].(map[string]any); isMap {
+						fw["status"] = "changed"
+					}
+					d.Reported.Values["firmware"] = "gone"
+					d.Tags = nil
+					if !ok {
+						return
+					}
+				}
+			})
+			if got, _ := json.Marshal(res.Rows); string(got) != c.want {
+				t.Errorf("got %s\nwant %s", got, c.want)
+			}
+		})
+	}
+}

@@ -80,7 +80,8 @@ func fromAny(x any) value {
 }
 
 // toAny converts v back to a JSON value for a result row; ok is false for undefined,
-// which result rows leave out (as IoT Hub does).
+// which result rows leave out (as IoT Hub does). Objects and arrays are deep-copied, so
+// that a row never shares memory with a twin that may change after the query.
 func (v value) toAny() (x any, ok bool) {
 	switch v.k {
 	case kNull:
@@ -94,9 +95,27 @@ func (v value) toAny() (x any, ok bool) {
 	case kTime:
 		return formatTime(v.t), true
 	case kObj, kArr:
-		return v.r, true
+		return deepCopy(v.r), true
 	}
 	return nil, false
+}
+
+func deepCopy(x any) any {
+	switch x := x.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, v := range x {
+			m[k] = deepCopy(v)
+		}
+		return m
+	case []any:
+		a := make([]any, len(x))
+		for i, v := range x {
+			a[i] = deepCopy(v)
+		}
+		return a
+	}
+	return x
 }
 
 // formatTime writes a time as the twin's JSON does: UTC, RFC 3339 with as many
