@@ -2,6 +2,7 @@ package twin
 
 import (
 	"fmt"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -120,4 +121,64 @@ func BenchmarkMarshal(b *testing.B) {
 	for b.Loop() {
 		buf = d.AppendJSON(buf[:0])
 	}
+}
+
+// BenchmarkUnmarshal reads the Azure JSON of a 4 KB twin (fleet cache load, hub start-up).
+func BenchmarkUnmarshal(b *testing.B) {
+	src, _ := benchTwin(b).MarshalJSON()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(src)))
+	for b.Loop() {
+		var d Doc
+		if err := d.UnmarshalJSON(src); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDeviceGet is the body of a device's twin GET.
+func BenchmarkDeviceGet(b *testing.B) {
+	d := benchTwin(b)
+	b.ReportAllocs()
+	buf := make([]byte, 0, 4096)
+	for b.Loop() {
+		buf = d.AppendDeviceGet(buf[:0])
+	}
+}
+
+// BenchmarkClone is the copy the hub hands out on every GetTwin.
+func BenchmarkClone(b *testing.B) {
+	d := benchTwin(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if d.Clone() == nil {
+			b.Fatal("nil clone")
+		}
+	}
+}
+
+// BenchmarkHeapPerTwin reports the heap a decoded 4 KB twin keeps (heap-B/twin): what a
+// fleet cache of 100,000 twins costs.
+func BenchmarkHeapPerTwin(b *testing.B) {
+	src, _ := benchTwin(b).MarshalJSON()
+	const n = 1000
+	var perTwin uint64
+	for b.Loop() {
+		docs := make([]*Doc, n)
+		runtime.GC()
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		for i := range docs {
+			docs[i] = new(Doc)
+			if err := docs[i].UnmarshalJSON(append([]byte(nil), src...)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		perTwin = (m1.HeapAlloc - m0.HeapAlloc) / n
+		runtime.KeepAlive(docs)
+	}
+	b.ReportMetric(float64(perTwin), "heap-B/twin")
+	b.ReportMetric(float64(len(src)), "json-B/twin")
 }

@@ -18,7 +18,11 @@ type decoder struct {
 	src      string // string(data), shared by the decoded strings
 	pos      int
 	validate bool
-	path     pathStack
+	// copyStrings gives every decoded string its own allocation instead of a substring
+	// of src: for documents kept long (a whole twin), so they do not pin the input.
+	copyStrings bool
+	keys        map[string]string // with copyStrings: one copy of each member name
+	path        pathStack
 	err      *Error
 }
 
@@ -45,6 +49,7 @@ func ParsePatch(s Section, body []byte) (map[string]any, *Error) {
 // decodeObject decodes a JSON object without the patch rules (stored documents).
 func decodeObject(body []byte) (map[string]any, *Error) {
 	d := newDecoder(body, "", false)
+	d.copyStrings = true
 	m := d.top()
 	if d.err != nil {
 		return nil, d.err
@@ -118,10 +123,8 @@ func (d *decoder) value() any {
 		return d.array()
 	case c == '"':
 		s := d.str()
-		if d.err == nil && d.validate {
-			if msg := checkString(s); msg != "" {
-				d.invalid(msg)
-			}
+		if d.err == nil && d.validate && len(s) > MaxStringBytes {
+			d.invalid(checkString(s)) // str already checked UTF-8
 		}
 		return s
 	case c == '-' || (c >= '0' && c <= '9'):
@@ -174,7 +177,7 @@ func (d *decoder) object() map[string]any {
 			d.fail("expected a member name in double quotes")
 			return nil
 		}
-		k := d.str()
+		k := d.key()
 		if d.err != nil || !d.enter(k, -1) {
 			return nil
 		}
@@ -252,21 +255,54 @@ func (d *decoder) array() []any {
 	}
 }
 
+// key decodes a member name. With copyStrings, names are interned: a twin repeats each
+// name in its $metadata, and the copies would cost memory for as long as it is kept.
+func (d *decoder) key() string {
+	if !d.copyStrings {
+		return d.str()
+	}
+	d.copyStrings = false
+	start := d.pos
+	k := d.str()
+	d.copyStrings = true
+	if d.err != nil {
+		return ""
+	}
+	if d.pos-start-2 != len(k) {
+		return k // it had escapes: already a fresh string
+	}
+	if s, ok := d.keys[k]; ok {
+		return s
+	}
+	if d.keys == nil {
+		d.keys = make(map[string]string, 64)
+	}
+	s := string(d.data[start+1 : d.pos-1])
+	d.keys[s] = s
+	return s
+}
+
 // str decodes a string at d.pos (at the opening quote).
 func (d *decoder) str() string {
 	d.pos++
 	start := d.pos
+	ascii := true
 	for d.pos < len(d.data) {
 		c := d.data[d.pos]
 		switch {
 		case c == '"':
 			s := d.src[start:d.pos]
+			if d.copyStrings {
+				s = string(d.data[start:d.pos])
+			}
 			d.pos++
-			if !utf8.ValidString(s) {
+			if !ascii && !utf8.ValidString(s) {
 				d.pos = start
 				d.fail("string is not valid UTF-8")
 			}
 			return s
+		case c >= utf8.RuneSelf:
+			ascii = false
 		case c == '\\':
 			return d.strEscaped(start)
 		case c < 0x20:
@@ -413,6 +449,17 @@ func (d *decoder) number() any {
 			d.fail("invalid number: digits expected in the exponent")
 			return nil
 		}
+	}
+	if d.pos-start <= 15 && d.pos == intStart+n {
+		// a short integer: exact in float64, no need for ParseFloat
+		var u int64
+		for _, c := range d.data[intStart:d.pos] {
+			u = u*10 + int64(c-'0')
+		}
+		if start != intStart {
+			u = -u
+		}
+		return float64(u)
 	}
 	f, err := strconv.ParseFloat(d.src[start:d.pos], 64)
 	if err != nil {

@@ -1,9 +1,7 @@
 package twin
 
 import (
-	"fmt"
 	"strconv"
-	"time"
 )
 
 // MarshalJSON writes the twin in Azure IoT Hub's shape (REST GET /twins/{id} and query
@@ -131,139 +129,7 @@ func AppendDesiredNotification(dst []byte, patch map[string]any, version int64) 
 	return append(dst, '}')
 }
 
-// UnmarshalJSON reads the form MarshalJSON writes (and Azure's REST twin JSON). Unknown
-// members are ignored; the property values are not checked against the patch rules.
-func (d *Doc) UnmarshalJSON(b []byte) error {
-	m, err := decodeObject(b)
-	if err != nil {
-		return err
-	}
-	var nd Doc
-	if e := nd.fromMap(m); e != nil {
-		return e
-	}
-	for _, s := range []Section{Tags, Desired, Reported} {
-		nd.sectionSize(s)
-	}
-	*d = nd
-	return nil
-}
-
-// fromMap fills d from a decoded twin object.
-func (d *Doc) fromMap(m map[string]any) error {
-	var bad error
-	str := func(key string) string {
-		switch v := m[key].(type) {
-		case string:
-			return v
-		case nil:
-			return ""
-		}
-		bad = fmt.Errorf("twin JSON: %s must be a string", key)
-		return ""
-	}
-	tm := func(key string) (t timeOrErr) {
-		s := str(key)
-		t.t, t.ok = parseTime(s)
-		if !t.ok && bad == nil {
-			bad = fmt.Errorf("twin JSON: %s: %q is not an ISO-8601 time", key, s)
-		}
-		return t
-	}
-	d.DeviceID, d.Etag, d.DeviceEtag = str("deviceId"), str("etag"), str("deviceEtag")
-	d.Version = int64(num(m["version"]))
-	d.Status, d.StatusReason = str("status"), str("statusReason")
-	d.StatusUpdateTime = tm("statusUpdateTime").t
-	d.ConnectionState = str("connectionState")
-	d.LastActivityTime = tm("lastActivityTime").t
-	d.CloudToDeviceMessageCount = int(num(m["cloudToDeviceMessageCount"]))
-	d.AuthenticationType = str("authenticationType")
-	if x, ok := m["x509Thumbprint"].(map[string]any); ok {
-		d.X509Thumbprint.PrimaryThumbprint, _ = x["primaryThumbprint"].(string)
-		d.X509Thumbprint.SecondaryThumbprint, _ = x["secondaryThumbprint"].(string)
-	}
-	if bad != nil {
-		return bad
-	}
-	d.Tags, _ = m["tags"].(map[string]any)
-	if d.Tags == nil {
-		d.Tags = map[string]any{}
-	}
-	props, _ := m["properties"].(map[string]any)
-	var err error
-	if d.Desired, err = propsFromMap(props["desired"], "desired"); err != nil {
-		return err
-	}
-	d.Reported, err = propsFromMap(props["reported"], "reported")
-	return err
-}
-
-type timeOrErr struct {
-	t  time.Time
-	ok bool
-}
-
 func num(v any) float64 {
 	f, _ := v.(float64)
 	return f
-}
-
-// propsFromMap splits {values…,"$metadata":…,"$version":n} into Props.
-func propsFromMap(v any, name string) (Props, error) {
-	p := Props{Values: map[string]any{}, Meta: &Meta{}, Version: 1}
-	m, ok := v.(map[string]any)
-	if !ok {
-		if v != nil {
-			return p, fmt.Errorf("twin JSON: properties.%s must be an object", name)
-		}
-		return p, nil
-	}
-	for k, e := range m {
-		switch k {
-		case "$version":
-			p.Version = int64(num(e))
-		case "$metadata":
-			mm, _ := e.(map[string]any)
-			meta, err := metaFromMap(mm, "properties."+name+".$metadata")
-			if err != nil {
-				return p, err
-			}
-			p.Meta = meta
-		default:
-			p.Values[k] = e
-		}
-	}
-	return p, nil
-}
-
-// metaFromMap reads one $metadata node and its children.
-func metaFromMap(m map[string]any, path string) (*Meta, error) {
-	meta := &Meta{}
-	for k, e := range m {
-		switch k {
-		case "$lastUpdated":
-			s, _ := e.(string)
-			t, ok := parseTime(s)
-			if !ok {
-				return nil, fmt.Errorf("twin JSON: %s.$lastUpdated: %q is not an ISO-8601 time", path, s)
-			}
-			meta.LastUpdated = t
-		case "$lastUpdatedVersion":
-			meta.LastUpdatedVersion = int64(num(e))
-		default:
-			cm, ok := e.(map[string]any)
-			if !ok {
-				continue
-			}
-			c, err := metaFromMap(cm, path+"."+k)
-			if err != nil {
-				return nil, err
-			}
-			if meta.Children == nil {
-				meta.Children = make(map[string]*Meta, len(m))
-			}
-			meta.Children[k] = c
-		}
-	}
-	return meta, nil
 }
