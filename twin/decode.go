@@ -23,7 +23,7 @@ type decoder struct {
 	copyStrings bool
 	keys        map[string]string // with copyStrings: one copy of each member name
 	path        pathStack
-	err      *Error
+	err         *Error
 }
 
 func newDecoder(body []byte, root string, validate bool) decoder {
