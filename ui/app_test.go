@@ -91,7 +91,8 @@ func typeText(t testing.TB, m Model, s string) Model {
 	return m
 }
 
-// immediate runs the commands that return a navigation or flash message.
+// immediate runs the commands that return at once (navigation, hub answers from the
+// fake) and returns their messages; blocking ones (batch pump, ticks) are left.
 func immediate(cmd tea.Cmd) []tea.Msg {
 	if cmd == nil {
 		return nil
@@ -116,11 +117,10 @@ func immediate(cmd tea.Cmd) []tea.Msg {
 			out = append(out, immediate(c)...)
 		}
 		return out
-	case common.OpenTwinMsg, common.OpenEditMsg, common.OpenEventsMsg, common.OpenRolloutMsg,
-		common.BackMsg, common.FlashMsg, common.SentMsg:
-		return []tea.Msg{msg}
+	case nil, common.TickMsg:
+		return nil
 	}
-	return nil
+	return []tea.Msg{msg}
 }
 
 func goldenView(t *testing.T, m Model) {

@@ -59,6 +59,8 @@ func (m Model) statusLine() string {
 		left += st.BarOK.S("● connected ")
 	case common.StateReconnecting:
 		left += st.BarErr.S("◌ reconnecting… ")
+	case "failed":
+		left += st.BarErr.S("✗ not connected ")
 	case "":
 		left += st.Bar.S("◌ connecting… ")
 	default:
@@ -82,7 +84,7 @@ func (m Model) statusLine() string {
 			left += st.BarOK.S(m.flash + " ")
 		}
 	case s.LastError != "":
-		left += st.BarErr.S("last error " + common.Age(now, s.ErrorTime) + " ago: " + s.LastError + " ")
+		left += st.BarErr.S("error " + common.Ago(now, s.ErrorTime) + ": " + s.LastError + " ")
 	}
 	right := st.BarKey.S(" ? ") + st.Bar.S("help ")
 	lw, rw := common.Width(left), common.Width(right)
@@ -123,7 +125,7 @@ func (m Model) helpView() string {
 		return out
 	}
 	a, b := col(strings.ToUpper(screenNames[m.screen]), own), col("EVERYWHERE", global)
-	if m.c.Width >= 100 {
+	if m.c.Width >= 76 {
 		left := lipgloss.NewStyle().Width(m.c.Width / 2).Render(strings.Join(a, "\n"))
 		lines = append(lines, lipgloss.JoinHorizontal(lipgloss.Top, left, strings.Join(b, "\n")))
 	} else {

@@ -2,4 +2,4 @@ package ui
 
 import "time"
 
-func afterShort() <-chan time.Time { return time.After(50 * time.Millisecond) }
+func afterShort() <-chan time.Time { return time.After(30 * time.Millisecond) }

@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/twinops/twinops/twin"
 )
 
 // Fit pads or truncates plain text s to exactly w cells (with "…" when cut).
@@ -125,4 +127,33 @@ func PadLines(lines []string, h int) []string {
 		lines = append(lines, "")
 	}
 	return lines
+}
+
+// MetaAt finds the $lastUpdated of a path in a $metadata tree (the nearest ancestor's
+// when the path has no node of its own).
+func MetaAt(m *twin.Meta, path ...string) time.Time {
+	if m == nil {
+		return time.Time{}
+	}
+	t := m.LastUpdated
+	for _, p := range path {
+		c := m.Children[p]
+		if c == nil {
+			break
+		}
+		m, t = c, c.LastUpdated
+	}
+	return t
+}
+
+// Ago is Age as a phrase: "just now", "5s ago".
+func Ago(now, t time.Time) string {
+	a := Age(now, t)
+	switch a {
+	case "now":
+		return "just now"
+	case "-":
+		return "at an unknown time"
+	}
+	return a + " ago"
 }

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/twinops/twinops/theme"
 	"github.com/twinops/twinops/ui/common"
 )
 
@@ -88,14 +89,36 @@ func (m Model) conflictView() []string {
 		theirs = m.theirs.Tags
 	}
 	colW := (m.width - 3) / 2
-	left := append([]string{st.Header.S("THEIRS (hub, v" + itoa64(m.theirs.Version) + ")")}, strings.Split(pretty(theirs), "\n")...)
-	right := append([]string{st.Header.S("YOURS")}, strings.Split(m.bufs[m.active].area.Value(), "\n")...)
+	tl, yl := strings.Split(pretty(theirs), "\n"), strings.Split(m.bufs[m.active].area.Value(), "\n")
+	left := append([]string{st.Header.S("THEIRS (hub, v" + itoa64(m.theirs.Version) + ")")}, markLines(st.Removed, tl, yl)...)
+	right := append([]string{st.Header.S("YOURS")}, markLines(st.Added, yl, tl)...)
 	n := max(h-len(out), 1)
 	left, right = common.PadLines(left, n), common.PadLines(right, n)
+	for i, l := range out {
+		out[i] = common.TruncateLine(l, m.width)
+	}
 	for i := range n {
 		l := common.TruncateLine(left[i], colW)
 		pad := colW - common.Width(l)
 		out = append(out, l+strings.Repeat(" ", max(pad, 0))+st.Faint.S(" │ ")+common.TruncateLine(right[i], colW))
+	}
+	return out
+}
+
+// markLines paints the lines of a that do not occur in b (a line-set diff: enough to
+// make the differing keys stand out in pretty-printed JSON).
+func markLines(p theme.Paint, a, b []string) []string {
+	in := make(map[string]bool, len(b))
+	for _, l := range b {
+		in[strings.TrimRight(l, ",")] = true
+	}
+	out := make([]string, len(a))
+	for i, l := range a {
+		if in[strings.TrimRight(l, ",")] {
+			out[i] = l
+		} else {
+			out[i] = p.S(l)
+		}
 	}
 	return out
 }

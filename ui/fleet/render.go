@@ -27,6 +27,11 @@ func (m Model) View() string {
 		lines = append(lines, renderRows(st, cols, tv)...)
 		if len(m.view) == 0 {
 			lines = append(lines, "  "+st.Muted.S(m.emptyText()))
+			if e := m.c.Store.Status.LastError; e != "" && m.c.Store.Len() == 0 {
+				for _, l := range wrap(e, m.width-4) {
+					lines = append(lines, "  "+st.Bad.S(l))
+				}
+			}
 		}
 	}
 	body := m.height
@@ -46,6 +51,8 @@ func (m Model) View() string {
 
 func (m Model) emptyText() string {
 	switch {
+	case m.c.Store.Len() == 0 && m.c.Store.Status.State == "failed":
+		return "no fleet: the hub could not be reached"
 	case m.c.Store.Len() == 0 && !m.c.Store.Synced:
 		return "waiting for the fleet…"
 	case m.c.Store.Len() == 0:
@@ -77,4 +84,26 @@ func (m Model) viewLine() string {
 		b.WriteString("  " + st.Bad.S(m.queryErr))
 	}
 	return common.TruncateLine(b.String(), m.width)
+}
+
+// wrap breaks plain text into lines of at most w cells at spaces.
+func wrap(s string, w int) []string {
+	w = max(w, 10)
+	var out []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		switch {
+		case line == "":
+			line = word
+		case common.Width(line)+1+common.Width(word) <= w:
+			line += " " + word
+		default:
+			out = append(out, line)
+			line = word
+		}
+	}
+	if line != "" {
+		out = append(out, line)
+	}
+	return out
 }

@@ -31,6 +31,7 @@ type row struct {
 	fwProgress string
 	last       time.Time
 	tags       string
+	tagVals    string // values only, for narrow screens
 	search     string // lower-case text that / matches against
 	qmatch     bool   // matches the : query (cached)
 	inView     bool
@@ -56,34 +57,36 @@ func newRow(d *twin.Doc, sum twin.Summary) *row {
 	if v, ok := twin.Lookup(d.Reported.Values, "firmware", "progress"); ok {
 		r.fwProgress = common.Plain(v)
 	}
-	r.tags = tagText(d.Tags)
+	r.tags, r.tagVals = tagText(d.Tags)
 	r.search = strings.ToLower(r.id + " " + r.tags + " " + r.fwRep + " " + r.fwDes + " " + r.fwStatus + " " + d.Status)
 	return r
 }
 
-// tagText renders scalar tags as "k=v k=v", keys sorted.
-func tagText(tags map[string]any) string {
+// tagText renders scalar tags as "k=v k=v" and as "v v", keys sorted.
+func tagText(tags map[string]any) (string, string) {
 	if len(tags) == 0 {
-		return ""
+		return "", ""
 	}
 	keys := make([]string, 0, len(tags))
 	for k := range tags {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	var b strings.Builder
+	var b, v strings.Builder
 	for _, k := range keys {
 		if _, ok := tags[k].(map[string]any); ok {
 			continue
 		}
 		if b.Len() > 0 {
 			b.WriteByte(' ')
+			v.WriteByte(' ')
 		}
 		b.WriteString(k)
 		b.WriteByte('=')
 		b.WriteString(common.Plain(tags[k]))
+		v.WriteString(common.Plain(tags[k]))
 	}
-	return b.String()
+	return b.String(), v.String()
 }
 
 // syncText is the SYNC cell: "✓ in sync", "… pending 3", "✗ failed 1".

@@ -11,7 +11,7 @@ import (
 
 type colSpec struct{ col, w int }
 
-var fixedWidth = [numCols]int{colConn: 5, colStatus: 8, colSync: 11, colFirmware: 13, colFwStatus: 10, colLast: 4}
+var fixedWidth = [numCols]int{colConn: 5, colStatus: 8, colSync: 11, colFirmware: 13, colFwStatus: 15, colLast: 4}
 
 // layout chooses the columns and their widths for a terminal width.
 func layout(width int) []colSpec {
@@ -20,7 +20,7 @@ func layout(width int) []colSpec {
 		cols = append(cols, colStatus)
 	}
 	cols = append(cols, colSync, colFirmware)
-	if width >= 100 {
+	if width >= 120 {
 		cols = append(cols, colFwStatus)
 	}
 	cols = append(cols, colLast, colTags)
@@ -96,12 +96,15 @@ func renderRows(st *theme.Styles, cols []colSpec, tv tableView) []string {
 			out = append(out, b.String())
 			continue
 		}
-		b.WriteString(st.Marked.S(mark))
+		if mark != "  " {
+			mark = st.Marked.S(mark)
+		}
+		b.WriteString(mark)
 		for j, c := range cols {
 			if j > 0 {
 				b.WriteByte(' ')
 			}
-			text := common.Fit(cellText(r, c.col, tv.now), c.w)
+			text := common.Fit(cellText(r, c, tv.now), c.w)
 			b.WriteString(cellPaint(st, r, c.col).S(text))
 		}
 		out = append(out, b.String())
@@ -115,13 +118,13 @@ func plainRow(r *row, cols []colSpec, now time.Time) string {
 		if j > 0 {
 			b.WriteByte(' ')
 		}
-		b.WriteString(common.Fit(cellText(r, c.col, now), c.w))
+		b.WriteString(common.Fit(cellText(r, c, now), c.w))
 	}
 	return b.String()
 }
 
-func cellText(r *row, col int, now time.Time) string {
-	switch col {
+func cellText(r *row, c colSpec, now time.Time) string {
+	switch c.col {
 	case colDevice:
 		return r.id
 	case colConn:
@@ -149,6 +152,9 @@ func cellText(r *row, col int, now time.Time) string {
 	case colLast:
 		return common.Age(now, r.last)
 	case colTags:
+		if c.w < 40 {
+			return r.tagVals
+		}
 		return r.tags
 	}
 	return ""

@@ -60,14 +60,18 @@ func (m Model) classify(id string, queued map[string]bool) int {
 	}
 	fw, _ := twin.Lookup(d.Reported.Values, "firmware", "status")
 	des, _ := twin.Lookup(d.Desired.Values, m.path...)
-	written := twin.Equal(des, m.value)
-	switch {
-	case !written || queued[id]:
+	if !twin.Equal(des, m.value) || queued[id] {
 		return stNotStarted
-	case fw == "failed":
+	}
+	// A status reported before our write is the previous update's: not an answer yet.
+	acted := !common.MetaAt(d.Reported.Meta, "firmware", "status").Before(common.MetaAt(d.Desired.Meta, m.path...))
+	switch {
+	case acted && fw == "failed":
 		return stFailed
 	case d.ConnectionState != "Connected":
 		return stOffline
+	case !acted:
+		return stWaiting
 	case fw == "downloading":
 		return stDownloading
 	case fw == "installing" || fw == "rebooting" || fw == "applying":

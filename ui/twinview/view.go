@@ -69,26 +69,27 @@ func renderIdentity(st *theme.Styles, d *twin.Doc, now time.Time, width int) []s
 			status += st.Bad.S(" (" + d.StatusReason + ")")
 		}
 	}
-	l1 := st.Title.S(d.DeviceID) + "  " + conn + "  " + status +
-		st.Muted.S("  twin v"+strconv.FormatInt(d.Version, 10)+
-			"  desired $version "+strconv.FormatInt(d.Desired.Version, 10)+
-			"  reported $version "+strconv.FormatInt(d.Reported.Version, 10)+
-			"  active "+common.Age(now, d.LastActivityTime)) +
-		st.Faint.S("  etag "+d.Etag)
+	l1 := st.Title.S(d.DeviceID) + "  " + conn + "  " + status + st.Muted.S("  last activity "+common.Age(now, d.LastActivityTime)+" ago")
+	l2 := st.Muted.S("twin v"+strconv.FormatInt(d.Version, 10)+" · desired $version "+strconv.FormatInt(d.Desired.Version, 10)+
+		" · reported $version "+strconv.FormatInt(d.Reported.Version, 10)) + st.Faint.S(" · etag "+d.Etag+" · auth "+d.AuthenticationType)
 	tags := tagLine(d.Tags)
 	if tags == "" {
 		tags = "(none)"
 	}
-	l2 := st.Muted.S("tags ") + st.Info.S(tags)
+	l3 := st.Muted.S("tags ") + st.Info.S(tags)
 	sum := twin.Summarize(d)
-	l3 := st.OK.S("✓ "+strconv.Itoa(sum.InSync)+" in sync") + "  " +
+	l4 := st.OK.S("✓ "+strconv.Itoa(sum.InSync)+" in sync") + "  " +
 		st.Warn.S("… "+strconv.Itoa(sum.Pending)+" pending")
 	if !sum.OldestPending.IsZero() {
-		l3 += st.Warn.S(" (oldest " + common.Age(now, sum.OldestPending) + ")")
+		l4 += st.Warn.S(" (oldest " + common.Age(now, sum.OldestPending) + ")")
 	}
-	l3 += "  " + st.Bad.S("✗ "+strconv.Itoa(sum.Different)+" different") + "  " +
+	l4 += "  " + st.Bad.S("✗ "+strconv.Itoa(sum.Different)+" different") + "  " +
 		st.Muted.S("· "+strconv.Itoa(sum.ReportedOnly)+" reported only")
-	return []string{common.TruncateLine(l1, width), common.TruncateLine(l2, width), common.TruncateLine(l3, width)}
+	out := []string{l1, l2, l3, l4}
+	for i, l := range out {
+		out[i] = common.TruncateLine(l, width)
+	}
+	return out
 }
 
 func tagLine(tags map[string]any) string {
@@ -161,7 +162,7 @@ func renderLeaves(st *theme.Styles, d *twin.Doc, leaves []twin.Leaf, hot map[str
 }
 
 func stateCell(st *theme.Styles, d *twin.Doc, l twin.Leaf, now time.Time) (string, theme.Paint) {
-	repAge := common.Age(now, metaAt(d.Reported.Meta, l.Path))
+	repAge := common.Age(now, common.MetaAt(d.Reported.Meta, strings.Split(l.Path, ".")...))
 	switch l.State {
 	case twin.Pending:
 		return "… pending " + common.Age(now, l.Since), st.Warn
@@ -171,23 +172,6 @@ func stateCell(st *theme.Styles, d *twin.Doc, l twin.Leaf, now time.Time) (strin
 		return "· reported " + repAge, st.Muted
 	}
 	return "✓ in sync " + repAge, st.OK
-}
-
-// metaAt finds the $lastUpdated of a dotted path in a $metadata tree (the nearest
-// ancestor's when the path has no node of its own).
-func metaAt(m *twin.Meta, path string) time.Time {
-	if m == nil {
-		return time.Time{}
-	}
-	t := m.LastUpdated
-	for _, p := range strings.Split(path, ".") {
-		c := m.Children[p]
-		if c == nil {
-			break
-		}
-		m, t = c, c.LastUpdated
-	}
-	return t
 }
 
 // renderHistory renders the recent changes, newest first, as diffs.
