@@ -1,0 +1,126 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestDeviceGetAndPatch(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	x := createDevice(t, h, "dev1")
+	d := mustDial(t, h, x)
+	if got := d.subscribe("$iothub/twin/res/#", 0); got != 0 {
+		t.Fatalf("SUBACK %#x, want 0", got)
+	}
+
+	m := d.request("$iothub/twin/GET/?$rid=1", "1", " ")
+	if m.topic != "$iothub/twin/res/200/?$rid=1" {
+		t.Fatalf("GET answer topic %q", m.topic)
+	}
+	if m.payload != `{"desired":{"$version":1},"reported":{"$version":1}}` {
+		t.Fatalf("GET body %s", m.payload)
+	}
+
+	m = d.request("$iothub/twin/PATCH/properties/reported/?$rid=abc-2", "abc-2", `{"fw":{"version":"1.2"},"battery":80}`)
+	if m.topic != "$iothub/twin/res/204/?$rid=abc-2&$version=2" || m.payload != "" {
+		t.Fatalf("PATCH answer %q %q", m.topic, m.payload)
+	}
+	tw, err := h.GetTwin(context.Background(), "dev1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tw.Reported.Version != 2 || tw.Reported.Values["battery"] != 80.0 {
+		t.Fatalf("stored reported %+v", tw.Reported)
+	}
+	if tw.ConnectionState != "Connected" {
+		t.Fatalf("connection state %q", tw.ConnectionState)
+	}
+
+	// $version precondition: matching succeeds, stale gets 412.
+	m = d.request("$iothub/twin/PATCH/properties/reported/?$rid=3&$version=2", "3", `{"battery":79}`)
+	if m.topic != "$iothub/twin/res/204/?$rid=3&$version=3" {
+		t.Fatalf("PATCH with current $version: %q %s", m.topic, m.payload)
+	}
+	m = d.request("$iothub/twin/PATCH/properties/reported/?$rid=4&$version=2", "4", `{"battery":1}`)
+	if m.topic != "$iothub/twin/res/412/?$rid=4" {
+		t.Fatalf("PATCH with stale $version: %q", m.topic)
+	}
+	checkErrorBody(t, m.payload, CodePreconditionFailed)
+
+	m = d.request("$iothub/twin/GET/?$rid=5", "5", "")
+	var got struct {
+		Reported map[string]any `json:"reported"`
+	}
+	if err := json.Unmarshal([]byte(m.payload), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Reported["battery"] != 79.0 || got.Reported["$version"] != 3.0 {
+		t.Fatalf("GET after patches: %s", m.payload)
+	}
+}
+
+func checkErrorBody(t *testing.T, body string, code int) {
+	t.Helper()
+	var e struct {
+		ErrorCode    *int    `json:"errorCode"`
+		Message      *string `json:"message"`
+		TrackingID   *string `json:"trackingId"`
+		TimestampUtc *string `json:"timestampUtc"`
+	}
+	if err := json.Unmarshal([]byte(body), &e); err != nil {
+		t.Fatalf("error body %q is not JSON: %v", body, err)
+	}
+	if e.ErrorCode == nil || e.Message == nil || *e.Message == "" || e.TrackingID == nil || e.TimestampUtc == nil {
+		t.Fatalf("error body %s lacks errorCode/message/trackingId/timestampUtc", body)
+	}
+	if code != 0 && *e.ErrorCode != code {
+		t.Fatalf("errorCode %d, want %d (%s)", *e.ErrorCode, code, *e.Message)
+	}
+}
+
+func TestDeviceErrors(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	x := createDevice(t, h, "dev1")
+	d := mustDial(t, h, x)
+	d.subscribe("$iothub/twin/res/#", 1)
+	before, _ := h.GetTwin(context.Background(), "dev1")
+
+	big := `{"blob":"` + strings.Repeat("x", 4000) + `"`
+	for i := range 10 {
+		big += `,"k` + string(rune('a'+i)) + `":"` + strings.Repeat("y", 4000) + `"`
+	}
+	big += "}"
+	cases := map[string]struct {
+		topic, body string
+		status      string
+		code        int
+	}{
+		"malformed JSON":    {"$iothub/twin/PATCH/properties/reported/?$rid=r", `{"a":`, "400", 400006},
+		"not an object":     {"$iothub/twin/PATCH/properties/reported/?$rid=r", `[1,2]`, "400", 400006},
+		"reserved key":      {"$iothub/twin/PATCH/properties/reported/?$rid=r", `{"$version":3}`, "400", 400004},
+		"key with dot":      {"$iothub/twin/PATCH/properties/reported/?$rid=r", `{"a.b":1}`, "400", 400004},
+		"over 32 KB":        {"$iothub/twin/PATCH/properties/reported/?$rid=r", big, "400", 0},
+		"unknown operation": {"$iothub/twin/DELETE/?$rid=r", ``, "400", CodeUnknownOperation},
+		"desired by device": {"$iothub/twin/PATCH/properties/desired/?$rid=r", `{"a":1}`, "400", CodeUnknownOperation},
+		"bad $version":      {"$iothub/twin/PATCH/properties/reported/?$rid=r&$version=x", `{"a":1}`, "400", 400004},
+	}
+	i := 0
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			i++
+			rid := "r" + string(rune('a'+i))
+			topic := strings.Replace(c.topic, "$rid=r", "$rid="+rid, 1)
+			m := d.request(topic, rid, c.body)
+			if !strings.HasPrefix(m.topic, "$iothub/twin/res/"+c.status+"/?$rid="+rid) {
+				t.Fatalf("answer %q, want status %s", m.topic, c.status)
+			}
+			checkErrorBody(t, m.payload, c.code)
+		})
+	}
+	after, _ := h.GetTwin(context.Background(), "dev1")
+	if after.Version != before.Version || after.Reported.Version != before.Reported.Version || len(after.Reported.Values) != 0 {
+		t.Fatalf("refused requests changed the twin: %+v", after.Reported)
+	}
+}

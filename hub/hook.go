@@ -1,0 +1,261 @@
+package hub
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// hook is the hub's mochi hook: authentication, ACL, per-client topic scoping and the
+// routing of device and service requests. Every method runs on the calling client's
+// goroutine (or the inline publisher's) and must not block: requests are handed to the
+// twin owners.
+type hook struct {
+	mqtt.HookBase
+	h *Hub
+}
+
+// ID names the hook.
+func (k *hook) ID() string { return "twinops" }
+
+// Provides lists the hook methods implemented here.
+func (k *hook) Provides(b byte) bool {
+	switch b {
+	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSessionEstablished, mqtt.OnDisconnect,
+		mqtt.OnPacketRead, mqtt.OnPacketEncode, mqtt.OnSubscribe, mqtt.OnUnsubscribe, mqtt.OnPublish:
+		return true
+	}
+	return false
+}
+
+// errQoS2 closes a connection that publishes with QoS 2, as IoT Hub does.
+var errQoS2 = errors.New("QoS 2 publish refused: the hub supports QoS 0 and 1 (as IoT Hub); connection closed")
+
+// errTokenExpired and errDisabled are the stop causes of connections the hub ends.
+var (
+	errTokenExpired = errors.New("SAS token expired; reconnect with a new token")
+	errDisabled     = errors.New("device disabled or deleted")
+)
+
+// OnConnectAuthenticate authenticates the CONNECT and records the connection. A refusal
+// makes mochi answer CONNACK 5 (not authorized) and close.
+func (k *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	h := k.h
+	c, err := h.authenticate(cl, pk)
+	if err != nil {
+		h.log.Info("connection refused", "client", pk.Connect.ClientIdentifier, "remote", cl.Net.Remote, "reason", err)
+		return false
+	}
+	c.cl = cl
+	if old, ok := h.conns.Swap(c.ID, c); ok {
+		old.(*conn).stopTimer()
+	}
+	d := c.Expires.Sub(h.now())
+	c.timer = time.AfterFunc(d, func() {
+		h.log.Info("token expired; disconnecting", "client", c.ID)
+		cl.Stop(errTokenExpired)
+	})
+	return true
+}
+
+func (c *conn) stopTimer() {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+}
+
+// connOf returns the live record of cl, or nil (unknown, or replaced by a newer
+// connection with the same client id).
+func (h *Hub) connOf(cl *mqtt.Client) *conn {
+	v, ok := h.conns.Load(cl.ID)
+	if !ok {
+		return nil
+	}
+	c := v.(*conn)
+	if c.cl != cl {
+		return nil
+	}
+	return c
+}
+
+// OnSessionEstablished marks a device connected.
+func (k *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	if c := k.h.connOf(cl); c != nil && c.Kind == kindDevice {
+		k.h.setConnected(c.DeviceID, true)
+	}
+}
+
+// OnDisconnect forgets the connection and marks a device disconnected, unless a newer
+// connection with the same id has already replaced it (session take-over).
+func (k *hook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
+	h := k.h
+	c := h.connOf(cl)
+	if c == nil {
+		return
+	}
+	if !h.conns.CompareAndDelete(cl.ID, c) {
+		return
+	}
+	c.stopTimer()
+	h.log.Debug("client disconnected", "client", cl.ID, "err", err)
+	if c.Kind == kindDevice {
+		h.setConnected(c.DeviceID, false)
+	}
+}
+
+// OnPacketRead closes connections that publish with QoS 2.
+func (k *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Type == packets.Publish && pk.FixedHeader.Qos == 2 {
+		k.h.log.Info("QoS 2 publish; closing connection", "client", cl.ID, "topic", pk.TopicName)
+		return pk, errQoS2
+	}
+	return pk, nil
+}
+
+// OnPacketEncode strips the scoping prefix from topics delivered to a client.
+func (k *hook) OnPacketEncode(_ *mqtt.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type == packets.Publish {
+		pk.TopicName = stripScope(pk.TopicName)
+	}
+	return pk
+}
+
+// OnSubscribe binds the client's filters to the client: a device's `$iothub/twin/...`
+// filters and a service client's `$twinops/res/...` filters are rewritten under the
+// client's scope prefix. Other filters are left as they are and refused (SUBACK 0x80) by
+// OnACLCheck unless allowed there. QoS 2 is granted as 1.
+func (k *hook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	c := k.h.connOf(cl)
+	if c == nil {
+		return pk
+	}
+	filters := make(packets.Subscriptions, len(pk.Filters))
+	for i, sub := range pk.Filters {
+		sub.Filter = k.h.scopeFilter(c, sub.Filter)
+		sub.Qos = min(sub.Qos, 1)
+		filters[i] = sub
+	}
+	pk.Filters = filters
+	return pk
+}
+
+// OnUnsubscribe rewrites filters as OnSubscribe did, so that they are found.
+func (k *hook) OnUnsubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	c := k.h.connOf(cl)
+	if c == nil {
+		return pk
+	}
+	filters := make(packets.Subscriptions, len(pk.Filters))
+	for i, sub := range pk.Filters {
+		sub.Filter = k.h.scopeFilter(c, sub.Filter)
+		filters[i] = sub
+	}
+	pk.Filters = filters
+	return pk
+}
+
+// scopeFilter returns the internal filter for a client's filter.
+func (h *Hub) scopeFilter(c *conn, f string) string {
+	switch c.Kind {
+	case kindDevice:
+		if deviceFilter(f) {
+			return c.prefix + f
+		}
+	case kindService:
+		if strings.HasPrefix(f, "$twinops/res/") && h.serviceFilterAllowed(c, f) {
+			return c.prefix + f
+		}
+	}
+	return f
+}
+
+// deviceFilter reports whether f is a filter a device may hold: within `$iothub/twin/`
+// (or `$iothub/#`, `$iothub/+/...` which match nothing else once scoped). Direct methods
+// and cloud-to-device messages are not served: their filters are refused.
+func deviceFilter(f string) bool {
+	rest, ok := strings.CutPrefix(f, "$iothub/")
+	if !ok {
+		return false
+	}
+	first, _, _ := strings.Cut(rest, "/")
+	return first == "twin" || first == "#" || first == "+"
+}
+
+// OnACLCheck allows a device to publish `$iothub/...` and its own telemetry topic, a
+// service client `$twinops/...`; it allows delivery and subscriptions only on the client's
+// own scoped topics, and for service clients the event topics their policy allows.
+func (k *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	c := k.h.connOf(cl)
+	if c == nil {
+		return false
+	}
+	if write {
+		switch c.Kind {
+		case kindDevice:
+			return strings.HasPrefix(topic, "$iothub/") || strings.HasPrefix(topic, "devices/"+c.DeviceID+"/messages/events/")
+		case kindService:
+			return strings.HasPrefix(topic, "$twinops/")
+		}
+		return false
+	}
+	if strings.HasPrefix(topic, c.prefix) {
+		return true
+	}
+	return c.Kind == kindService && strings.HasPrefix(topic, "$twinops/events/") && k.h.serviceFilterAllowed(c, topic)
+}
+
+// OnPublish handles every publish from a client: device twin requests, service requests;
+// nothing a client publishes is routed to other clients.
+func (k *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil
+	}
+	h := k.h
+	c := h.connOf(cl)
+	if c == nil {
+		return pk, packets.ErrRejectPacket
+	}
+	switch c.Kind {
+	case kindDevice:
+		h.handleDevice(c, pk)
+	case kindService:
+		h.handleService(c, pk)
+	}
+	return pk, packets.CodeSuccessIgnore
+}
+
+// reply delivers a publish to client c only, on topic (unscoped, e.g.
+// "$iothub/twin/res/200/?$rid=1"), if c holds a matching subscription. QoS 0; it never
+// blocks: a client whose write queue is full loses the message (logged).
+func (h *Hub) reply(c *conn, topic string, payload []byte) {
+	h.publish(c.prefix+topic, payload)
+}
+
+// publish injects a publish from the hub itself; delivery is governed by subscriptions
+// and OnACLCheck.
+func (h *Hub) publish(topic string, payload []byte) {
+	if err := h.srv.Publish(topic, payload, false, 0); err != nil {
+		h.log.Debug("publish failed", "topic", topic, "err", err)
+	}
+}
+
+// disconnectDevice ends the connection of device id, if any.
+func (h *Hub) disconnectDevice(id string, cause error) {
+	if v, ok := h.conns.Load(id); ok {
+		c := v.(*conn)
+		h.log.Info("disconnecting device", "device", id, "reason", cause)
+		c.cl.Stop(cause)
+	}
+}
+
+// dropSession forgets the persistent session of client id (device deleted).
+func (h *Hub) dropSession(id string) {
+	if cl, ok := h.srv.Clients.Get(id); ok {
+		h.srv.UnsubscribeClient(cl)
+		h.srv.Clients.Delete(id)
+		h.forgetStoredSession(cl)
+	}
+}

@@ -1,0 +1,144 @@
+package hub
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+// MQTT limits. Azure's largest device message is 256 KB; twin sections are 32 KB.
+const (
+	maxPacketSize       = 256*1024 + 1024
+	maxWritesPending    = 256 // per client; mochi's default (8192) costs 64 KB per client
+	sysTopicInterval    = 24 * 60 * 60
+	tlsHandshakeTimeout = 10 * time.Second
+)
+
+// newServer creates the mochi server with the hub's hooks.
+func (h *Hub) newServer() error {
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = maxPacketSize
+	caps.MaximumClientWritesPending = maxWritesPending
+	caps.MaximumQos = 1             // IoT Hub: no QoS 2
+	caps.MinimumProtocolVersion = 4 // MQTT 3.1.1
+	caps.RetainAvailable = 0
+	caps.SharedSubAvailable = 0
+	caps.MaximumInflight = 1024
+	h.srv = mqtt.New(&mqtt.Options{
+		Capabilities:           caps,
+		Logger:                 h.log.With("component", "mqtt"),
+		SysTopicResendInterval: sysTopicInterval,
+		InlineClient:           true,
+	})
+	if err := h.srv.AddHook(&hook{h: h}, nil); err != nil {
+		return err
+	}
+	return h.addSessionHook()
+}
+
+// listen binds the configured listeners and attaches them to the server.
+func (h *Hub) listen() error {
+	if h.cfg.TLSAddr != "" {
+		cert, err := tls.LoadX509KeyPair(h.certFile, h.keyFile)
+		if err != nil {
+			return fmt.Errorf("load server certificate %s: %w", h.certFile, err)
+		}
+		ln, err := net.Listen("tcp", h.cfg.TLSAddr)
+		if err != nil {
+			return fmt.Errorf("TLS listener on %s: %w", h.cfg.TLSAddr, err)
+		}
+		h.tlsLn = ln
+		cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if err := h.srv.AddListener(&listener{id: "tls", ln: ln, tls: cfg, log: h.log}); err != nil {
+			return err
+		}
+	}
+	if h.cfg.PlainAddr != "" {
+		ln, err := net.Listen("tcp", h.cfg.PlainAddr)
+		if err != nil {
+			h.closeListeners()
+			return fmt.Errorf("plain listener on %s: %w", h.cfg.PlainAddr, err)
+		}
+		if ip := ln.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() {
+			ln.Close()
+			h.closeListeners()
+			return fmt.Errorf("plain listener %s resolved to %s, which is not loopback", h.cfg.PlainAddr, ip)
+		}
+		h.plainLn = ln
+		if err := h.srv.AddListener(&listener{id: "plain", ln: ln, log: h.log}); err != nil {
+			return err
+		}
+	}
+	if h.tlsLn == nil && h.plainLn == nil {
+		return errors.New("no listener configured; give a TLS address (--tls-addr) or a loopback plain address (--plain-addr)")
+	}
+	return nil
+}
+
+func (h *Hub) closeListeners() {
+	if h.tlsLn != nil {
+		h.tlsLn.Close()
+	}
+}
+
+// listener is a mochi listener over a net.Listener the hub bound itself (so the bound
+// address is known), with TLS handshakes done before the MQTT layer sees the connection.
+type listener struct {
+	id   string
+	ln   net.Listener
+	tls  *tls.Config
+	log  *slog.Logger
+	once sync.Once
+}
+
+var _ listeners.Listener = (*listener)(nil)
+
+func (l *listener) ID() string       { return l.id }
+func (l *listener) Address() string  { return l.ln.Addr().String() }
+func (l *listener) Protocol() string { return "tcp" }
+
+// Init is a no-op: the socket is already bound.
+func (l *listener) Init(*slog.Logger) error { return nil }
+
+// Serve accepts connections until the listener is closed.
+func (l *listener) Serve(establish listeners.EstablishFn) {
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			return
+		}
+		go l.handle(c, establish)
+	}
+}
+
+func (l *listener) handle(c net.Conn, establish listeners.EstablishFn) {
+	if l.tls != nil {
+		tc := tls.Server(c, l.tls)
+		_ = tc.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
+		if err := tc.Handshake(); err != nil {
+			l.log.Debug("TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+			c.Close()
+			return
+		}
+		_ = tc.SetDeadline(time.Time{})
+		c = tc
+	}
+	if err := establish(l.id, c); err != nil {
+		l.log.Debug("connection ended", "listener", l.id, "remote", c.RemoteAddr().String(), "err", err)
+	}
+}
+
+// Close stops accepting and closes the listener's clients.
+func (l *listener) Close(closeClients listeners.CloseFn) {
+	l.once.Do(func() {
+		l.ln.Close()
+		closeClients(l.id)
+	})
+}

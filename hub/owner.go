@@ -1,0 +1,153 @@
+package hub
+
+import (
+	"hash/maphash"
+	"sync"
+
+	"github.com/twinops/twinops/twin"
+)
+
+// Twins are sharded over a few owner goroutines. Each twin belongs to exactly one shard;
+// only that shard's owner changes it, in the order operations arrive. Hooks and API calls
+// hand operations over (shard.in) and never touch a twin or the disk themselves. The owner
+// applies a batch of operations under the shard's lock, writes the changed twins to the
+// store in one group commit, and runs the operations' completions (answers, events) once
+// the store has synced: durable before acknowledged.
+
+// maxBatch bounds the operations one owner applies per store commit.
+const maxBatch = 512
+
+// shard is one owner's twins. mu is held for writing by the owner while it applies a
+// batch, and for reading by readers that clone twins (GetTwin, Query).
+type shard struct {
+	mu      sync.RWMutex
+	docs    map[string]*twin.Doc
+	touched map[string]struct{} // activity not yet written (LastActivityTime)
+	in      chan func(*txn)
+}
+
+// kv is one store write: Value nil deletes Key.
+type kv struct {
+	Key   string
+	Value []byte
+}
+
+// txn collects what a batch of operations did: twins to write, other writes, and what to
+// run after the commit (done, with the commit's error) or right after the batch (now).
+type txn struct {
+	h      *Hub
+	s      *shard
+	dirty  map[string]struct{} // twins to write as they are at the end of the batch (absent = delete)
+	writes []kv
+	now    []func()
+	done   []func(err error)
+}
+
+// markDirty schedules the twin id (as it is at the end of the batch) for writing.
+func (tx *txn) markDirty(id string) {
+	if tx.dirty == nil {
+		tx.dirty = make(map[string]struct{})
+	}
+	tx.dirty[id] = struct{}{}
+}
+
+// afterCommit runs fn on the store's commit goroutine once the batch is durable (err nil)
+// or failed. fn must not block.
+func (tx *txn) afterCommit(fn func(err error)) { tx.done = append(tx.done, fn) }
+
+// afterApply runs fn right after the batch is applied, before the commit: for answers
+// that need no durability (reads, refusals).
+func (tx *txn) afterApply(fn func()) { tx.now = append(tx.now, fn) }
+
+// shardFor returns the shard owning device id.
+func (h *Hub) shardFor(id string) *shard {
+	return h.shards[maphash.String(h.seed, id)%uint64(len(h.shards))]
+}
+
+// submit hands op to the owner of device id. It blocks only while the owner's queue is
+// full (back-pressure), and returns false when the hub is closing.
+func (h *Hub) submit(id string, op func(*txn)) bool {
+	select {
+	case h.shardFor(id).in <- op:
+		return true
+	case <-h.quit:
+		return false
+	}
+}
+
+// runShard is the owner loop of one shard.
+func (h *Hub) runShard(s *shard) {
+	defer h.wg.Done()
+	for {
+		var op func(*txn)
+		select {
+		case op = <-s.in:
+		case <-h.quit:
+			return
+		}
+		tx := &txn{h: h, s: s}
+		s.mu.Lock()
+		op(tx)
+	drain:
+		for n := 1; n < maxBatch; n++ {
+			select {
+			case op = <-s.in:
+				op(tx)
+			default:
+				break drain
+			}
+		}
+		writes := tx.collect()
+		s.mu.Unlock()
+		for _, fn := range tx.now {
+			fn()
+		}
+		if len(writes) == 0 {
+			for _, fn := range tx.done {
+				fn(nil)
+			}
+			continue
+		}
+		h.commit(writes, tx.finish)
+	}
+}
+
+// collect marshals the dirty twins (under the shard lock) into the batch's writes.
+func (tx *txn) collect() []kv {
+	writes := tx.writes
+	for id := range tx.dirty {
+		d := tx.s.docs[id]
+		delete(tx.s.touched, id)
+		if d == nil {
+			writes = append(writes, kv{Key: twinKey(id)})
+			continue
+		}
+		b, err := d.MarshalJSON()
+		if err != nil { // cannot happen for a valid twin; never write a broken one
+			tx.h.log.Error("twin does not marshal; not written", "device", id, "err", err)
+			continue
+		}
+		writes = append(writes, kv{Key: twinKey(id), Value: b})
+	}
+	return writes
+}
+
+// finish runs the completions of a committed batch.
+func (tx *txn) finish(err error) {
+	if err != nil {
+		tx.h.log.Error("store commit failed; changes not acknowledged", "err", err)
+	}
+	for _, fn := range tx.done {
+		fn(err)
+	}
+}
+
+// Store keys.
+const (
+	twinPrefix  = "twin/"
+	identPrefix = "ident/"
+	seqKey      = "meta/connseq"
+)
+
+func twinKey(id string) string  { return twinPrefix + id }
+func identKey(id string) string { return identPrefix + id }
