@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -64,7 +63,9 @@ type Percentiles struct {
 // Result is what one scenario run measured.
 type Result struct {
 	Scenario   string                 `json:"scenario"`
-	Target     string                 `json:"target"` // "embedded hub", "hub pid 123", "broker 127.0.0.1:1883"
+	Label      string                 `json:"label,omitempty"`   // what the run is, for tables ("hub", "mosquitto")
+	Command    string                 `json:"command,omitempty"` // the command line that produced it
+	Target     string                 `json:"target"`            // "embedded hub", "hub pid 123", "broker 127.0.0.1:1883"
 	Devices    int                    `json:"devices"`
 	Payload    int                    `json:"payloadBytes,omitempty"`
 	Elapsed    time.Duration          `json:"elapsedNs"`
@@ -75,6 +76,7 @@ type Result struct {
 	Process    *ProcStats             `json:"process,omitempty"`
 	Extra      map[string]float64     `json:"extra,omitempty"`
 	FirstError string                 `json:"firstError,omitempty"`
+	LoadAvg    string                 `json:"loadavg,omitempty"` // /proc/loadavg at the end: how busy the machine was
 	Notes      []string               `json:"notes,omitempty"`
 }
 
@@ -124,6 +126,9 @@ func (r *Result) WriteText(w io.Writer) {
 	for _, k := range keys {
 		fmt.Fprintf(w, "%-10s %.1f\n", k, r.Extra[k])
 	}
+	if r.LoadAvg != "" {
+		fmt.Fprintf(w, "loadavg    %s (machine load while measuring; 2 cores)\n", r.LoadAvg)
+	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note       %s\n", n)
 	}
@@ -137,19 +142,3 @@ func (r *Result) WriteJSON(w io.Writer) error {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
-
-// Row is a Markdown table row for docs/benchmarks/load.md.
-func (r *Result) Row() string {
-	var lat []string
-	for _, n := range []string{"ack", "relay", "notify", "roundtrip", "query", "connect"} {
-		if p, ok := r.Latency[n]; ok {
-			lat = append(lat, fmt.Sprintf("%s p50/p99/max %.2f/%.2f/%.2f ms", n, p.P50, p.P99, p.Max))
-		}
-	}
-	proc := ""
-	if p := r.Process; p != nil {
-		proc = fmt.Sprintf("%.2f cores, %s", p.CPUCores, mib(p.RSSBytes))
-	}
-	return fmt.Sprintf("| %s | %d | %.0f/s | %d | %s | %s |", r.Scenario, r.Devices, r.Throughput, r.Errors,
-		strings.Join(lat, "; "), proc)
-}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,6 +81,12 @@ func Run(ctx context.Context, t Target, o Options) (*Result, error) {
 	r, err := run(ctx, t, o)
 	if r != nil {
 		r.Scenario, r.Target, r.Devices = o.Scenario, t.Name(), o.Devices
+		if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+			f := strings.Fields(string(b))
+			if len(f) >= 3 {
+				r.LoadAvg = strings.Join(f[:3], " ")
+			}
+		}
 	}
 	return r, err
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/twinops/twinops/bench"
@@ -23,6 +24,7 @@ type benchFlags struct {
 	pid                    int
 	jsonOut, cpuProfile    string
 	quiet                  bool
+	label, markdown        string
 	brokerUser, brokerPass string
 }
 
@@ -62,7 +64,7 @@ flags:`)
 	fs.BoolVar(&f.embedded, "embedded", false, "run a hub in this process (the default target)")
 	fs.BoolVar(&f.spawn, "spawn", false, "run the hub as a child process (this binary's hub command) and measure it alone")
 	fs.StringVar(&f.dataDir, "data", "", "data directory for --embedded/--spawn (default: a new temporary one, removed after)")
-	fs.StringVar(&f.broker, "broker", "", "relay: HOST:PORT of any MQTT broker")
+	fs.StringVar(&f.broker, "broker", "", "relay: HOST:PORT of any MQTT broker, or \"mochi\" for a plain in-process mochi-mqtt broker (the hub's engine)")
 	fs.StringVar(&f.brokerUser, "broker-username", "", "relay: MQTT username")
 	fs.StringVar(&f.brokerPass, "broker-password", "", "relay: MQTT password")
 	fs.StringVar(&f.hubURL, "hub", "", "a running hub: mqtt://127.0.0.1:PORT (plain loopback) or mqtts://HOST:PORT")
@@ -72,6 +74,8 @@ flags:`)
 	fs.StringVar(&f.jsonOut, "json", "", "also write the result as JSON to this file (- for stdout)")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (with --embedded: hub and load) to this file")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines on stderr")
+	fs.StringVar(&f.label, "label", "", "a name for this run in reports (default: the target)")
+	fs.StringVar(&f.markdown, "markdown", "", "print the Markdown report of the *.json results in this directory and exit")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -104,6 +108,14 @@ func runBench(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if f.markdown != "" {
+		rs, err := bench.ReadResults(f.markdown)
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		bench.WriteMarkdown(os.Stdout, rs, bench.Machine())
+		return nil
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	t, cleanup, err := benchTarget(f, log)
 	if err != nil {
@@ -124,6 +136,11 @@ func runBench(ctx context.Context, args []string) error {
 	r, err := bench.Run(ctx, t, f.opts)
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
+	}
+	r.Command = "twinops bench " + strings.Join(args, " ")
+	r.Label = f.label
+	if r.Label == "" {
+		r.Label = r.Target
 	}
 	r.WriteText(os.Stdout)
 	if f.jsonOut != "" {
@@ -147,6 +164,12 @@ func runBench(ctx context.Context, args []string) error {
 // data directory.
 func benchTarget(f *benchFlags, log *slog.Logger) (bench.Target, func(), error) {
 	switch {
+	case f.broker == "mochi":
+		addr, stop, err := bench.StartMochi()
+		if err != nil {
+			return nil, nil, fmt.Errorf("bench: starting mochi: %w", err)
+		}
+		return &bench.BrokerTarget{Addr: addr}, stop, nil
 	case f.broker != "":
 		return &bench.BrokerTarget{Addr: f.broker, Username: f.brokerUser, Password: f.brokerPass, PID: f.pid}, func() {}, nil
 	case f.hubURL != "":
