@@ -110,12 +110,12 @@ func (s *Service) DeleteDevice(ctx context.Context, id, etag string) error {
 	return s.do(ctx, "device.delete", idReq{DeviceID: id, Etag: etag}, nil)
 }
 
-// RegenerateKey replaces a device key: which is "primary", "secondary" or "both".
+// RegenerateKey replaces a device key: which is "primary" or "secondary" (a new random key) or "swap".
 func (s *Service) RegenerateKey(ctx context.Context, id, which string) (Identity, error) {
 	switch which {
-	case "primary", "secondary", "both":
+	case "primary", "secondary", "swap":
 	default:
-		return Identity{}, fmt.Errorf("regenerate key: which must be primary, secondary or both, not %q", which)
+		return Identity{}, fmt.Errorf("regenerate key: which must be primary, secondary or swap, not %q", which)
 	}
 	var out Identity
 	err := s.do(ctx, "device.regenerateKey", idReq{DeviceID: id, Key: which}, &out)
