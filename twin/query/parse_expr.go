@@ -270,6 +270,9 @@ func (p *parser) parsePath() (expr, error) {
 	t := p.next()
 	canon, ok := topField(t.text)
 	if !ok {
+		if p.i >= 2 && (cmpOp(p.toks[p.i-2]) != "" || p.toks[p.i-2].is("[") || p.toks[p.i-2].is(",")) {
+			return nil, errAt(p.src, t.off, "unknown property %s; to compare with text, quote it: '%s'", t.text, t.text)
+		}
 		return nil, errAt(p.src, t.off, "unknown property %s; paths start with deviceId, tags, properties.desired, properties.reported or an identity field (status, connectionState, lastActivityTime, version, etag, ...)", t.text)
 	}
 	pe := &pathExpr{segs: []seg{{name: canon}}, off: t.off}
