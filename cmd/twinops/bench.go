@@ -169,7 +169,8 @@ func benchTarget(f *benchFlags, log *slog.Logger) (bench.Target, func(), error) 
 		if err != nil {
 			return nil, nil, fmt.Errorf("bench: starting mochi: %w", err)
 		}
-		return &bench.BrokerTarget{Addr: addr}, stop, nil
+		// In-process: the figures are the whole process's, load generator included.
+		return &bench.BrokerTarget{Addr: addr, PID: os.Getpid()}, stop, nil
 	case f.broker != "":
 		return &bench.BrokerTarget{Addr: f.broker, Username: f.brokerUser, Password: f.brokerPass, PID: f.pid}, func() {}, nil
 	case f.hubURL != "":
