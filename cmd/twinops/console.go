@@ -10,12 +10,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/twinops/twinops/hub"
+	"github.com/twinops/twinops/sim"
 	"github.com/twinops/twinops/twin"
 	"github.com/twinops/twinops/twinclient"
 	"github.com/twinops/twinops/ui"
@@ -357,7 +359,10 @@ func wrapErr(err error) error {
 func startDemo(ctx context.Context, f consoleFlags, log *slog.Logger) (*twinclient.Service, func(), error) {
 	h, err := hub.New(hub.Config{DataDir: f.dataDir, Hostname: "localhost", TLSAddr: "127.0.0.1:0", Logger: log})
 	if err != nil {
-		return nil, nil, fmt.Errorf("embedded hub: %w (is another twinops using %s? run with --data DIR or --hub URL)", err, f.dataDir)
+		if strings.Contains(err.Error(), "lock") {
+			return nil, nil, fmt.Errorf("embedded hub: %w (another twinops is using %s: connect to it with --hub, or use --data DIR)", err, f.dataDir)
+		}
+		return nil, nil, fmt.Errorf("embedded hub in %s: %w", f.dataDir, err)
 	}
 	if err := h.Start(); err != nil {
 		h.Close()
@@ -384,7 +389,17 @@ func startDemo(ctx context.Context, f consoleFlags, log *slog.Logger) (*twinclie
 	}, nil
 }
 
-// startSim provisions and runs the demo fleet (filled in once package sim lands).
+// startSim provisions the demo fleet (existing devices are kept, so edits survive a
+// restart) and runs it against the hub over TLS. The returned function stops it.
 func startSim(ctx context.Context, svc *twinclient.Service, h *hub.Hub, url string, n int, log *slog.Logger) (func(), error) {
-	return func() {}, nil
+	o := sim.Options{Count: n, Seed: 1, Prefix: "demo-", FailureRate: 0.08, FlakyRate: 0.04, Logger: log}
+	conns, err := sim.Provision(ctx, sim.ServiceRegistry(svc), o)
+	if err != nil {
+		return func() {}, fmt.Errorf("demo fleet: %w", err)
+	}
+	fl, err := sim.Run(ctx, o, conns, twinclient.DeviceOptions{URL: url, CAFile: h.CAFile(), Logger: log})
+	if err != nil {
+		return func() {}, fmt.Errorf("demo fleet: %w", err)
+	}
+	return func() { fl.Close() }, nil
 }

@@ -108,6 +108,9 @@ func (m Model) Plan(ids []string, label string) (Model, tea.Cmd) {
 	return m, m.fields[1].Focus()
 }
 
+// IDs returns the devices the rollout is planned on.
+func (m Model) IDs() []string { return m.ids }
+
 // Active reports whether writes are under way or paused.
 func (m Model) Active() bool { return m.phase == phaseRunning || m.phase == phasePaused }
 

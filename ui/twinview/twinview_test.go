@@ -1,0 +1,54 @@
+package twinview
+
+import (
+	"context"
+	"testing"
+
+	"github.com/twinops/twinops/theme"
+	"github.com/twinops/twinops/twin"
+	"github.com/twinops/twinops/ui/common"
+	"github.com/twinops/twinops/ui/uitest"
+)
+
+func newCommon(docs []*twin.Doc) *common.Common {
+	st := common.NewStore()
+	b := common.Batch{Twins: map[string]*twin.Doc{}}
+	for _, d := range docs {
+		b.Twins[d.DeviceID] = d
+	}
+	st.Apply(b)
+	return &common.Common{Width: 80, Height: 24, Styles: theme.New(true, false), Keys: common.DefaultKeys(),
+		Now: uitest.Now, Store: st, Ctx: context.Background(), Backend: uitest.NewBackend(uitest.Now, docs...)}
+}
+
+func TestTwinReadResults(t *testing.T) {
+	docs := uitest.Fleet(3)
+	newer := docs[1].Clone()
+	if err := newer.Patch(twin.Reported, map[string]any{"battery": 1.0}, uitest.Clock); err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct {
+		msg       twinReadMsg
+		wantBatt  any
+		wantError bool
+	}{
+		"current request is applied":        {twinReadMsg{reqID: 1, id: "dev-00001", doc: newer}, 1.0, false},
+		"older request is dropped":          {twinReadMsg{reqID: 0, id: "dev-00001", doc: newer}, 99.0, false},
+		"answer for another device dropped": {twinReadMsg{reqID: 1, id: "dev-00002", doc: newer}, 99.0, false},
+		"error is shown, twin kept":         {twinReadMsg{reqID: 1, id: "dev-00001", err: context.DeadlineExceeded}, 99.0, true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			m := New(newCommon(docs), "dev-00001")
+			m.SetSize(80, 23)
+			m.reqID = 1
+			m, _ = m.Update(tc.msg)
+			if v, _ := twin.Lookup(m.doc.Reported.Values, "battery"); v != tc.wantBatt {
+				t.Fatalf("battery %v, want %v", v, tc.wantBatt)
+			}
+			if (m.err != "") != tc.wantError {
+				t.Fatalf("error %q, want error: %v", m.err, tc.wantError)
+			}
+		})
+	}
+}

@@ -1,0 +1,217 @@
+package ui
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/twinops/twinops/twin"
+	"github.com/twinops/twinops/ui/common"
+	"github.com/twinops/twinops/ui/uitest"
+)
+
+func TestFleetKeys(t *testing.T) {
+	tests := map[string]struct {
+		keys []string
+		want string // selected device
+	}{
+		"down twice":         {[]string{"j", "down"}, "dev-00002"},
+		"up at top stays":    {[]string{"k", "up"}, "dev-00000"},
+		"bottom":             {[]string{"G"}, "dev-00039"},
+		"bottom then top":    {[]string{"G", "g"}, "dev-00000"},
+		"page down":          {[]string{"ctrl+f"}, "dev-00019"},
+		"down past the end":  {[]string{"G", "j", "j"}, "dev-00039"},
+		"reverse sort keeps the device": {[]string{"j", "s"}, "dev-00001"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			m, _ := newTestModel(t, 40, false)
+			m = size(t, m, 80, 24)
+			for _, k := range tc.keys {
+				if k == "ctrl+f" {
+					m = update(t, m, keyCtrl('f'))
+					continue
+				}
+				m = keys(t, m, k)
+			}
+			if got := m.fleet.Selected(); got != tc.want {
+				t.Fatalf("selected %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLiveUpdateKeepsCursorOnDevice(t *testing.T) {
+	m, _ := newTestModel(t, 40, false)
+	m = size(t, m, 80, 24)
+	m = keys(t, m, ">", ">", ">") // sort by SYNC: order changes when sync states change
+	m = keys(t, m, "j", "j", "j", "j", "j")
+	sel := m.fleet.Selected()
+	// Make five in-sync devices fail, which moves them below the cursor's device in sort order,
+	// and add a device.
+	batch := common.Batch{Twins: map[string]*twin.Doc{}}
+	for _, id := range []string{"dev-00001", "dev-00002", "dev-00003", "dev-00006", "dev-00007"} {
+		d := m.c.Store.Get(id).Clone()
+		if err := d.Patch(twin.Reported, map[string]any{"firmware": map[string]any{"status": "failed"}}, uitest.Clock); err != nil {
+			t.Fatal(err)
+		}
+		batch.Twins[id] = d
+	}
+	batch.Twins["aaa-new"] = uitest.Fleet(1)[0]
+	batch.Twins["aaa-new"].DeviceID = "aaa-new"
+	m = update(t, m, batchMsg{batch: batch})
+	if got := m.fleet.Selected(); got != sel {
+		t.Fatalf("cursor moved from %s to %s after a live update", sel, got)
+	}
+	if n := m.c.Store.Len(); n != 41 {
+		t.Fatalf("store holds %d devices, want 41", n)
+	}
+	if c := m.c.Store.Counts(); c.Failed != 8 {
+		t.Fatalf("failed count %d, want 8", c.Failed)
+	}
+}
+
+func TestFilterAndQuery(t *testing.T) {
+	m, _ := newTestModel(t, 40, false)
+	m = size(t, m, 80, 24)
+	m = keys(t, m, "/")
+	m = typeText(t, m, "ap-south")
+	if n := len(m.fleet.ViewIDs()); n != 13 {
+		t.Fatalf("filter ap-south shows %d devices, want 13", n)
+	}
+	m = keys(t, m, "esc")
+	if n := len(m.fleet.ViewIDs()); n != 40 {
+		t.Fatalf("esc left %d devices, want the filter cleared (40)", n)
+	}
+	m = keys(t, m, ":")
+	m = typeText(t, m, "tags.ring = 'canary' AND")
+	m = keys(t, m, "enter")
+	if n := len(m.fleet.ViewIDs()); n != 40 {
+		t.Fatalf("a bad query changed the view to %d devices", n)
+	}
+	if !containsText(m.Render(), "expected") {
+		t.Fatalf("the query error is not shown:\n%s", stripANSI(m.Render()))
+	}
+	m = keys(t, m, ":")
+	for range len("tags.ring = 'canary' AND") {
+		m = keys(t, m, "backspace")
+	}
+	m = typeText(t, m, "tags.ring = 'canary'")
+	m = keys(t, m, "enter")
+	if n := len(m.fleet.ViewIDs()); n != 15 {
+		t.Fatalf("query ring=canary shows %d devices, want 15", n)
+	}
+	// The query stays the view: a device that starts matching appears.
+	d := m.c.Store.Get("dev-00003").Clone()
+	if err := d.Patch(twin.Tags, map[string]any{"ring": "canary"}, uitest.Clock); err != nil {
+		t.Fatal(err)
+	}
+	m = update(t, m, batchMsg{batch: common.Batch{Twins: map[string]*twin.Doc{d.DeviceID: d}}})
+	if n := len(m.fleet.ViewIDs()); n != 16 {
+		t.Fatalf("after a live tag change the query shows %d devices, want 16", n)
+	}
+}
+
+func TestMarksChooseRolloutDevices(t *testing.T) {
+	m, _ := newTestModel(t, 40, false)
+	m = size(t, m, 80, 24)
+	m = keys(t, m, "space", "j", "space", "r")
+	if m.screen != screenRollout {
+		t.Fatalf("r opened %s, want rollout", screenNames[m.screen])
+	}
+	if got, want := m.rollout.IDs(), []string{"dev-00000", "dev-00002"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("rollout devices %v, want the marked %v", got, want)
+	}
+}
+
+func TestReadOnlyHidesWrites(t *testing.T) {
+	m, be := newTestModel(t, 10, true)
+	m = size(t, m, 80, 24)
+	for _, k := range []string{"e", "E", "r"} {
+		m = keys(t, m, k)
+		if m.screen != screenFleet {
+			t.Fatalf("read-only: %s opened %s", k, screenNames[m.screen])
+		}
+	}
+	m = keys(t, m, "enter", "e")
+	if m.screen != screenTwin {
+		t.Fatalf("read-only: e on the twin screen opened %s", screenNames[m.screen])
+	}
+	m = keys(t, m, "?")
+	if out := m.Render(); containsText(out, "edit desired") || containsText(out, "rollout") {
+		t.Fatal("read-only help lists write actions")
+	}
+	if len(be.Patches) != 0 {
+		t.Fatalf("read-only console wrote %d patches", len(be.Patches))
+	}
+}
+
+func TestEditSendsSmallestPatchWithEtag(t *testing.T) {
+	m, be := newTestModel(t, 10, false)
+	m = size(t, m, 80, 24)
+	etag := m.c.Store.Get("dev-00000").Etag
+	m = keys(t, m, "e", "down", "down", "end", "backspace", "backspace")
+	m = typeText(t, m, `9"`)
+	m = keys(t, m, "ctrl+s")
+	if len(be.Patches) != 1 {
+		t.Fatalf("%d patches sent, want 1", len(be.Patches))
+	}
+	p := be.Patches[0]
+	want := map[string]any{"firmware": map[string]any{"version": "1.5.9"}}
+	if !reflect.DeepEqual(p.Patch.Desired, want) || p.Patch.Tags != nil || p.Etag != etag {
+		t.Fatalf("sent %+v with etag %q, want desired %v with etag %q", p.Patch, p.Etag, want, etag)
+	}
+	if m.screen != screenTwin && m.screen != screenFleet {
+		t.Fatalf("after a successful send the screen is %s", screenNames[m.screen])
+	}
+	if len(m.c.Drafts) != 0 {
+		t.Fatal("a sent edit is still kept as a draft")
+	}
+}
+
+func TestEditInvalidIsNotSent(t *testing.T) {
+	m, be := newTestModel(t, 10, false)
+	m = size(t, m, 80, 24)
+	m = keys(t, m, "e", "down", "down", "end", "backspace", "ctrl+s")
+	if len(be.Patches) != 0 {
+		t.Fatal("invalid JSON was sent")
+	}
+	if out := m.Render(); !containsText(out, "line 3, column") {
+		t.Fatalf("no line and column in the error:\n%s", out)
+	}
+}
+
+func TestEditConflictRebaseNeverLosesTheEdit(t *testing.T) {
+	m, be := newTestModel(t, 10, false)
+	m = size(t, m, 80, 24)
+	m = keys(t, m, "e", "down", "down", "end", "backspace", "backspace")
+	m = typeText(t, m, `9"`) // firmware.version 1.5.0 -> 1.5.9
+	// Someone else changes desired meanwhile.
+	be.Mutate("dev-00000", twin.Desired, map[string]any{"mode": "eco"})
+	m = keys(t, m, "ctrl+s")
+	if !containsText(m.Render(), "conflict") {
+		t.Fatalf("no conflict shown after 412:\n%s", m.Render())
+	}
+	// Leave and come back: the edit is kept.
+	m = keys(t, m, "esc", "esc")
+	if _, ok := m.c.Drafts["dev-00000"]; !ok || m.screen == screenEdit {
+		t.Fatalf("leaving the editor did not keep the draft (screen %s)", screenNames[m.screen])
+	}
+	m = keys(t, m, "e")
+	if !containsText(m.Render(), "restored your unsent edit") {
+		t.Fatal("reopening the editor did not restore the draft")
+	}
+	m = keys(t, m, "ctrl+s", "r") // 412 again, then rebase
+	m = keys(t, m, "ctrl+s")
+	last := be.Patches[len(be.Patches)-1]
+	cur, _ := be.GetTwin(t.Context(), "dev-00000")
+	if v, _ := twin.Lookup(cur.Desired.Values, "firmware", "version"); v != "1.5.9" {
+		t.Fatalf("after rebase and send firmware.version is %v, want 1.5.9 (last patch %+v)", v, last)
+	}
+	if v, _ := twin.Lookup(cur.Desired.Values, "mode"); v != "eco" {
+		t.Fatalf("the rebase lost their change: mode is %v", v)
+	}
+}
+
+func containsText(s, sub string) bool {
+	return len(s) >= len(sub) && (stripANSI(s) != "" && indexOf(stripANSI(s), sub) >= 0)
+}
