@@ -5,7 +5,6 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
-
 )
 
 func keyCtrl(r rune) tea.KeyPressMsg { return tea.KeyPressMsg{Code: r, Mod: tea.ModCtrl} }
@@ -13,4 +12,3 @@ func keyCtrl(r rune) tea.KeyPressMsg { return tea.KeyPressMsg{Code: r, Mod: tea.
 func stripANSI(s string) string { return ansi.Strip(s) }
 
 func indexOf(s, sub string) int { return strings.Index(s, sub) }
-

@@ -14,12 +14,12 @@ func TestFleetKeys(t *testing.T) {
 		keys []string
 		want string // selected device
 	}{
-		"down twice":         {[]string{"j", "down"}, "dev-00002"},
-		"up at top stays":    {[]string{"k", "up"}, "dev-00000"},
-		"bottom":             {[]string{"G"}, "dev-00039"},
-		"bottom then top":    {[]string{"G", "g"}, "dev-00000"},
-		"page down":          {[]string{"ctrl+f"}, "dev-00019"},
-		"down past the end":  {[]string{"G", "j", "j"}, "dev-00039"},
+		"down twice":                    {[]string{"j", "down"}, "dev-00002"},
+		"up at top stays":               {[]string{"k", "up"}, "dev-00000"},
+		"bottom":                        {[]string{"G"}, "dev-00039"},
+		"bottom then top":               {[]string{"G", "g"}, "dev-00000"},
+		"page down":                     {[]string{"ctrl+f"}, "dev-00019"},
+		"down past the end":             {[]string{"G", "j", "j"}, "dev-00039"},
 		"reverse sort keeps the device": {[]string{"j", "s"}, "dev-00001"},
 	}
 	for name, tc := range tests {
