@@ -15,7 +15,7 @@ func topField(name string) (string, bool) {
 	for _, f := range [...]string{
 		"deviceId", "moduleId", "etag", "deviceEtag", "version", "status", "statusReason",
 		"statusUpdateTime", "connectionState", "lastActivityTime", "cloudToDeviceMessageCount",
-		"authenticationType", "x509Thumbprint", "tags", "properties",
+		"authenticationType", "x509Thumbprint", "modelId", "capabilities", "tags", "properties",
 	} {
 		if strings.EqualFold(name, f) {
 			return f, true
@@ -70,8 +70,13 @@ func compilePath(p *pathExpr) evalFn {
 		return scalarField(rest, func(d *twin.Doc) value { return numv(float64(d.Version)) })
 	case "status":
 		return scalarField(rest, func(d *twin.Doc) value { return strv(d.Status) })
-	case "statusReason":
-		return scalarField(rest, func(d *twin.Doc) value { return strv(d.StatusReason) })
+	case "statusReason": // unset is null, as in the twin's JSON
+		return scalarField(rest, func(d *twin.Doc) value {
+			if d.StatusReason == "" {
+				return vnull
+			}
+			return strv(d.StatusReason)
+		})
 	case "statusUpdateTime":
 		return scalarField(rest, func(d *twin.Doc) value { return timev(d.StatusUpdateTime) })
 	case "connectionState":
@@ -84,6 +89,11 @@ func compilePath(p *pathExpr) evalFn {
 		return scalarField(rest, func(d *twin.Doc) value { return strv(d.AuthenticationType) })
 	case "x509Thumbprint":
 		return func(d *twin.Doc) value { return lookupAny(thumbprint(d), rest) }
+	case "modelId": // the twin's JSON always has "modelId":""
+		return scalarField(rest, func(*twin.Doc) value { return strv("") })
+	case "capabilities": // and "capabilities":{"iotEdge":false}
+		c := lookupAny(map[string]any{"iotEdge": false}, rest) // rows copy objects
+		return func(*twin.Doc) value { return c }
 	case "tags":
 		return func(d *twin.Doc) value { return lookup(d.Tags, rest) }
 	case "properties":
@@ -225,7 +235,7 @@ func metaJSON(m *twin.Meta, desired bool) map[string]any {
 		out[k] = metaJSON(c, desired)
 	}
 	out["$lastUpdated"] = formatTime(m.LastUpdated)
-	if desired {
+	if desired && m.LastUpdatedVersion > 0 {
 		out["$lastUpdatedVersion"] = float64(m.LastUpdatedVersion)
 	}
 	return out

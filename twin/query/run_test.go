@@ -69,6 +69,24 @@ func TestRun(t *testing.T) {
 			`SELECT properties.reported.ips[0] AS ip FROM devices WHERE IS_DEFINED(properties.reported.ips)`,
 			ItemRaw, `[{"ip":"10.0.0.4"}]`},
 		"projection TOP": {`SELECT TOP 1 deviceId FROM devices`, ItemRaw, `[{"deviceId":"d1"}]`},
+		"projection of a section with $metadata and $version": {
+			`SELECT properties.reported AS r FROM devices WHERE deviceId = 'd5'`,
+			ItemRaw, `[{"r":{"$metadata":{"$lastUpdated":"0001-01-01T00:00:00Z"},"$version":1}}]`},
+		"projection of properties": {
+			`SELECT properties FROM devices WHERE deviceId = 'd5'`,
+			ItemRaw, `[{"properties":{"desired":{"$metadata":{"$lastUpdated":"0001-01-01T00:00:00Z"},"$version":1},"reported":{"$metadata":{"$lastUpdated":"0001-01-01T00:00:00Z"},"$version":1}}}]`},
+		"projection of metadata node": {
+			`SELECT properties.desired.$metadata.firmware AS m FROM devices WHERE deviceId = 'd1'`,
+			ItemRaw, `[{"m":{"$lastUpdated":"2026-11-27T07:00:00Z","$lastUpdatedVersion":2,"version":{"$lastUpdated":"2026-11-27T07:00:00Z","$lastUpdatedVersion":2}}}]`},
+		"projection of x509Thumbprint": {
+			`SELECT x509Thumbprint FROM devices WHERE deviceId = 'd5'`,
+			ItemRaw, `[{"x509Thumbprint":{"primaryThumbprint":null,"secondaryThumbprint":null}}]`},
+		"projection of constant identity fields": {
+			`SELECT statusReason, modelId, capabilities.iotEdge AS edge FROM devices WHERE deviceId = 'd5'`,
+			ItemRaw, `[{"edge":false,"modelId":"","statusReason":null}]`},
+		"projection of missing is left out": {
+			`SELECT deviceId, properties.reported.nothing AS x FROM devices WHERE deviceId = 'd5'`,
+			ItemRaw, `[{"deviceId":"d5"}]`},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
