@@ -2,6 +2,7 @@ package hub
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -32,7 +33,8 @@ func (k *hook) Provides(b byte) bool {
 }
 
 // errQoS2 closes a connection that publishes with QoS 2, as IoT Hub does.
-var errQoS2 = errors.New("QoS 2 publish refused: the hub supports QoS 0 and 1 (as IoT Hub); connection closed")
+// It wraps packets.ErrRejectPacket, the only error mochi's OnPacketRead acts on.
+var errQoS2 = fmt.Errorf("%w: QoS 2 publish refused: the hub supports QoS 0 and 1 (as IoT Hub); connection closed", packets.ErrRejectPacket)
 
 // errTokenExpired and errDisabled are the stop causes of connections the hub ends.
 var (

@@ -1,0 +1,104 @@
+package hub
+
+import (
+	"context"
+	"encoding/hex"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestScopingHostileFilters(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	victim := mustDial(t, h, createDevice(t, h, "dev1"))
+	thief := mustDial(t, h, createDevice(t, h, "dev2"))
+	victim.subscribe("$iothub/twin/res/#", 0)
+	victim.subscribe("$iothub/twin/PATCH/properties/desired/#", 0)
+
+	filters := map[string]byte{
+		"#":                  0x80,
+		"+/#":                0x80,
+		"$iothub/#":          0,
+		"$iothub/twin/res/#": 0,
+		"$iothub/+/PATCH/#":  0,
+		"$d/" + hex.EncodeToString([]byte("dev1")) + "/$iothub/#": 0x80,
+		"$d/#":                                0x80,
+		"$SYS/#":                              0x80,
+		"$twinops/events/#":                   0x80,
+		"$iothub/methods/POST/#":              0x80,
+		"devices/dev1/messages/devicebound/#": 0x80,
+		"devices/dev2/messages/devicebound/#": 0x80,
+	}
+	for f, want := range filters {
+		if got := thief.subscribe(f, 0); got != want {
+			t.Errorf("SUBACK for %q: %#x, want %#x", f, got, want)
+		}
+	}
+
+	// The victim's traffic: requests, answers, a desired notification.
+	m := victim.request("$iothub/twin/PATCH/properties/reported/?$rid=v1", "v1", `{"secret":1}`)
+	if !strings.HasPrefix(m.topic, "$iothub/twin/res/204/") {
+		t.Fatalf("victim PATCH: %s", m.topic)
+	}
+	victim.request("$iothub/twin/GET/?$rid=v2", "v2", "")
+	if _, err := h.PatchTwin(context.Background(), "dev1", TwinPatch{Desired: map[string]any{"secret": 2}, HasDesired: true}, "*"); err != nil {
+		t.Fatal(err)
+	}
+	n := victim.nextWith("$iothub/twin/PATCH/properties/desired/")
+	if n.topic != "$iothub/twin/PATCH/properties/desired/?$version=2" || n.payload != `{"secret":2,"$version":2}` {
+		t.Fatalf("desired notification %q %s", n.topic, n.payload)
+	}
+
+	// The thief's own probe answer must be the first thing it receives.
+	thief.expectOnlyProbe("probe")
+	select {
+	case m := <-thief.msgs:
+		t.Fatalf("thief received %s %s", m.topic, m.payload)
+	default:
+	}
+}
+
+func TestDevicePublishOutsideDeviceTopics(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	x := createDevice(t, h, "dev1")
+	d := mustDial(t, h, x)
+	d.subscribe("$iothub/twin/res/#", 0)
+	// QoS 0 to a foreign topic is dropped; telemetry is accepted and discarded; the
+	// connection stays usable.
+	d.publish("$twinops/req/twin.get/?$rid=1", 0, `{"deviceId":"dev1"}`)
+	d.publish("devices/dev1/messages/events/", 1, `{"t":1}`)
+	d.publish("$iothub/methods/res/200/?$rid=1", 0, `{}`)
+	d.expectOnlyProbe("p")
+	// QoS 1 to a foreign topic closes the connection (IoT Hub does the same).
+	d.c.Publish("devices/dev2/messages/events/", 1, false, "x")
+	select {
+	case <-d.lost:
+	case <-time.After(waitTimeout):
+		t.Fatal("QoS 1 publish to another device's topic did not close the connection")
+	}
+}
+
+func TestSessionSurvivesReconnect(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	x := createDevice(t, h, "dev1")
+	d := mustDial(t, h, x)
+	d.subscribe("$iothub/twin/res/#", 0)
+	d.subscribe("$iothub/twin/PATCH/properties/desired/#", 0)
+	d.close()
+
+	// Reconnect with CleanSession=0 and no SUBSCRIBE, as the Node SDK does.
+	d2 := mustDial(t, h, x)
+	if !d2.c.IsConnected() {
+		t.Fatal("not connected")
+	}
+	m := d2.request("$iothub/twin/GET/?$rid=after", "after", "")
+	if !strings.HasPrefix(m.topic, "$iothub/twin/res/200/") {
+		t.Fatalf("GET after reconnect: %s", m.topic)
+	}
+	if _, err := h.PatchTwin(context.Background(), "dev1", TwinPatch{Desired: map[string]any{"x": true}, HasDesired: true}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := d2.nextWith("$iothub/twin/PATCH/properties/desired/"); !strings.Contains(n.payload, `"x":true`) {
+		t.Fatalf("desired after reconnect: %s", n.payload)
+	}
+}
