@@ -177,10 +177,12 @@ func TestRefusals(t *testing.T) {
 			os.WriteFile(filepath.Join(dir, CAKeyFile), b, 0o600)
 			return Options{Dir: dir}
 		}, "not the key of"},
-		"bad name":     {func(dir string) Options { return Options{Dir: dir, Names: []string{"bad name!"}} }, "neither an IP"},
-		"cert no key":  {func(dir string) Options { return Options{CertFile: "x.pem"} }, "both"},
-		"missing cert": {func(dir string) Options { return Options{CertFile: "/nonexistent.pem", KeyFile: "/nonexistent-key.pem"} }, "nonexistent"},
-		"no dir":       {func(dir string) Options { return Options{} }, "no directory"},
+		"bad name":    {func(dir string) Options { return Options{Dir: dir, Names: []string{"bad name!"}} }, "neither an IP"},
+		"cert no key": {func(dir string) Options { return Options{CertFile: "x.pem"} }, "both"},
+		"missing cert": {func(dir string) Options {
+			return Options{CertFile: "/nonexistent.pem", KeyFile: "/nonexistent-key.pem"}
+		}, "nonexistent"},
+		"no dir": {func(dir string) Options { return Options{} }, "no directory"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
