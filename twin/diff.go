@@ -54,28 +54,38 @@ type Summary struct {
 	OldestPending                            time.Time
 }
 
-// differ holds what both Diff and Summarize need while walking the trees.
+// differ holds what both Diff and Summarize need while walking the trees. Metadata is
+// looked up only for leaves that need it (not in sync, or Diff), by path from the root.
 type differ struct {
+	doc          *Doc
 	reportedRoot time.Time // $lastUpdated of the reported section
 	sum          Summary
+	covered      int     // reported leaves at or under a desired path
 	leaves       *[]Leaf // nil for Summarize
-	path         []string
+	n            int     // depth of the walk: path[:n] are the keys above the current node
+	path         [maxNesting + 1]string
 }
 
 // Diff compares every desired leaf with the reported value at the same path and lists
 // the reported leaves that have no desired counterpart, sorted by path.
 func Diff(d *Doc) []Leaf {
 	var out []Leaf
-	w := differ{leaves: &out, path: make([]string, 0, MaxDepth)}
+	w := differ{leaves: &out}
 	w.run(d)
 	slices.SortFunc(out, func(a, b Leaf) int { return strings.Compare(a.Path, b.Path) })
 	return out
 }
 
-// Summarize counts what Diff would return without building it; it does not allocate.
+// Summarize counts what Diff would return without building it. It walks the desired
+// tree only (the reported leaves come from a count kept by Patch) and does not allocate.
 func Summarize(d *Doc) Summary {
-	w := differ{}
-	w.run(d)
+	var w differ
+	if d == nil {
+		return w.sum
+	}
+	w.start(d)
+	w.desired(d.Desired.Values, d.Reported.Values)
+	w.sum.ReportedOnly = d.Reported.leafCount() - w.covered
 	return w.sum
 }
 
@@ -83,47 +93,73 @@ func (w *differ) run(d *Doc) {
 	if d == nil {
 		return
 	}
+	w.start(d)
+	w.desired(d.Desired.Values, d.Reported.Values)
+	w.reportedOnly(d.Reported.Values, d.Desired.Values, false)
+}
+
+func (w *differ) start(d *Doc) {
+	w.doc = d
 	if d.Reported.Meta != nil {
 		w.reportedRoot = d.Reported.Meta.LastUpdated
 	}
-	w.desired(d.Desired.Values, d.Desired.Meta, d.Reported.Values, d.Reported.Meta, true)
-	w.reportedOnly(d.Reported.Values, d.Desired.Values, true)
 }
 
-// desired walks desired object dv (metadata dm) alongside the reported value rv at the
-// same path (rm its metadata, nil when absent or not an object).
-func (w *differ) desired(dv map[string]any, dm *Meta, rv any, rm *Meta, hasR bool) {
+// desired walks desired object dv alongside the reported value rv at the same path,
+// also counting the reported leaves that desired covers (see reportedOnly).
+func (w *differ) desired(dv map[string]any, rv any) {
 	ro, _ := rv.(map[string]any)
 	for k, v := range dv {
-		var cdm, crm *Meta
-		if dm != nil {
-			cdm = dm.Children[k]
-		}
-		if rm != nil {
-			crm = rm.Children[k]
-		}
 		r, ok := ro[k]
-		if obj, isObj := v.(map[string]any); isObj && len(obj) > 0 {
-			w.push(k)
-			w.desired(obj, cdm, r, crm, ok)
-			w.pop()
+		if obj, isObj := v.(map[string]any); isObj && len(obj) > 0 && w.n < len(w.path) {
+			if ok {
+				if rm, isMap := r.(map[string]any); !isMap || len(rm) == 0 {
+					w.covered++ // a reported leaf where desired has an object
+				}
+			}
+			w.path[w.n] = k
+			w.n++
+			w.desired(obj, r)
+			w.n--
 			continue
 		}
-		w.leaf(k, v, cdm, r, ok, crm)
+		if ok {
+			w.covered += leafCount(r)
+		}
+		w.leaf(k, v, r, ok)
 	}
+}
+
+// metaAt returns the metadata node at path[:n] + k under root, or nil.
+func (w *differ) metaAt(root *Meta, k string) *Meta {
+	m := root
+	for i := 0; i < w.n && m != nil; i++ {
+		m = m.Children[w.path[i]]
+	}
+	if m == nil {
+		return nil
+	}
+	return m.Children[k]
 }
 
 // leaf classifies one desired leaf.
-func (w *differ) leaf(k string, v any, dm *Meta, r any, hasR bool, rm *Meta) {
+func (w *differ) leaf(k string, v any, r any, hasR bool) {
+	inSync := hasR && Equal(v, r)
+	if inSync && w.leaves == nil {
+		w.sum.InSync++
+		return
+	}
 	var since time.Time
-	if dm != nil {
+	if dm := w.metaAt(w.doc.Desired.Meta, k); dm != nil {
 		since = dm.LastUpdated
 	}
 	st := InSync
-	if !hasR || !Equal(v, r) {
+	if !inSync {
 		reportedAt := w.reportedRoot
-		if hasR && rm != nil {
-			reportedAt = rm.LastUpdated
+		if hasR {
+			if rm := w.metaAt(w.doc.Reported.Meta, k); rm != nil {
+				reportedAt = rm.LastUpdated
+			}
 		}
 		st = Different
 		if reportedAt.Before(since) {
@@ -148,18 +184,20 @@ func (w *differ) leaf(k string, v any, dm *Meta, r any, hasR bool, rm *Meta) {
 }
 
 // reportedOnly counts reported leaves under rv for which desired (dv, present when hasD)
-// has nothing at the same path.
+// has nothing at the same path. A desired leaf (a value that is not a non-empty object)
+// covers the whole reported subtree at its path.
 func (w *differ) reportedOnly(rv map[string]any, dv any, hasD bool) {
-	do, dIsObj := dv.(map[string]any)
-	if hasD && !dIsObj {
-		return // a desired leaf covers this whole subtree
+	do, _ := dv.(map[string]any)
+	if hasD && len(do) == 0 {
+		return
 	}
 	for k, v := range rv {
 		d, ok := do[k]
-		if obj, isObj := v.(map[string]any); isObj && len(obj) > 0 {
-			w.push(k)
+		if obj, isObj := v.(map[string]any); isObj && len(obj) > 0 && w.n < len(w.path) {
+			w.path[w.n] = k
+			w.n++
 			w.reportedOnly(obj, d, ok)
-			w.pop()
+			w.n--
 			continue
 		}
 		if ok {
@@ -172,23 +210,11 @@ func (w *differ) reportedOnly(rv map[string]any, dv any, hasD bool) {
 	}
 }
 
-func (w *differ) push(k string) {
-	if w.leaves != nil {
-		w.path = append(w.path, k)
-	}
-}
-
-func (w *differ) pop() {
-	if w.leaves != nil {
-		w.path = w.path[:len(w.path)-1]
-	}
-}
-
 func (w *differ) join(k string) string {
-	if len(w.path) == 0 {
+	if w.n == 0 {
 		return k
 	}
-	return strings.Join(w.path, ".") + "." + k
+	return strings.Join(w.path[:w.n], ".") + "." + k
 }
 
 // Equal reports whether two JSON values are equal (objects by members, arrays element

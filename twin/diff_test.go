@@ -103,6 +103,17 @@ func checkSummary(tb testing.TB, d *Doc) {
 	}
 }
 
+func TestSummarizeWithoutCaches(t *testing.T) {
+	d := build(t, step{Desired, `{"a":{"b":1},"c":2}`, 1}, step{Reported, `{"a":{"b":1,"x":{"y":1,"z":[]}},"q":{}}`, 2})
+	want := Summarize(d)
+	lit := &Doc{Desired: Props{Values: d.Desired.Values, Meta: d.Desired.Meta},
+		Reported: Props{Values: d.Reported.Values, Meta: d.Reported.Meta}}
+	if got := Summarize(lit); got != want || want.ReportedOnly != 3 {
+		t.Errorf("Summarize of a Doc built by hand = %+v, want %+v with 3 reported only", got, want)
+	}
+	checkSummary(t, lit)
+}
+
 func TestSummarizeOldestPending(t *testing.T) {
 	d := build(t, step{Desired, `{"a":1}`, 5}, step{Desired, `{"b":1}`, 3}, step{Desired, `{"a":2}`, 7})
 	// a set at 7, b at 3: both pending, oldest 3

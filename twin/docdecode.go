@@ -19,9 +19,7 @@ func (d *Doc) UnmarshalJSON(b []byte) error {
 	if bad != nil {
 		return bad
 	}
-	for _, s := range []Section{Tags, Desired, Reported} {
-		nd.sectionSize(s)
-	}
+	nd.cacheStats()
 	*d = nd
 	return nil
 }

@@ -112,9 +112,13 @@ func FuzzPatchAtomic(f *testing.F) {
 		if size := sizeOf(d.section(s), false); size > sizeLimit(s) || size != d.sectionSize(s) {
 			t.Fatalf("size %d, cached %d", size, d.sectionSize(s))
 		}
-		if s != Tags {
-			checkMetaMirrors(t, s.String(), d.props(s).Values, d.props(s).Meta)
+		if pr := d.props(s); pr != nil {
+			checkMetaMirrors(t, s.String(), pr.Values, pr.Meta)
+			if got, want := int(pr.leaves-1), sectionLeaves(pr.Values); got != want {
+				t.Fatalf("cached leaf count %d, counted %d", got, want)
+			}
 		}
+		checkSummary(t, d)
 		var back Doc
 		if err := back.UnmarshalJSON([]byte(docJSON(t, d))); err != nil {
 			t.Fatal(err)

@@ -13,30 +13,41 @@ import "time"
 // The patch is validated first (keys, depth, values) and so is the result (section size);
 // on error d is unchanged. d does not keep references into patch.
 func (d *Doc) Patch(s Section, patch map[string]any, now time.Time) *Error {
-	size, err := d.checkPatch(s, patch)
+	st, err := d.checkPatch(s, patch)
 	if err != nil {
 		return err
 	}
 	d.applyPatch(s, patch, now)
-	*d.sizeSlot(s) = int32(size) + 1
+	d.setStats(s, st)
 	return nil
 }
 
-// checkPatch validates patch and returns the size of the section it would produce.
-func (d *Doc) checkPatch(s Section, patch map[string]any) (int, *Error) {
+// setStats records the stats of section s after a write.
+func (d *Doc) setStats(s Section, st stats) {
+	*d.sizeSlot(s) = int32(st.size) + 1
+	if p := d.props(s); p != nil {
+		p.leaves = int32(st.leaves) + 1
+	}
+}
+
+// checkPatch validates patch and returns the stats of the section it would produce.
+func (d *Doc) checkPatch(s Section, patch map[string]any) (stats, *Error) {
 	if s > Reported {
-		return 0, errInvalid("", "unknown section %d; use tags, desired or reported", s)
+		return stats{}, errInvalid("", "unknown section %d; use tags, desired or reported", s)
 	}
 	if patch == nil {
-		return 0, errMalformed(s.pathPrefix(), "patch must be a JSON object")
+		return stats{}, errMalformed(s.pathPrefix(), "patch must be a JSON object")
 	}
 	p := pathStack{root: s.pathPrefix()}
-	delta, err := checkMerge(&p, d.section(s), patch)
+	delta, _, err := checkMerge(&p, d.section(s), patch)
 	if err != nil {
-		return 0, err
+		return stats{}, err
 	}
-	size := d.sectionSize(s) + delta
-	return size, checkSize(s, size)
+	st := stats{size: d.sectionSize(s) + delta.size}
+	if pr := d.props(s); pr != nil {
+		st.leaves = pr.leafCount() + delta.leaves
+	}
+	return st, checkSize(s, st.size)
 }
 
 func checkSize(s Section, size int) *Error {
@@ -227,11 +238,11 @@ func (d *Doc) Replace(s Section, doc map[string]any, now time.Time) *Error {
 	if doc == nil {
 		return errMalformed(s.pathPrefix(), "replacement must be a JSON object")
 	}
-	size, err := validateTree(s, doc)
+	st, err := validateTree(s, doc)
 	if err != nil {
 		return err
 	}
-	if err := checkSize(s, size); err != nil {
+	if err := checkSize(s, st.size); err != nil {
 		return err
 	}
 	nv := copyPatchValue(doc).(map[string]any)
@@ -243,6 +254,6 @@ func (d *Doc) Replace(s Section, doc map[string]any, now time.Time) *Error {
 		d.Desired.Values = cloneMap(d.Desired.Values) // leave the caller's view of the old section alone
 		d.applyPatch(s, patch, now)
 	}
-	*d.sizeSlot(s) = int32(size) + 1
+	d.setStats(s, st)
 	return nil
 }

@@ -99,7 +99,8 @@ type Props struct {
 	Meta    *Meta // mirrors Values: $lastUpdated (+ $lastUpdatedVersion on desired)
 	Version int64 // $version, starts at 1
 
-	size int32 // cached Azure-counted size of Values plus one; 0: not known yet
+	size   int32 // cached Azure-counted size of Values plus one; 0: not known yet
+	leaves int32 // cached number of leaves of Values plus one; 0: not known yet
 }
 
 // Meta is the $metadata of one node of a property tree. Children is set for object nodes
@@ -122,8 +123,8 @@ func New(deviceID string, now time.Time) *Doc {
 		ConnectionState:    "Disconnected",
 		AuthenticationType: "sas",
 		Tags:               map[string]any{},
-		Desired:            Props{Values: map[string]any{}, Meta: &Meta{}, Version: 1, size: 1},
-		Reported:           Props{Values: map[string]any{}, Meta: &Meta{}, Version: 1, size: 1},
+		Desired:            Props{Values: map[string]any{}, Meta: &Meta{}, Version: 1, size: 1, leaves: 1},
+		Reported:           Props{Values: map[string]any{}, Meta: &Meta{}, Version: 1, size: 1, leaves: 1},
 		tagsSize:           1,
 	}
 	d.Etag = makeEtag(generation(deviceID, now), d.Version)
@@ -199,6 +200,24 @@ func (d *Doc) sectionSize(s Section) int {
 	return int(*slot - 1)
 }
 
+// leafCount returns the number of leaves of the section (as Diff counts them), from the
+// cache when it is known; it never writes the cache (readers may share p).
+func (p *Props) leafCount() int {
+	if p.leaves > 0 {
+		return int(p.leaves - 1)
+	}
+	return sectionLeaves(p.Values)
+}
+
+// cacheStats fills the caches of every section (after decoding).
+func (d *Doc) cacheStats() {
+	d.sectionSize(Tags)
+	for _, p := range []*Props{&d.Desired, &d.Reported} {
+		p.size = int32(sizeOf(p.Values, false)) + 1
+		p.leaves = int32(sectionLeaves(p.Values)) + 1
+	}
+}
+
 // Clone returns a deep copy of d.
 func (d *Doc) Clone() *Doc {
 	if d == nil {
@@ -212,7 +231,7 @@ func (d *Doc) Clone() *Doc {
 }
 
 func (p Props) clone() Props {
-	return Props{Values: cloneMap(p.Values), Meta: p.Meta.clone(), Version: p.Version, size: p.size}
+	return Props{Values: cloneMap(p.Values), Meta: p.Meta.clone(), Version: p.Version, size: p.size, leaves: p.leaves}
 }
 
 func (m *Meta) clone() *Meta {
