@@ -198,6 +198,9 @@ func (h *Hub) PlainAddr() net.Addr {
 // certificate given with TLSCertFile whose CA it does not know).
 func (h *Hub) CAFile() string { return h.caFile }
 
+// DataDir is the hub's data directory.
+func (h *Hub) DataDir() string { return h.cfg.DataDir }
+
 // Hostname is the host name devices and services put in tokens and connection strings.
 func (h *Hub) Hostname() string { return h.cfg.Hostname }
 
