@@ -119,6 +119,9 @@ func compileOr(x, y evalFn) evalFn {
 // other pair gives undefined, so the condition does not pass. A time attribute compared
 // with a constant string that reads as a time compares by instant.
 func compileCompare(e *binaryExpr) evalFn {
+	if f := compileEquals(e); f != nil {
+		return f
+	}
 	x, y := compile(timeConst(e.x, e.y)), compile(timeConst(e.y, e.x))
 	var test func(c int) bool
 	switch e.op {
@@ -142,6 +145,34 @@ func compileCompare(e *binaryExpr) evalFn {
 		}
 		return boolv(test(c))
 	}
+}
+
+// compileEquals is the fast path for the commonest condition, a property = or != a
+// string or number constant; nil when e is not of that form.
+func compileEquals(e *binaryExpr) evalFn {
+	lit, ok := e.y.(*litExpr)
+	p, isPath := e.x.(*pathExpr)
+	if !ok || !isPath || (e.op != "=" && e.op != "!=") || isTimeField(p) {
+		return nil
+	}
+	x, c, eq := compile(p), lit.v, e.op == "="
+	switch c.k {
+	case kStr:
+		return func(d *twin.Doc) value {
+			if v := x(d); v.k == kStr {
+				return boolv((v.s == c.s) == eq)
+			}
+			return undef // times never come from a non-time path
+		}
+	case kNum:
+		return func(d *twin.Doc) value {
+			if v := x(d); v.k == kNum {
+				return boolv((v.n == c.n) == eq)
+			}
+			return undef
+		}
+	}
+	return nil
 }
 
 // timeConst returns e, or, when e is a string constant that reads as a time and other is

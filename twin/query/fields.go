@@ -149,7 +149,10 @@ func compileProperties(rest []seg) evalFn {
 	case below[0].name == "$metadata" && !below[0].isIdx:
 		return compileMeta(below[1:], sec, desired)
 	}
-	return func(d *twin.Doc) value { return lookup(sec(d).Values, below) }
+	if desired {
+		return func(d *twin.Doc) value { return lookup(d.Desired.Values, below) }
+	}
+	return func(d *twin.Doc) value { return lookup(d.Reported.Values, below) }
 }
 
 // lookup walks m along segs. It allocates nothing.
