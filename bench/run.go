@@ -137,6 +137,9 @@ func connectAll(ctx context.Context, t Target, o Options, lat *Latency, setup fu
 			break
 		}
 		co := t.Device(i)
+		if co.KeepAlive == 0 {
+			co.KeepAlive = 180 * time.Second // as the Node SDK; brokers warn about 0
+		}
 		if o.SourceIPs > 1 {
 			co.LocalIP = net.IPv4(127, 0, 0, byte(1+i%o.SourceIPs))
 		}
