@@ -124,3 +124,32 @@ func TestDeviceErrors(t *testing.T) {
 		t.Fatalf("refused requests changed the twin: %+v", after.Reported)
 	}
 }
+
+func TestDeviceOverTLS(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	x := createDevice(t, h, "dev1")
+	d, err := dialDevice(t, h, "dev1", x.Authentication.SymmetricKey.PrimaryKey, dialOpts{tls: true})
+	if err != nil {
+		t.Fatalf("TLS connect: %v", err)
+	}
+	d.subscribe("$iothub/twin/res/#", 0)
+	if m := d.request("$iothub/twin/GET/?$rid=t", "t", ""); m.topic != "$iothub/twin/res/200/?$rid=t" {
+		t.Fatalf("GET over TLS: %s", m.topic)
+	}
+	info, err := ReadInfo(h.DataDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.TLSAddr != h.TLSAddr().String() || info.PlainAddr != h.PlainAddr().String() || info.CAFile != h.CAFile() {
+		t.Fatalf("hub.json %+v does not match the hub", info)
+	}
+}
+
+func TestPlainListenerMustBeLoopback(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:1883", ":1883", "192.0.2.1:1883", "example.com:1883"} {
+		_, err := New(Config{DataDir: t.TempDir(), PlainAddr: addr})
+		if err == nil || !strings.Contains(err.Error(), "loopback") {
+			t.Errorf("plain listener %q: %v, want a loopback error", addr, err)
+		}
+	}
+}

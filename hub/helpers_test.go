@@ -2,9 +2,13 @@ package hub
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,11 +36,11 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-// startHub starts a hub in dir with a plain loopback listener and stops it at cleanup
-// (Close twice is harmless, so tests may close it earlier).
+// startHub starts a hub in dir with a plain loopback listener and a TLS listener, and
+// stops it at cleanup (Close twice is harmless, so tests may close it earlier).
 func startHub(t testing.TB, dir string) *Hub {
 	t.Helper()
-	h, err := New(Config{DataDir: dir, Hostname: "localhost", PlainAddr: "127.0.0.1:0", Logger: testLogger()})
+	h, err := New(Config{DataDir: dir, Hostname: "localhost", PlainAddr: "127.0.0.1:0", TLSAddr: "127.0.0.1:0", Logger: testLogger()})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -76,6 +80,7 @@ type dialOpts struct {
 	username string // default: localhost/{id}/?api-version=2021-04-12
 	password string // default: a token signed with key, valid for an hour
 	clean    bool
+	tls      bool // dial the TLS listener, trusting the hub's CA
 }
 
 func deviceToken(t testing.TB, id, key string, expiry time.Time) string {
@@ -100,8 +105,20 @@ func dialDevice(t testing.TB, h *Hub, id, key string, o dialOpts) (*device, erro
 		o.password = deviceToken(t, id, key, time.Now().Add(time.Hour))
 	}
 	d := &device{t: t, msgs: make(chan msg, 1000), lost: make(chan error, 1)}
-	opts := paho.NewClientOptions().
-		AddBroker("tcp://" + h.PlainAddr().String()).
+	opts := paho.NewClientOptions()
+	if o.tls {
+		pem, err := os.ReadFile(h.CAFile())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		opts.AddBroker("ssl://localhost:" + strconv.Itoa(h.TLSAddr().(*net.TCPAddr).Port))
+		opts.SetTLSConfig(&tls.Config{RootCAs: pool, ServerName: "localhost"})
+	} else {
+		opts.AddBroker("tcp://" + h.PlainAddr().String())
+	}
+	opts.
 		SetClientID(o.clientID).SetUsername(o.username).SetPassword(o.password).
 		SetCleanSession(o.clean).SetAutoReconnect(false).SetConnectRetry(false).
 		SetProtocolVersion(4).SetOrderMatters(false).SetConnectTimeout(waitTimeout).

@@ -5,6 +5,7 @@ package hub
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,6 +57,7 @@ type Hub struct {
 	conns    sync.Map    // client id -> *conn
 	svc      serviceSide // service protocol state (service.go, engineer D); zero value ready
 
+	tlsConfig   *tls.Config
 	caFile      string
 	certFile    string
 	keyFile     string

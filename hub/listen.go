@@ -46,17 +46,12 @@ func (h *Hub) newServer() error {
 // listen binds the configured listeners and attaches them to the server.
 func (h *Hub) listen() error {
 	if h.cfg.TLSAddr != "" {
-		cert, err := tls.LoadX509KeyPair(h.certFile, h.keyFile)
-		if err != nil {
-			return fmt.Errorf("load server certificate %s: %w", h.certFile, err)
-		}
 		ln, err := net.Listen("tcp", h.cfg.TLSAddr)
 		if err != nil {
 			return fmt.Errorf("TLS listener on %s: %w", h.cfg.TLSAddr, err)
 		}
 		h.tlsLn = ln
-		cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		if err := h.srv.AddListener(&listener{id: "tls", ln: ln, tls: cfg, log: h.log}); err != nil {
+		if err := h.srv.AddListener(&listener{id: "tls", ln: ln, tls: h.tlsConfig, log: h.log}); err != nil {
 			return err
 		}
 	}

@@ -1,29 +1,32 @@
 package hub
 
 import (
-	"errors"
-	"fmt"
-	"os"
+	"path/filepath"
+
+	"github.com/twinops/twinops/hub/pki"
 )
 
-// setupTLS decides the server certificate: the one given (TLSCertFile/TLSKeyFile), or the
-// hub's own, created with its CA on first start (hub/pki).
+// setupTLS loads or creates the hub's TLS identity (hub/pki): the CA and a server
+// certificate for the host name, the usual local names and the extra SANs, or the
+// certificate given with TLSCertFile/TLSKeyFile. Without a TLS listener nothing is needed.
 func (h *Hub) setupTLS() error {
 	c := h.cfg
-	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
-		return errors.New("give both --tls-cert and --tls-key, or neither to use the hub's own certificate")
-	}
-	if c.TLSCertFile != "" {
-		for _, f := range []string{c.TLSCertFile, c.TLSKeyFile} {
-			if _, err := os.Stat(f); err != nil {
-				return fmt.Errorf("TLS file: %w", err)
-			}
-		}
-		h.certFile, h.keyFile = c.TLSCertFile, c.TLSKeyFile
-		return nil
-	}
 	if c.TLSAddr == "" {
 		return nil
 	}
-	return h.ensurePKI()
+	names := append([]string{c.Hostname}, c.TLSSANs...)
+	r, err := pki.Ensure(pki.Options{
+		Dir: filepath.Join(c.DataDir, "pki"), Names: names,
+		CertFile: c.TLSCertFile, KeyFile: c.TLSKeyFile,
+		Now: c.Now, Logger: h.log.With("component", "pki"),
+	})
+	if err != nil {
+		return err
+	}
+	h.tlsConfig = r.TLS
+	h.caFile, h.certFile, h.keyFile = r.CAFile, r.CertFile, r.KeyFile
+	if r.CreatedCA {
+		h.log.Info("created the hub's CA; devices must trust it", "caFile", r.CAFile)
+	}
+	return nil
 }
