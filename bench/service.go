@@ -50,7 +50,7 @@ func dialService(ctx context.Context, info hub.Info, connStr string, log *slog.L
 		return nil, err
 	}
 	co := ConnectOptions{Addr: info.PlainAddr, ClientID: "service/bench-events", Username: cs.HostName + "/service",
-		Password: tok, CleanSession: true, OnPublish: s.onEvent}
+		Password: tok, CleanSession: true, KeepAlive: 60 * time.Second, OnPublish: s.onEvent}
 	if info.PlainAddr == "" {
 		pool, err := caPool(info.CAFile)
 		if err != nil {
