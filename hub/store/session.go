@@ -1,0 +1,299 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/storage"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// SessionPrefix is the key prefix of persistent MQTT sessions. A session is the client
+// record under "s/{clientID}\x00" and one record per subscription under
+// "s/{clientID}\x00{filter}", all JSON (mochi's storage.Client and storage.Subscription).
+const SessionPrefix = "s/"
+
+// subscribeTimeout bounds how long OnSubscribed waits for its write to be durable.
+const subscribeTimeout = 10 * time.Second
+
+// SessionHook is a mochi-mqtt storage hook that keeps persistent sessions (MQTT 3.1.1
+// CleanSession=0, or MQTT 5 with a session expiry) in the Store across hub restarts: the
+// client record and its granted subscriptions, exactly as mochi holds them (filters as
+// rewritten by earlier hooks' OnSubscribe). Retained and inflight messages are not kept:
+// the Azure device protocol does not retain, and twin topics are QoS 0.
+//
+// A subscription is durable before its SUBACK is sent (OnSubscribed waits for fsync);
+// other writes are queued without waiting. Add it with Server.AddHook after the hooks
+// that rewrite filters; close the mochi server before the Store. Its methods are called
+// by mochi on client goroutines (Stored* during Serve) and are safe for concurrent use.
+type SessionHook struct {
+	mqtt.HookBase
+	st  *Store
+	log *slog.Logger
+}
+
+var _ mqtt.Hook = (*SessionHook)(nil)
+
+// NewSessionHook returns a session hook writing to st; log nil discards.
+func NewSessionHook(st *Store, log *slog.Logger) *SessionHook {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &SessionHook{st: st, log: log}
+}
+
+// ID implements mqtt.Hook.
+func (h *SessionHook) ID() string { return "twinops-sessions" }
+
+// Provides implements mqtt.Hook.
+func (h *SessionHook) Provides(b byte) bool {
+	return bytes.Contains([]byte{
+		mqtt.OnSessionEstablished,
+		mqtt.OnDisconnect,
+		mqtt.OnSubscribed,
+		mqtt.OnUnsubscribed,
+		mqtt.OnClientExpired,
+		mqtt.StoredClients,
+		mqtt.StoredSubscriptions,
+	}, []byte{b})
+}
+
+// persistent reports whether cl's session outlives its connection (mochi's rule).
+func persistent(cl *mqtt.Client) bool {
+	if cl.Properties.ProtocolVersion == 5 {
+		return cl.Properties.Props.SessionExpiryInterval > 0
+	}
+	return !cl.Properties.Clean
+}
+
+// sessionKey is the key of a client's record; a subscription key appends its filter.
+func sessionKey(clientID string) []byte {
+	return []byte(SessionPrefix + clientID + "\x00")
+}
+
+// storable reports whether clientID can be keyed (MQTT forbids U+0000 in it anyway).
+func storable(clientID string) bool {
+	return clientID != "" && !strings.Contains(clientID, "\x00")
+}
+
+// OnSessionEstablished records a persistent client, or forgets the stored session of a
+// client that connected with a clean session.
+func (h *SessionHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	if !storable(cl.ID) {
+		return
+	}
+	if !persistent(cl) {
+		h.forgetAsync(cl.ID)
+		return
+	}
+	v, err := clientRecord(cl).MarshalBinary()
+	if err != nil {
+		h.log.Error("session: encode client", "client", cl.ID, "err", err)
+		return
+	}
+	h.st.ApplyAsync([]Record{{Key: sessionKey(cl.ID), Value: v}}, h.logErr("record client", cl.ID))
+}
+
+// clientRecord is mochi's storable form of cl.
+func clientRecord(cl *mqtt.Client) storage.Client {
+	p := cl.Properties.Props.Copy(false)
+	return storage.Client{
+		ID:              cl.ID,
+		T:               storage.ClientKey,
+		Remote:          cl.Net.Remote,
+		Listener:        cl.Net.Listener,
+		Username:        cl.Properties.Username,
+		Clean:           cl.Properties.Clean,
+		ProtocolVersion: cl.Properties.ProtocolVersion,
+		Properties: storage.ClientProperties{
+			SessionExpiryInterval:     p.SessionExpiryInterval,
+			SessionExpiryIntervalFlag: p.SessionExpiryIntervalFlag,
+			AuthenticationMethod:      p.AuthenticationMethod,
+			AuthenticationData:        p.AuthenticationData,
+			RequestProblemInfo:        p.RequestProblemInfo,
+			RequestProblemInfoFlag:    p.RequestProblemInfoFlag,
+			RequestResponseInfo:       p.RequestResponseInfo,
+			ReceiveMaximum:            p.ReceiveMaximum,
+			TopicAliasMaximum:         p.TopicAliasMaximum,
+			User:                      p.User,
+			MaximumPacketSize:         p.MaximumPacketSize,
+		},
+		Will: storage.ClientWill(cl.Properties.Will),
+	}
+}
+
+// OnSubscribed stores the granted subscriptions of a persistent client (refused ones,
+// reason code 0x80 or above, are not stored) and waits until they are durable, so that
+// a SUBACK always means the subscription survives a hub restart.
+func (h *SessionHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []byte) {
+	if !storable(cl.ID) || !persistent(cl) {
+		return
+	}
+	recs := make([]Record, 0, len(pk.Filters))
+	for i, f := range pk.Filters {
+		if i >= len(reasonCodes) || reasonCodes[i] >= packets.ErrUnspecifiedError.Code {
+			continue
+		}
+		v, err := storage.Subscription{
+			T:                 storage.SubscriptionKey,
+			ID:                cl.ID + "\x00" + f.Filter,
+			Client:            cl.ID,
+			Filter:            f.Filter,
+			Identifier:        f.Identifier,
+			RetainHandling:    f.RetainHandling,
+			Qos:               reasonCodes[i],
+			RetainAsPublished: f.RetainAsPublished,
+			NoLocal:           f.NoLocal,
+		}.MarshalBinary()
+		if err != nil {
+			h.log.Error("session: encode subscription", "client", cl.ID, "err", err)
+			continue
+		}
+		recs = append(recs, Record{Key: append(sessionKey(cl.ID), f.Filter...), Value: v})
+	}
+	if len(recs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), subscribeTimeout)
+	defer cancel()
+	if err := h.st.Apply(ctx, recs...); err != nil {
+		h.log.Error("session: store subscriptions", "client", cl.ID, "err", err)
+	}
+}
+
+// OnUnsubscribed removes the client's stored subscriptions for the filters (called by
+// mochi for UNSUBSCRIBE and when a session is cleaned).
+func (h *SessionHook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
+	if !storable(cl.ID) || len(pk.Filters) == 0 {
+		return
+	}
+	recs := make([]Record, len(pk.Filters))
+	for i, f := range pk.Filters {
+		recs[i] = Record{Key: append(sessionKey(cl.ID), f.Filter...), Delete: true}
+	}
+	h.st.ApplyAsync(recs, h.logErr("remove subscriptions", cl.ID))
+}
+
+// OnDisconnect forgets the session when mochi ends it (expire), unless another
+// connection has taken the session over.
+func (h *SessionHook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
+	if !expire || !storable(cl.ID) || errors.Is(cl.StopCause(), packets.ErrSessionTakenOver) {
+		return
+	}
+	h.forgetAsync(cl.ID)
+}
+
+// OnClientExpired forgets a session that mochi expired.
+func (h *SessionHook) OnClientExpired(cl *mqtt.Client) {
+	if storable(cl.ID) {
+		h.forgetAsync(cl.ID)
+	}
+}
+
+// Forget deletes clientID's stored session (e.g. when its device identity is deleted)
+// and returns once that is durable. It does not touch mochi's in-memory session.
+func (h *SessionHook) Forget(ctx context.Context, clientID string) error {
+	recs, err := h.sessionDeletes(clientID)
+	if err != nil || len(recs) == 0 {
+		return err
+	}
+	return h.st.Apply(ctx, recs...)
+}
+
+// forgetAsync queues the deletion of clientID's stored session.
+func (h *SessionHook) forgetAsync(clientID string) {
+	recs, err := h.sessionDeletes(clientID)
+	if err != nil {
+		h.log.Error("session: forget", "client", clientID, "err", err)
+		return
+	}
+	if len(recs) > 0 {
+		h.st.ApplyAsync(recs, h.logErr("forget session", clientID))
+	}
+}
+
+// sessionDeletes lists deletions for every stored key of clientID's session.
+func (h *SessionHook) sessionDeletes(clientID string) ([]Record, error) {
+	if !storable(clientID) {
+		return nil, nil
+	}
+	var recs []Record
+	err := h.st.Scan(sessionKey(clientID), func(k, _ []byte) error {
+		recs = append(recs, Record{Key: bytes.Clone(k), Delete: true})
+		return nil
+	})
+	return recs, err
+}
+
+// logErr returns a done callback that logs a failed write (ErrClosed at debug level:
+// mochi reports disconnects while the hub shuts down).
+func (h *SessionHook) logErr(what, clientID string) func(error) {
+	return func(err error) {
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrClosed):
+			h.log.Debug("session: "+what+" after the store closed", "client", clientID)
+		default:
+			h.log.Error("session: "+what, "client", clientID, "err", err)
+		}
+	}
+}
+
+// StoredClients returns the stored persistent clients (mochi calls it once in Serve).
+func (h *SessionHook) StoredClients() ([]storage.Client, error) {
+	var out []storage.Client
+	err := h.scanSessions(func(id, filter string, v []byte) {
+		if filter != "" {
+			return
+		}
+		var c storage.Client
+		if err := c.UnmarshalBinary(v); err != nil || c.ID != id {
+			h.log.Warn("session: skipping unreadable client record", "client", id, "err", err)
+			return
+		}
+		out = append(out, c)
+	})
+	return out, err
+}
+
+// StoredSubscriptions returns the stored subscriptions (mochi calls it once in Serve,
+// after StoredClients).
+func (h *SessionHook) StoredSubscriptions() ([]storage.Subscription, error) {
+	var out []storage.Subscription
+	err := h.scanSessions(func(id, filter string, v []byte) {
+		if filter == "" {
+			return
+		}
+		var s storage.Subscription
+		if err := s.UnmarshalBinary(v); err != nil || s.Client != id || s.Filter != filter {
+			h.log.Warn("session: skipping unreadable subscription", "client", id, "filter", filter, "err", err)
+			return
+		}
+		out = append(out, s)
+	})
+	return out, err
+}
+
+// scanSessions calls fn for every session key, split into client id and filter ("" for
+// the client record).
+func (h *SessionHook) scanSessions(fn func(id, filter string, v []byte)) error {
+	err := h.st.Scan([]byte(SessionPrefix), func(k, v []byte) error {
+		id, filter, ok := strings.Cut(string(k[len(SessionPrefix):]), "\x00")
+		if !ok {
+			h.log.Warn("session: skipping malformed key", "key", string(k))
+			return nil
+		}
+		fn(id, filter, v)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("session: load: %w", err)
+	}
+	return nil
+}
