@@ -131,7 +131,7 @@ func startNode(t *testing.T, node, connStr, caFile string, env ...string) *nodeD
 			cmd.Process.Kill()
 			<-d.done
 		}
-		if t.Failed() {
+		if t.Failed() || os.Getenv("INTEROP_VERBOSE") != "" {
 			t.Logf("device.js stderr:\n%s", d.stderr.String())
 		}
 	})
