@@ -286,11 +286,9 @@ func (d *Device) hold(c *devConn) (offline time.Duration, why error, stop bool) 
 		d.mu.Unlock()
 		return 0, nil, false
 	case offline := <-d.dropCh:
+		// Close the socket first so that the hub sees an abrupt loss, not a DISCONNECT;
+		// paho does not report a loss it reads as its own close, so stop it as well.
 		c.closeNet()
-		select {
-		case <-c.lost:
-		case <-time.After(d.opts.ConnectTimeout):
-		}
 		c.client.Disconnect(0)
 		return offline, errors.New("link dropped"), false
 	case <-d.ctx.Done():
