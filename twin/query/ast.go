@@ -104,7 +104,7 @@ func (e *pathExpr) String() string {
 			}
 			b.WriteString(s.name)
 		default:
-			b.WriteString("[" + strconv.Quote(s.name) + "]")
+			b.WriteString("[" + quote(s.name) + "]")
 		}
 	}
 	return b.String()
@@ -158,9 +158,30 @@ func literal(v value) string {
 	case kNum:
 		return strconv.FormatFloat(v.n, 'g', -1, 64)
 	case kStr:
-		return strconv.Quote(v.s)
+		return quote(v.s)
 	}
 	return "undefined"
+}
+
+// quote writes s as a double-quoted string literal that the lexer reads back as s.
+func quote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < 0x20 || c == 0x7f:
+			b.WriteString(`\u00`)
+			b.WriteByte("0123456789abcdef"[c>>4])
+			b.WriteByte("0123456789abcdef"[c&15])
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 // isPlainName reports whether s can be written as a bare path segment.

@@ -42,6 +42,7 @@ func FuzzParse(f *testing.F) {
 				}
 				continue
 			}
+			checkRoundTrip(t, q)
 			res, err := q.Run(seq(docs))
 			if err != nil {
 				t.Fatalf("%q: Run: %v", s, err)
@@ -54,4 +55,29 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkRoundTrip holds the printer and the parser together: the canonical text of a
+// parsed WHERE condition parses back to the same canonical text and selects the same
+// twins.
+func checkRoundTrip(t *testing.T, q *Query) {
+	if q.st.where == nil {
+		return
+	}
+	text := q.st.where.String()
+	if utf8.RuneCountInString(text) > MaxQueryLength {
+		return // escaping can lengthen a query past the limit
+	}
+	again, err := ParseWhere(text)
+	if err != nil {
+		t.Fatalf("%q: canonical condition %q does not parse: %v", q.src, text, err)
+	}
+	if got := again.st.where.String(); got != text {
+		t.Fatalf("%q: canonical condition changed on re-parse:\n%s\n%s", q.src, text, got)
+	}
+	for _, d := range fleet(t) {
+		if q.Match(d) != again.Match(d) {
+			t.Fatalf("%q: re-parsed %q matches %s differently", q.src, text, d.DeviceID)
+		}
+	}
 }
