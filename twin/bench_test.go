@@ -106,11 +106,13 @@ func BenchmarkSummarize(b *testing.B) {
 func BenchmarkDiff(b *testing.B) {
 	d := benchTwin(b)
 	b.ReportAllocs()
+	start := cpuTime()
 	for b.Loop() {
 		if len(Diff(d)) == 0 {
 			b.Fatal("empty diff")
 		}
 	}
+	reportCPU(b, start)
 }
 
 // BenchmarkMarshal is the full Azure JSON of a 4 KB twin.
@@ -118,9 +120,11 @@ func BenchmarkMarshal(b *testing.B) {
 	d := benchTwin(b)
 	b.ReportAllocs()
 	buf := make([]byte, 0, 8192)
+	start := cpuTime()
 	for b.Loop() {
 		buf = d.AppendJSON(buf[:0])
 	}
+	reportCPU(b, start)
 }
 
 // BenchmarkUnmarshal reads the Azure JSON of a 4 KB twin (fleet cache load, hub start-up).
@@ -128,12 +132,14 @@ func BenchmarkUnmarshal(b *testing.B) {
 	src, _ := benchTwin(b).MarshalJSON()
 	b.ReportAllocs()
 	b.SetBytes(int64(len(src)))
+	start := cpuTime()
 	for b.Loop() {
 		var d Doc
 		if err := d.UnmarshalJSON(src); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, start)
 }
 
 // BenchmarkDeviceGet is the body of a device's twin GET.
@@ -141,20 +147,24 @@ func BenchmarkDeviceGet(b *testing.B) {
 	d := benchTwin(b)
 	b.ReportAllocs()
 	buf := make([]byte, 0, 4096)
+	start := cpuTime()
 	for b.Loop() {
 		buf = d.AppendDeviceGet(buf[:0])
 	}
+	reportCPU(b, start)
 }
 
 // BenchmarkClone is the copy the hub hands out on every GetTwin.
 func BenchmarkClone(b *testing.B) {
 	d := benchTwin(b)
 	b.ReportAllocs()
+	start := cpuTime()
 	for b.Loop() {
 		if d.Clone() == nil {
 			b.Fatal("nil clone")
 		}
 	}
+	reportCPU(b, start)
 }
 
 // BenchmarkHeapPerTwin reports the heap a decoded 4 KB twin keeps (heap-B/twin): what a

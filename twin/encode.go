@@ -155,6 +155,23 @@ func appendTime(dst []byte, t time.Time) []byte {
 	return append(dst, '"')
 }
 
+// timeCache remembers the last time appendTime formatted: metadata repeats the time of
+// each write on every node it touched.
+type timeCache struct {
+	t   time.Time
+	buf [40]byte
+	n   int
+}
+
+// append appends t as appendTime does.
+func (c *timeCache) append(dst []byte, t time.Time) []byte {
+	if c.n == 0 || !t.Equal(c.t) {
+		c.t = t
+		c.n = len(appendTime(c.buf[:0], t))
+	}
+	return append(dst, c.buf[:c.n]...)
+}
+
 // parseTime reads a time written by appendTime, or Azure's forms (with or without the
 // zone; a missing zone means UTC).
 func parseTime(s string) (time.Time, bool) {

@@ -72,16 +72,17 @@ func (p *Props) appendJSON(dst []byte, desired bool) []byte {
 	if m == nil {
 		m = &Meta{}
 	}
-	dst = m.appendJSON(dst, desired)
+	var tc timeCache
+	dst = m.appendJSON(dst, desired, &tc)
 	dst = append(dst, `,"$version":`...)
 	dst = strconv.AppendInt(dst, p.Version, 10)
 	return append(dst, '}')
 }
 
 // appendJSON writes {"$lastUpdated":…,["$lastUpdatedVersion":n,]children…}.
-func (m *Meta) appendJSON(dst []byte, desired bool) []byte {
+func (m *Meta) appendJSON(dst []byte, desired bool, tc *timeCache) []byte {
 	dst = append(dst, `{"$lastUpdated":`...)
-	dst = appendTime(dst, m.LastUpdated)
+	dst = tc.append(dst, m.LastUpdated)
 	if desired && m.LastUpdatedVersion != 0 {
 		dst = append(dst, `,"$lastUpdatedVersion":`...)
 		dst = strconv.AppendInt(dst, m.LastUpdatedVersion, 10)
@@ -95,7 +96,7 @@ func (m *Meta) appendJSON(dst []byte, desired bool) []byte {
 		dst = append(dst, ',')
 		dst = appendString(dst, k)
 		dst = append(dst, ':')
-		dst = c.appendJSON(dst, desired)
+		dst = c.appendJSON(dst, desired, tc)
 	}
 	return append(dst, '}')
 }
