@@ -3,6 +3,7 @@ package query
 import (
 	"encoding/json"
 	"iter"
+	"slices"
 
 	"github.com/twinops/twinops/twin"
 )
@@ -35,62 +36,101 @@ type group struct {
 // groupKey identifies a group without allocating for primitive keys.
 type groupKey [maxGroupKeys]scalarKey
 
-// groups is the aggregation state of one scan.
-type groups struct {
+// Aggregator accumulates an aggregate query over twins handed to it one at a time, so
+// that a caller can scan shards of a fleet on separate goroutines (each under its own
+// lock) and merge the partial results. Run uses one Aggregator over all its docs. An
+// Aggregator is not safe for concurrent use; use one per goroutine.
+type Aggregator struct {
+	q     *Query
 	byKey map[groupKey]*group
 	list  []*group // in creation order
+	keys  []value  // scratch for the current twin's GROUP BY values
 }
 
-func (q *Query) newGroups() *groups {
-	gs := &groups{byKey: make(map[groupKey]*group)}
-	if len(q.groupBy) == 0 { // one group, even over no twins: COUNT() of nothing is 0
-		gs.add(&group{accs: make([]acc, len(q.aggs))})
+// NewAggregator returns an empty Aggregator for an aggregate query (see Aggregate), or
+// nil for a query whose rows are twins.
+func (q *Query) NewAggregator() *Aggregator {
+	if !q.agg {
+		return nil
 	}
-	return gs
+	a := &Aggregator{q: q, byKey: make(map[groupKey]*group), keys: make([]value, len(q.groupBy))}
+	if len(q.groupBy) == 0 { // one group, even over no twins: COUNT() of nothing is 0
+		a.add(&group{accs: make([]acc, len(q.aggs))})
+	}
+	return a
 }
 
-func (gs *groups) add(g *group) {
-	gs.byKey[g.key] = g
-	gs.list = append(gs.list, g)
+func (a *Aggregator) add(g *group) {
+	a.byKey[g.key] = g
+	a.list = append(a.list, g)
 }
 
-// aggregate runs an aggregate query: one row per group, or exactly one row when there is
-// no GROUP BY.
-func (q *Query) aggregate(docs iter.Seq[*twin.Doc]) []any {
-	all := q.scanGroups(docs)
-	sortGroups(all.list)
-	list := all.list
-	if q.st.top >= 0 && len(list) > q.st.top {
-		list = list[:q.st.top]
+// Add accumulates d if it passes the WHERE condition. It reads d only during the call
+// and keeps nothing of it.
+func (a *Aggregator) Add(d *twin.Doc) {
+	q := a.q
+	if q.match != nil && !q.match(d).isTrue() {
+		return
+	}
+	var k groupKey
+	for i, f := range q.groupBy {
+		a.keys[i] = f(d)
+		k[i] = groupKeyOf(a.keys[i])
+	}
+	g := a.byKey[k]
+	if g == nil {
+		g = &group{key: k, keys: ownKeys(a.keys), accs: make([]acc, len(q.aggs))}
+		a.add(g)
+	}
+	q.accumulate(g, d)
+}
+
+// Merge folds b (an Aggregator of the same query, over other twins) into a. b must not
+// be used afterwards.
+func (a *Aggregator) Merge(b *Aggregator) {
+	for _, g := range b.list {
+		into := a.byKey[g.key]
+		if into == nil {
+			a.add(g)
+			continue
+		}
+		for i := range into.accs {
+			x, y := &into.accs[i], g.accs[i]
+			x.count += y.count
+			x.sum += y.sum
+			if y.min.k != kUndef {
+				x.minMax(y.min)
+			}
+			if y.max.k != kUndef {
+				x.minMax(y.max)
+			}
+		}
+	}
+}
+
+// Rows returns the result rows so far: one per group ordered by the GROUP BY values
+// (undefined first, then null, booleans, numbers, strings), cut to TOP n; exactly one
+// row when there is no GROUP BY.
+func (a *Aggregator) Rows() []any {
+	list := slices.Clone(a.list)
+	sortGroups(list)
+	if top := a.q.st.top; top >= 0 && len(list) > top {
+		list = list[:top]
 	}
 	rows := make([]any, len(list))
 	for i, g := range list {
-		rows[i] = q.groupRow(g)
+		rows[i] = a.q.groupRow(g)
 	}
 	return rows
 }
 
-// scanGroups groups and accumulates the matching docs.
-func (q *Query) scanGroups(docs iter.Seq[*twin.Doc]) *groups {
-	gs := q.newGroups()
-	keys := make([]value, len(q.groupBy))
+// aggregate runs an aggregate query over docs.
+func (q *Query) aggregate(docs iter.Seq[*twin.Doc]) []any {
+	a := q.NewAggregator()
 	for d := range docs {
-		if q.match != nil && !q.match(d).isTrue() {
-			continue
-		}
-		var k groupKey
-		for i, f := range q.groupBy {
-			keys[i] = f(d)
-			k[i] = groupKeyOf(keys[i])
-		}
-		g := gs.byKey[k]
-		if g == nil {
-			g = &group{key: k, keys: ownKeys(keys), accs: make([]acc, len(q.aggs))}
-			gs.add(g)
-		}
-		q.accumulate(g, d)
+		a.Add(d)
 	}
-	return gs
+	return a.Rows()
 }
 
 // ownKeys copies a group's key values, deep-copying objects and arrays, which would

@@ -95,6 +95,32 @@ func BenchmarkQuery100k(b *testing.B) {
 	run("WhereInStartsWith", `SELECT deviceId FROM devices WHERE tags.model IN ['tx-100', 'gw-510'] AND STARTSWITH(properties.reported.connectivity.ip, '10.1.') AND lastActivityTime > '2026-11-27T00:00:00Z'`)
 	run("SelectAll", `SELECT * FROM devices`)
 
+	// The GroupBy over two halves on two goroutines merged, as a hub with shards can run it.
+	b.Run("GroupByTwoShards", func(b *testing.B) {
+		q, err := Parse(`SELECT properties.reported.firmware.status AS status, COUNT() AS n FROM devices WHERE properties.desired.firmware.version = '2.1.0' GROUP BY properties.reported.firmware.status`)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cpu0 := cpuTime()
+		for b.Loop() {
+			half := len(docs) / 2
+			done := make(chan *Aggregator)
+			for _, part := range [][]*twin.Doc{docs[:half], docs[half:]} {
+				go func() {
+					a := q.NewAggregator()
+					for _, d := range part {
+						a.Add(d)
+					}
+					done <- a
+				}()
+			}
+			a := <-done
+			a.Merge(<-done)
+			a.Rows()
+		}
+		b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
+	})
+
 	// The floor: the GroupBy query's map lookups written by hand, no query engine. The
 	// twins' maps dominate the cost (pointer chasing through ~1 GB of heap).
 	b.Run("HandWrittenGroupBy", func(b *testing.B) {

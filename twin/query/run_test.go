@@ -250,3 +250,63 @@ func TestRunReadsDocsOnlyWhileYielded(t *testing.T) {
 		})
 	}
 }
+
+// TestAggregatorMerge checks that aggregating shards separately (on goroutines, as the
+// hub may) and merging gives exactly the rows of one Run over all twins.
+func TestAggregatorMerge(t *testing.T) {
+	base := fleet(t)
+	var docs []*twin.Doc
+	for i := range 40 {
+		for _, d := range base {
+			c := d.Clone()
+			c.DeviceID = fmt.Sprintf("%s-%02d", d.DeviceID, i)
+			if i%3 == 0 {
+				c.Reported.Values["battery"] = float64(i)
+			}
+			docs = append(docs, c)
+		}
+	}
+	cases := map[string]string{
+		"rollout":  `SELECT properties.reported.firmware.status AS status, COUNT() AS n FROM devices WHERE properties.desired.firmware.version = '2.1.0' GROUP BY properties.reported.firmware.status`,
+		"totals":   `SELECT COUNT() AS n, SUM(properties.reported.battery) AS s, MIN(properties.reported.battery) AS lo, MAX(properties.reported.battery) AS hi, AVG(properties.reported.battery) AS avg FROM devices`,
+		"two keys": `SELECT tags.region AS r, tags.ring AS g, COUNT() AS n, MAX(deviceId) AS last FROM devices GROUP BY tags.region, tags.ring`,
+		"top":      `SELECT TOP 2 tags.region AS r, COUNT() AS n FROM devices GROUP BY tags.region`,
+	}
+	for name, src := range cases {
+		t.Run(name, func(t *testing.T) {
+			q, err := Parse(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := q.Run(seq(docs))
+			wantJSON, _ := json.Marshal(want.Rows)
+			for _, shards := range []int{2, 3, 7} {
+				parts := make([]*Aggregator, shards)
+				done := make(chan int, shards)
+				for s := range shards {
+					go func() {
+						a := q.NewAggregator()
+						for i := s; i < len(docs); i += shards {
+							a.Add(docs[i])
+						}
+						parts[s] = a
+						done <- s
+					}()
+				}
+				for range shards {
+					<-done
+				}
+				for _, p := range parts[1:] {
+					parts[0].Merge(p)
+				}
+				if got, _ := json.Marshal(parts[0].Rows()); string(got) != string(wantJSON) {
+					t.Errorf("%d shards merged:\n got %s\nwant %s", shards, got, wantJSON)
+				}
+			}
+		})
+	}
+	q, _ := Parse(`SELECT * FROM devices`)
+	if q.NewAggregator() != nil {
+		t.Error("NewAggregator of SELECT * is not nil")
+	}
+}
