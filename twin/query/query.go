@@ -6,16 +6,30 @@
 //	[GROUP BY expr, ...]
 //
 // Conditions use = != <> < > <= >=, AND OR NOT, parentheses, + - * / %, IN [...],
-// NIN [...], IS_DEFINED, IS_NULL/IS_BOOL/IS_NUMBER/IS_STRING/IS_OBJECT/IS_ARRAY/
-// IS_PRIMITIVE, STARTSWITH, ENDSWITH and CONTAINS, over paths into deviceId and the
-// identity attributes (names matched case-insensitively, as IoT Hub does), tags.*,
-// properties.desired.* and properties.reported.* (with $version and $metadata). Keywords
-// and function names are case-insensitive; property names below the top level are not.
+// NIN [...] (also NOT IN), IS_DEFINED, IS_NULL, IS_BOOL, IS_NUMBER, IS_STRING, IS_OBJECT,
+// IS_ARRAY, IS_PRIMITIVE, STARTSWITH, ENDSWITH and CONTAINS (STARTS_WITH and ENDS_WITH
+// accepted too), over paths into deviceId and the identity attributes (names matched
+// case-insensitively, as IoT Hub does), tags.*, properties.desired.* and
+// properties.reported.*, with $version and $metadata (…$metadata.a.b.$lastUpdated,
+// $lastUpdatedVersion). Members are written a.b, a['odd name'] or a[0]. Constants:
+// 'strings' or "strings" with \' \" \\ \/ \b \f \n \r \t \uXXXX, numbers (1, 2.5, 1e3,
+// 0x1F), true, false, null, undefined. Keywords and function names are case-insensitive;
+// property names below the top level are not. FROM devices.modules and devices.jobs are
+// refused: this hub has device twins only.
 //
 // Semantics follow IoT Hub: a missing property is undefined; comparisons are defined only
-// between primitives of the same kind (a time attribute also compares with a string);
-// anything else is undefined, and a condition passes only if it is boolean true. So
-// `properties.reported.fw != '2.1'` does not select twins that have no reported fw.
+// between primitives of the same kind, anything else is undefined, and a condition passes
+// only if it is boolean true. So `properties.reported.fw != '2.1'` does not select twins
+// that have no reported fw. IN is true when the value equals an element and false for any
+// other primitive; NIN is its negation; both are undefined for a missing property. Time
+// attributes (lastActivityTime, statusUpdateTime, $lastUpdated) compare with a string
+// that reads as a time by instant, so '2026-11-27T09:00:00Z' and
+// '2026-11-27T09:00:00.0000000Z' are the same.
+//
+// A projected path is named by its last member (tags.region -> "region"; identity
+// attributes by their canonical spelling, DeviceId -> "deviceId"); other unnamed items
+// are "$1", "$2", …. In an aggregate query every plain item must be a GROUP BY
+// expression. GROUP BY takes up to 4 expressions. A query is at most 8192 characters.
 //
 // A parsed Query is immutable and safe for concurrent use.
 package query
