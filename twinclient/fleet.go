@@ -92,9 +92,10 @@ type Fleet struct {
 	qmu      sync.Mutex
 	queue    []rawEvent
 	overflow bool
-	wake     chan struct{} // cap 1: something queued or the connection changed
-	gen      atomic.Uint64 // latest connection generation
-	up       atomic.Bool   // connected now
+	wake     chan struct{}                           // cap 1: something queued or the connection changed
+	gen      atomic.Uint64                           // latest connection generation
+	up       atomic.Bool                             // connected now
+	drop     atomic.Pointer[func(topic string) bool] // tests: lose events as a full hub queue would
 
 	// worker state shared with Next
 	mu      sync.Mutex
@@ -207,6 +208,9 @@ func (f *Fleet) stop() { f.end() }
 // enqueue takes an event from paho's router goroutine. It never blocks and never calls
 // paho: it appends under a mutex and pokes the worker.
 func (f *Fleet) enqueue(topic string, payload []byte) {
+	if drop := f.drop.Load(); drop != nil && (*drop)(topic) {
+		return
+	}
 	f.qmu.Lock()
 	if len(f.queue) >= maxQueue {
 		f.queue = nil

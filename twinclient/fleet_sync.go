@@ -99,10 +99,12 @@ func (f *Fleet) session(gen uint64, n int) error {
 			return errConnChanged
 		}
 		q, over := f.takeQueue(buf)
+		buf = nil // the queue may now be appending into it
 		if over {
 			return errLost
 		}
 		if len(q) == 0 {
+			buf = q
 			select {
 			case <-f.wake:
 			case <-f.ctx.Done():

@@ -358,13 +358,15 @@ func (s *Service) armRenewal() {
 	})
 }
 
-// dropConn closes the socket; paho notices and reconnects with a fresh token.
+// dropConn breaks the socket; paho notices and reconnects with a fresh token. It expires
+// the socket's deadline rather than closing it: paho takes "use of closed network
+// connection" for a disconnect of its own and would not reconnect (net.go startIncoming).
 func (s *Service) dropConn() {
 	s.mu.Lock()
 	c := s.netConn
 	s.mu.Unlock()
 	if c != nil {
-		_ = c.Close()
+		_ = c.SetDeadline(time.Now())
 	}
 }
 

@@ -1,0 +1,230 @@
+package twinclient
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twinops/twinops/twin"
+)
+
+// fleetView is what a consumer builds from batches.
+type fleetView struct {
+	twins  map[string]*twin.Doc
+	events int
+	status Status
+}
+
+func (v *fleetView) apply(b Batch) {
+	for id, d := range b.Twins {
+		if d == nil {
+			delete(v.twins, id)
+		} else {
+			v.twins[id] = d
+		}
+	}
+	v.events += len(b.Events)
+	v.status = b.Status
+}
+
+// comparable renders a twin without what the cache does not track exactly
+// (lastActivityTime, kept by the hub without events).
+func comparable(d *twin.Doc) string {
+	c := d.Clone()
+	c.LastActivityTime = time.Time{}
+	b, _ := json.Marshal(c)
+	return string(b)
+}
+
+// hubState reads every twin from the hub through the service API.
+func hubState(t testing.TB, ctx context.Context, s *Service) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for page, err := range s.Query(ctx, "SELECT * FROM devices", 1000) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, raw := range page {
+			d := new(twin.Doc)
+			if err := d.UnmarshalJSON(raw); err != nil {
+				t.Fatal(err)
+			}
+			out[d.DeviceID] = comparable(d)
+		}
+	}
+	return out
+}
+
+// diffStates describes the first differences between the cache and the hub.
+func diffStates(view map[string]*twin.Doc, want map[string]string) string {
+	var ids []string
+	for id := range want {
+		ids = append(ids, id)
+	}
+	for id := range view {
+		if _, ok := want[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	msg, n := "", 0
+	for _, id := range ids {
+		got := ""
+		if d := view[id]; d != nil {
+			got = comparable(d)
+		}
+		if got != want[id] && n < 3 {
+			msg += fmt.Sprintf("\n%s:\n  cache %s\n  hub   %s", id, got, want[id])
+			n++
+		}
+	}
+	return msg
+}
+
+// waitEqual consumes batches until the consumer's view equals the hub's state.
+func waitEqual(t *testing.T, ctx context.Context, f *Fleet, v *fleetView, admin *Service) {
+	t.Helper()
+	for {
+		want := hubState(t, ctx, admin)
+		if v.status.State == Synced && diffStates(v.twins, want) == "" {
+			return
+		}
+		b, err := f.Next(ctx)
+		if err != nil {
+			t.Fatalf("fleet never matched the hub (%v); status %+v; differences:%s", err, v.status, diffStates(v.twins, want))
+		}
+		v.apply(b)
+	}
+}
+
+func TestFleetMatchesHub(t *testing.T) {
+	sh := startSvcHub(t)
+	admin := sh.dial(t, "iothubowner")
+	ctx := testCtx(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var ids []string
+	for i := range 30 {
+		id := fmt.Sprintf("dev-%02d", i)
+		if _, err := admin.CreateDevice(ctx, Identity{DeviceID: id}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	watcher := sh.dial(t, "service")
+	f := watcher.Fleet(ctx)
+	v := &fleetView{twins: map[string]*twin.Doc{}}
+	waitEqual(t, ctx, f, v, admin)
+	if len(v.twins) != 30 {
+		t.Fatalf("initial load: %d twins, want 30", len(v.twins))
+	}
+
+	// devices connect and report
+	var devs []*Device
+	for _, id := range ids[:5] {
+		cs, err := admin.DeviceConnectionString(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := DialDevice(ctx, DeviceOptions{ConnectionString: cs, URL: sh.url})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		devs = append(devs, d)
+	}
+	step := func(n int) {
+		for range n {
+			id := ids[rng.IntN(len(ids))]
+			var err error
+			switch rng.IntN(5) {
+			case 0, 1:
+				_, err = admin.PatchTwin(ctx, id, Patch{Desired: map[string]any{"k": float64(rng.IntN(100)), "gone": nil}}, "*")
+			case 2:
+				_, err = admin.ReplaceTwin(ctx, id, Patch{Tags: map[string]any{"ring": fmt.Sprint(rng.IntN(3))}}, "")
+			case 3:
+				d := devs[rng.IntN(len(devs))]
+				_, err = d.PatchReported(ctx, map[string]any{"battery": float64(rng.IntN(100))})
+			case 4:
+				_, err = admin.PatchTwin(ctx, id, Patch{Tags: map[string]any{"n": float64(rng.IntN(9))}, Desired: map[string]any{"m": "x"}}, "")
+			}
+			if err != nil && !IsStatus(err, 404) {
+				t.Fatal(err)
+			}
+		}
+	}
+	step(100)
+	waitEqual(t, ctx, f, v, admin)
+
+	// identities come and go
+	if err := admin.DeleteDevice(ctx, "dev-29", "*"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CreateDevice(ctx, Identity{DeviceID: "dev-new"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.UpdateDevice(ctx, Identity{DeviceID: "dev-28", Status: "disabled", StatusReason: "test"}, "*"); err != nil {
+		t.Fatal(err)
+	}
+	ids = append(ids[:28], "dev-new")
+	devs[0].Close()
+	devs = devs[1:]
+	step(50)
+	waitEqual(t, ctx, f, v, admin)
+
+	// reconnects: the cache resynchronises by itself
+	watcher.dropConn()
+	step(50)
+	waitEqual(t, ctx, f, v, admin)
+	if st := f.Status(); st.Resyncs < 1 {
+		t.Fatalf("status %+v after a reconnect: want at least one resync", st)
+	}
+
+	// dropped events: every 5th event is lost, as if the hub's queue for us overflowed
+	var n atomic.Int64
+	drop := func(string) bool { return n.Add(1)%5 == 0 }
+	f.drop.Store(&drop)
+	step(80)
+	f.drop.Store(nil)
+	waitEqual(t, ctx, f, v, admin)
+
+	// the cache's own snapshot agrees with what the consumer built
+	snap := f.Snapshot()
+	if len(snap) != len(v.twins) {
+		t.Fatalf("snapshot has %d twins, consumer view %d", len(snap), len(v.twins))
+	}
+	if v.events == 0 {
+		t.Fatal("no events were handed to the consumer")
+	}
+	t.Logf("status %+v, %d events", f.Status(), v.events)
+}
+
+// Batches hand out immutable snapshots: a later change gives a new *twin.Doc and leaves
+// the one handed out as it was.
+func TestFleetSnapshotsAreImmutable(t *testing.T) {
+	sh := startSvcHub(t)
+	admin := sh.dial(t, "iothubowner")
+	ctx := testCtx(t)
+	if _, err := admin.CreateDevice(ctx, Identity{DeviceID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	f := admin.Fleet(ctx)
+	v := &fleetView{twins: map[string]*twin.Doc{}}
+	waitEqual(t, ctx, f, v, admin)
+	first := v.twins["a"]
+	before := comparable(first)
+	if _, err := admin.PatchTwin(ctx, "a", Patch{Desired: map[string]any{"x": 1.0}}, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitEqual(t, ctx, f, v, admin)
+	if v.twins["a"] == first {
+		t.Fatal("the changed twin is the same pointer as the snapshot handed out before")
+	}
+	if comparable(first) != before {
+		t.Fatal("a snapshot handed out earlier was modified")
+	}
+}
