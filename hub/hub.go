@@ -22,6 +22,7 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 
+	"github.com/twinops/twinops/hub/store"
 	"github.com/twinops/twinops/twin"
 )
 
@@ -48,6 +49,7 @@ type Hub struct {
 	now func() time.Time
 
 	st       *storeGlue
+	sessions *store.SessionHook
 	policies []Policy
 	reg      registry
 	shards   []*shard

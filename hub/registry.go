@@ -111,7 +111,12 @@ func (h *Hub) registryOp(ctx context.Context, id string, op func(tx *txn) (*Iden
 		}
 		tx.writes = append(tx.writes, w)
 		if kind == "deleted" || x.Status == StatusDisabled {
-			tx.afterApply(func() { h.disconnectDevice(id, errDisabled) })
+			tx.afterApply(func() {
+				h.disconnectDevice(id, errDisabled)
+				if kind == "deleted" {
+					h.dropSession(id)
+				}
+			})
 		}
 		var out Identity
 		if x != nil {
@@ -122,9 +127,6 @@ func (h *Hub) registryOp(ctx context.Context, id string, op func(tx *txn) (*Iden
 			if err != nil {
 				done <- res{err: errInternal("the registry change for %q could not be stored (%v)", id, err)}
 				return
-			}
-			if kind == "deleted" {
-				h.dropSession(id)
 			}
 			done <- res{x: out}
 			h.events.identity(&IdentityEvent{DeviceID: id, Op: kind, Identity: out, Time: now})

@@ -102,3 +102,50 @@ func TestSessionSurvivesReconnect(t *testing.T) {
 		t.Fatalf("desired after reconnect: %s", n.payload)
 	}
 }
+
+func TestSessionSurvivesHubRestart(t *testing.T) {
+	dir := t.TempDir()
+	h := startHub(t, dir)
+	x := createDevice(t, h, "dev1")
+	d := mustDial(t, h, x)
+	d.subscribe("$iothub/twin/res/#", 0)
+	d.subscribe("$iothub/twin/PATCH/properties/desired/#", 0)
+	d.close()
+	// A clean-session device keeps nothing.
+	y := createDevice(t, h, "clean")
+	c, err := dialDevice(t, h, "clean", y.Authentication.SymmetricKey.PrimaryKey, dialOpts{clean: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.subscribe("$iothub/twin/res/#", 0)
+	c.close()
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	h2 := startHub(t, dir)
+	d2 := mustDial(t, h2, x) // no SUBSCRIBE, as the Node SDK after a reconnect
+	m := d2.request("$iothub/twin/GET/?$rid=r", "r", "")
+	if m.topic != "$iothub/twin/res/200/?$rid=r" {
+		t.Fatalf("GET after restart: %s", m.topic)
+	}
+	if _, err := h2.PatchTwin(context.Background(), "dev1", TwinPatch{Desired: map[string]any{"k": 1}, HasDesired: true}, "*"); err != nil {
+		t.Fatal(err)
+	}
+	if n := d2.nextWith("$iothub/twin/PATCH/properties/desired/"); n.payload != `{"k":1,"$version":2}` {
+		t.Fatalf("desired after restart: %s", n.payload)
+	}
+
+	c2, err := dialDevice(t, h2, "clean", y.Authentication.SymmetricKey.PrimaryKey, dialOpts{clean: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.publish("$iothub/twin/GET/?$rid=x", 0, "")
+	c2.subscribe("$iothub/twin/res/#", 0)
+	if m := c2.request("$iothub/twin/GET/?$rid=y", "y", ""); !strings.Contains(m.topic, "$rid=y") {
+		t.Fatalf("clean session: %s", m.topic)
+	}
+	if len(c2.msgs) != 0 {
+		t.Fatal("a clean session got an answer before it subscribed")
+	}
+}
