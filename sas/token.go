@@ -40,7 +40,7 @@ func DeviceResource(host, deviceID string) string {
 }
 
 // NewToken signs a token the way the Azure Node SDK does: sr is the resource encoded like
-// JavaScript's encodeURIComponent with !'()* escaped too (uppercase hex), sig is the
+// JavaScript's encodeURIComponent with !'()* escaped too (see Encode), sig is the
 // base64 HMAC-SHA256 (key = base64-decoded keyB64) of encoded-sr + "\n" + se, URL-encoded
 // the same way. Fields come in Node's order: sr, sig, skn (only when policy != ""), se.
 func NewToken(resource, keyB64, policy string, expiry time.Time) (string, error) {
@@ -81,8 +81,10 @@ func sign(key []byte, sr, se string) []byte {
 	return m.Sum(nil)
 }
 
-// Encode percent-encodes s like the Node SDK's encodeUriComponentStrict: every UTF-8 byte
-// except A-Z a-z 0-9 - _ . ~ becomes %XX with uppercase hex.
+// Encode percent-encodes s exactly like the Node SDK's encodeUriComponentStrict
+// (azure-iot-common 1.13.3): every UTF-8 byte except A-Z a-z 0-9 - _ . ~ becomes %XX with
+// uppercase hex, except '*' which becomes "%2a": the SDK re-escapes !'()* with
+// charCodeAt(0).toString(16), which is lowercase for the one letter digit.
 func Encode(s string) string {
 	const hex = "0123456789ABCDEF"
 	n := 0
@@ -97,11 +99,14 @@ func Encode(s string) string {
 	b := make([]byte, 0, len(s)+2*n)
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if unreserved(c) {
+		switch {
+		case unreserved(c):
 			b = append(b, c)
-			continue
+		case c == '*':
+			b = append(b, "%2a"...)
+		default:
+			b = append(b, '%', hex[c>>4], hex[c&15])
 		}
-		b = append(b, '%', hex[c>>4], hex[c&15])
 	}
 	return string(b)
 }
