@@ -153,7 +153,9 @@ func (d *device) load(stop <-chan struct{}, total *atomic.Int64) loadResult {
 }
 
 func TestKill9KeepsAcknowledgedPatches(t *testing.T) {
+	start := time.Now()
 	bin := buildTwinops(t)
+	t.Logf("built twinops in %s", time.Since(start).Round(time.Millisecond))
 	dataDir := t.TempDir()
 	ids, conns, policies := provision(t, dataDir)
 
@@ -194,7 +196,7 @@ func TestKill9KeepsAcknowledgedPatches(t *testing.T) {
 		}
 		acked += len(r.acked)
 	}
-	t.Logf("killed hub pid %d with SIGKILL after %d acknowledged patches", p1.cmd.Process.Pid, acked)
+	t.Logf("killed hub pid %d with SIGKILL after %d acknowledged patches (%s)", p1.cmd.Process.Pid, acked, time.Since(start).Round(time.Millisecond))
 
 	p2 := startHubProc(t, bin, dataDir)
 	for i, id := range ids {
@@ -202,6 +204,7 @@ func TestKill9KeepsAcknowledgedPatches(t *testing.T) {
 		d := connectDevice(t, id, conns[i], p2.info.PlainAddr, false)
 		checkDevice(t, d, results[i])
 	}
+	t.Logf("restarted and checked %d devices (%s)", len(ids), time.Since(start).Round(time.Millisecond))
 	p2.stop(t)
 	checkStore(t, dataDir, ids, policies)
 }
