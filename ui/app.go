@@ -138,7 +138,9 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case batchMsg:
 		return m.applyBatch(msg)
 	case common.TickMsg:
-		return m, tickClock()
+		var cmd tea.Cmd
+		m.fleet, cmd = m.fleet.Update(msg)
+		return m, tea.Batch(cmd, tickClock())
 	case common.FlashMsg:
 		m.flash, m.flashErr, m.flashAt = msg.Text, msg.Err, m.c.Now()
 		return m, nil

@@ -32,11 +32,18 @@ type Counts struct {
 	Total, Connected, Pending, Failed, Disabled int
 }
 
+// entry is what the store keeps per device besides the twin: its summary and the flags
+// the counts are made of, so that replacing a twin does not re-examine the old one.
+type entry struct {
+	sum                         twin.Summary
+	connected, failed, disabled bool
+}
+
 // Store is the console's live copy of the fleet, fed one batch at a time. It is only
 // touched from the bubbletea goroutine (Update and View); commands never read it.
 type Store struct {
 	docs    map[string]*twin.Doc
-	sums    map[string]twin.Summary
+	sums    map[string]entry
 	history map[string][]HistoryEntry
 	events  []Event // ring buffer
 	evStart int
@@ -52,7 +59,7 @@ type Store struct {
 func NewStore() *Store {
 	return &Store{
 		docs:    make(map[string]*twin.Doc),
-		sums:    make(map[string]twin.Summary),
+		sums:    make(map[string]entry),
 		history: make(map[string][]HistoryEntry),
 	}
 }
@@ -64,7 +71,10 @@ func (s *Store) Len() int { return len(s.docs) }
 func (s *Store) Get(id string) *twin.Doc { return s.docs[id] }
 
 // Summary returns the cached desired-vs-reported summary of a device.
-func (s *Store) Summary(id string) twin.Summary { return s.sums[id] }
+func (s *Store) Summary(id string) twin.Summary { return s.sums[id].sum }
+
+// IsFailed reports whether a device counts as failed (see Failed), from the cache.
+func (s *Store) IsFailed(id string) bool { return s.sums[id].failed }
 
 // Counts returns the fleet totals.
 func (s *Store) Counts() Counts { return s.counts }
@@ -125,18 +135,18 @@ func Failed(d *twin.Doc, sum twin.Summary) bool {
 	return st == "failed"
 }
 
-func (s *Store) account(d *twin.Doc, sum twin.Summary, sign int) {
+func (s *Store) account(e entry, sign int) {
 	s.counts.Total += sign
-	if d.ConnectionState == "Connected" {
+	if e.connected {
 		s.counts.Connected += sign
 	}
-	if sum.Pending > 0 {
+	if e.sum.Pending > 0 {
 		s.counts.Pending += sign
 	}
-	if Failed(d, sum) {
+	if e.failed {
 		s.counts.Failed += sign
 	}
-	if d.Status == "disabled" {
+	if e.disabled {
 		s.counts.Disabled += sign
 	}
 }
@@ -152,9 +162,9 @@ func (s *Store) Apply(b Batch) FleetChangedMsg {
 	}
 	s.recordHistory(b)
 	for id, d := range b.Twins {
-		old, had := s.docs[id]
+		_, had := s.docs[id]
 		if had {
-			s.account(old, s.sums[id], -1)
+			s.account(s.sums[id], -1)
 		}
 		if d == nil {
 			if had {
@@ -170,8 +180,9 @@ func (s *Store) Apply(b Batch) FleetChangedMsg {
 			msg.Added = true
 		}
 		sum := twin.Summarize(d)
-		s.docs[id], s.sums[id] = d, sum
-		s.account(d, sum, 1)
+		e := entry{sum: sum, connected: d.ConnectionState == "Connected", failed: Failed(d, sum), disabled: d.Status == "disabled"}
+		s.docs[id], s.sums[id] = d, e
+		s.account(e, 1)
 		msg.Changed[id] = false
 	}
 	for _, e := range b.Events {
@@ -203,20 +214,37 @@ func (s *Store) addEvent(e Event) {
 // recordHistory turns the batch's events into per-device diffs against the version the
 // store held before (with an overlay for several changes to one device in one batch).
 func (s *Store) recordHistory(b Batch) {
-	overlay := map[string]any{}
+	type key struct{ dev, path string }
+	var overlay map[key]any
+	seen := make(map[string]bool, len(b.Events))
+	path := make([]string, 0, 12)
 	for _, e := range b.Events {
 		sec := sectionOf(e.Kind)
 		entry := HistoryEntry{Event: e}
 		if sec != "" && e.Patch != nil {
-			old := s.docs[e.DeviceID]
-			flatten(e.Patch, sec, func(path string, v any) {
-				key := e.DeviceID + "\x00" + path
-				ov, had := overlay[key]
-				if !had && old != nil {
-					ov, had = lookupPath(old, path)
+			var root map[string]any
+			if old := s.docs[e.DeviceID]; old != nil {
+				root = sectionValues(old, sec)
+			}
+			repeat := seen[e.DeviceID]
+			seen[e.DeviceID] = true
+			if repeat && overlay == nil {
+				overlay = map[key]any{}
+			}
+			flatten(e.Patch, path, func(p []string, v any) {
+				dotted := sec + "." + strings.Join(p, ".")
+				var ov any
+				var had bool
+				if repeat {
+					ov, had = overlay[key{e.DeviceID, dotted}]
 				}
-				entry.Lines = append(entry.Lines, DiffLine{Path: path, Old: ov, HadOld: had, New: v, Deleted: v == nil})
-				overlay[key] = v
+				if !had {
+					ov, had = twin.Lookup(root, p...)
+				}
+				entry.Lines = append(entry.Lines, DiffLine{Path: dotted, Old: ov, HadOld: had, New: v, Deleted: v == nil})
+				if overlay != nil {
+					overlay[key{e.DeviceID, dotted}] = v
+				}
 			})
 		}
 		h := append(s.history[e.DeviceID], entry)
@@ -235,34 +263,40 @@ func sectionOf(kind string) string {
 	return ""
 }
 
-func flatten(m map[string]any, prefix string, fn func(string, any)) {
+func flatten(m map[string]any, path []string, fn func([]string, any)) {
+	if len(m) == 1 { // the common case: no sorting needed
+		for k, v := range m {
+			visit(path, k, v, fn)
+		}
+		return
+	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		p := prefix + "." + k
-		if sub, ok := m[k].(map[string]any); ok && len(sub) > 0 {
-			flatten(sub, p, fn)
-			continue
-		}
-		fn(p, m[k])
+		visit(path, k, m[k], fn)
 	}
 }
 
-func lookupPath(d *twin.Doc, path string) (any, bool) {
-	parts := strings.Split(path, ".")
-	var root map[string]any
-	switch parts[0] {
-	case "reported":
-		root = d.Reported.Values
-	case "desired":
-		root = d.Desired.Values
-	case "tags":
-		root = d.Tags
+func visit(path []string, k string, v any, fn func([]string, any)) {
+	p := append(path, k)
+	if sub, ok := v.(map[string]any); ok && len(sub) > 0 {
+		flatten(sub, p, fn)
+		return
 	}
-	return twin.Lookup(root, parts[1:]...)
+	fn(p, v)
+}
+
+func sectionValues(d *twin.Doc, sec string) map[string]any {
+	switch sec {
+	case "reported":
+		return d.Reported.Values
+	case "desired":
+		return d.Desired.Values
+	}
+	return d.Tags
 }
 
 // EventsNewestFirst calls fn for the kept events from the newest back until it returns false.

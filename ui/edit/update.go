@@ -14,6 +14,8 @@ import (
 // Update handles a message.
 func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 	switch msg := msg.(type) {
+	case common.FleetChangedMsg:
+		return m, nil // the edit is based on its own version; a 412 tells of newer ones
 	case patchSentMsg:
 		return m.patchSent(msg)
 	case theirsReadMsg:

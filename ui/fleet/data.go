@@ -3,6 +3,7 @@ package fleet
 import (
 	"encoding/json"
 	"iter"
+	"time"
 
 	"github.com/twinops/twinops/twin"
 	"github.com/twinops/twinops/twin/query"
@@ -13,7 +14,7 @@ import (
 func (m *Model) loadAll() {
 	st := m.c.Store
 	st.Each(func(d *twin.Doc) {
-		m.rows[d.DeviceID] = newRow(d, st.Summary(d.DeviceID))
+		m.rows[d.DeviceID] = newRow(d, st.Summary(d.DeviceID), st.IsFailed(d.DeviceID), nil)
 	})
 	m.rebuild(true)
 }
@@ -23,7 +24,7 @@ func (m *Model) loadAll() {
 // their own rows.
 func (m *Model) apply(msg common.FleetChangedMsg) {
 	st := m.c.Store
-	needRebuild := msg.Added
+	needRebuild, needSort := msg.Added, false
 	for id, deleted := range msg.Changed {
 		if deleted {
 			delete(m.rows, id)
@@ -35,11 +36,11 @@ func (m *Model) apply(msg common.FleetChangedMsg) {
 		if d == nil {
 			continue
 		}
-		r := newRow(d, st.Summary(id))
+		old := m.rows[id]
+		r := newRow(d, st.Summary(id), st.IsFailed(id), old)
 		if m.q != nil {
 			r.qmatch = m.q.Match(d)
 		}
-		old := m.rows[id]
 		if old == nil {
 			m.rows[id] = r
 			needRebuild = true
@@ -47,6 +48,9 @@ func (m *Model) apply(msg common.FleetChangedMsg) {
 		}
 		// Update in place: the view holds the same pointer.
 		r.inView = old.inView
+		if compareRows(old, r, m.sortCol) != 0 {
+			needSort = true
+		}
 		*old = *r
 		if old.inView != m.visible(old) {
 			needRebuild = true
@@ -58,9 +62,8 @@ func (m *Model) apply(msg common.FleetChangedMsg) {
 	switch {
 	case needRebuild:
 		m.rebuild(false)
-	case len(msg.Changed) > 0 && m.sortCol != colDevice:
-		sortRows(m.view, m.sortCol, m.sortDesc)
-		m.follow()
+	case needSort && m.sortCol != colDevice:
+		m.sortSoon()
 	}
 }
 
@@ -185,4 +188,20 @@ func runAggregate(q *query.Query, st *common.Store) []string {
 		out = append(out, "(no rows)")
 	}
 	return out
+}
+
+// resortEvery bounds how often live changes re-sort a large view: a fleet whose every
+// device reports each second would otherwise re-sort on every frame.
+const resortEvery = 250 * time.Millisecond
+
+// sortSoon re-sorts the view now, or marks it to be re-sorted at the next batch or tick
+// when it was sorted less than resortEvery ago and is large.
+func (m *Model) sortSoon() {
+	if len(m.view) > 5000 && time.Since(m.sortedAt) < resortEvery {
+		m.sortPending = true
+		return
+	}
+	sortRows(m.view, m.sortCol, m.sortDesc)
+	m.sortedAt, m.sortPending = time.Now(), false
+	m.follow()
 }

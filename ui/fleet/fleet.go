@@ -6,6 +6,7 @@ package fleet
 
 import (
 	"strings"
+	"time"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
@@ -60,10 +61,12 @@ type Model struct {
 	agg      []string // result lines of an aggregate query, shown instead of the table
 	queryErr string
 
-	sortCol  int
-	sortDesc bool
-	width    int
-	height   int
+	sortCol     int
+	sortDesc    bool
+	sortedAt    time.Time // when live changes last re-sorted the view (wall clock)
+	sortPending bool
+	width       int
+	height      int
 }
 
 // New returns the fleet screen over the common store.
@@ -139,6 +142,14 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case common.FleetChangedMsg:
 		m.apply(msg)
+		if m.sortPending {
+			m.sortSoon()
+		}
+		return m, nil
+	case common.TickMsg:
+		if m.sortPending {
+			m.sortSoon()
+		}
 		return m, nil
 	case tea.KeyPressMsg:
 		if m.mode != inputNone {

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"cmp"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -31,16 +32,17 @@ type row struct {
 	fwProgress string
 	last       time.Time
 	tags       string
-	tagVals    string // values only, for narrow screens
-	search     string // lower-case text that / matches against
-	qmatch     bool   // matches the : query (cached)
+	tagVals    string  // values only, for narrow screens
+	search     string  // lower-case text that / matches against
+	tagsSrc    uintptr // identity of the tags map the text was made from
+	qmatch     bool    // matches the : query (cached)
 	inView     bool
 }
 
-func newRow(d *twin.Doc, sum twin.Summary) *row {
+func newRow(d *twin.Doc, sum twin.Summary, failed bool, prev *row) *row {
 	r := &row{id: d.DeviceID, connected: d.ConnectionState == "Connected", disabled: d.Status == "disabled", last: d.LastActivityTime}
 	switch {
-	case common.Failed(d, sum):
+	case failed:
 		r.sync, r.n = syncFailed, sum.Different
 	case sum.Pending > 0:
 		r.sync, r.n = syncPending, sum.Pending
@@ -56,6 +58,13 @@ func newRow(d *twin.Doc, sum twin.Summary) *row {
 	}
 	if v, ok := twin.Lookup(d.Reported.Values, "firmware", "progress"); ok {
 		r.fwProgress = common.Plain(v)
+	}
+	r.tagsSrc = mapID(d.Tags)
+	if prev != nil && prev.tagsSrc == r.tagsSrc && r.tagsSrc != 0 && prev.fwRep == r.fwRep && prev.fwDes == r.fwDes &&
+		prev.fwStatus == r.fwStatus && prev.disabled == r.disabled {
+		// Same tags map (snapshots share unchanged sections) and same firmware: reuse the text.
+		r.tags, r.tagVals, r.search = prev.tags, prev.tagVals, prev.search
+		return r
 	}
 	r.tags, r.tagVals = tagText(d.Tags)
 	r.search = strings.ToLower(r.id + " " + r.tags + " " + r.fwRep + " " + r.fwDes + " " + r.fwStatus + " " + d.Status)
@@ -179,4 +188,13 @@ func matchFilter(r *row, words []string) bool {
 		}
 	}
 	return true
+}
+
+// mapID is the identity of a map (0 for nil), to tell whether a new snapshot shares a
+// section with the previous one.
+func mapID(m map[string]any) uintptr {
+	if m == nil {
+		return 0
+	}
+	return reflect.ValueOf(m).Pointer()
 }

@@ -138,3 +138,44 @@ func (l *Live) Churn(ctx context.Context, rate int, ids []string) {
 func (l *Live) Info() common.HubInfo {
 	return common.HubInfo{Name: fmt.Sprintf("fake hub (%d devices)", len(l.docs))}
 }
+
+// ChurnFast publishes reported battery changes at about rate per second without going
+// through the fake's twin store: each change is a shallow copy of the twin with a new
+// version (the load for the sustained-update benchmark, where the producer must not be
+// the bottleneck).
+func (l *Live) ChurnFast(ctx context.Context, rate int, ids []string) {
+	const step = 5 * time.Millisecond
+	per := max(rate*int(step/time.Millisecond)/1000, 1)
+	t := time.NewTicker(step)
+	defer t.Stop()
+	l.mu.Lock()
+	docs := make([]*twin.Doc, len(ids))
+	for i, id := range ids {
+		docs[i] = l.docs[id]
+	}
+	l.mu.Unlock()
+	n := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		l.mu.Lock()
+		for range per {
+			n++
+			d := *docs[(n*7919)%len(docs)]
+			d.Version += int64(n)
+			d.LastActivityTime = now
+			l.pending[d.DeviceID] = &d
+			l.events = append(l.events, common.Event{Time: now, DeviceID: d.DeviceID, Kind: "reported", Version: d.Version,
+				Patch: map[string]any{"battery": float64(n % 100)}})
+		}
+		if len(l.events) > 10000 {
+			l.events = l.events[len(l.events)-10000:]
+		}
+		l.mu.Unlock()
+		l.signal()
+	}
+}
