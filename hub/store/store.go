@@ -120,7 +120,9 @@ func (s *Store) Apply(ctx context.Context, recs ...Record) error {
 // so the caller may reuse them. done is called exactly once: with nil from the committer
 // goroutine after the records are on disk with fsync, or with the error that prevented
 // it (from the committer, or from a new goroutine if the store is closed or a record is
-// invalid). done must not block: it holds up every other writer's acknowledgement.
+// invalid). done must not block, and must not call Apply (the committer would wait for
+// itself): it holds up every other writer's acknowledgement. Calling ApplyAsync from done
+// is fine.
 func (s *Store) ApplyAsync(recs []Record, done func(error)) {
 	for i, r := range recs {
 		if len(r.Key) == 0 {
