@@ -88,6 +88,9 @@ func TestEventsAndRestart(t *testing.T) {
 	if got.Version != doc.Version || got.Reported.Values["fw"] != "1.0" || got.Desired.Values["fw"] != "2.0" || got.Tags["ring"] != "canary" {
 		t.Fatalf("twin after restart: version %d, %+v", got.Version, got)
 	}
+	if got.LastActivityTime.IsZero() {
+		t.Fatal("last activity was not saved at shutdown")
+	}
 	if got.ConnectionState != "Disconnected" {
 		t.Fatalf("connection state after restart %q", got.ConnectionState)
 	}

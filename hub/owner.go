@@ -83,33 +83,47 @@ func (h *Hub) runShard(s *shard) {
 		select {
 		case op = <-s.in:
 		case <-h.quit:
+			h.runBatch(s, nil, true)
 			return
 		}
-		tx := &txn{h: h, s: s}
-		s.mu.Lock()
-		op(tx)
-	drain:
-		for n := 1; n < maxBatch; n++ {
-			select {
-			case op = <-s.in:
-				op(tx)
-			default:
-				break drain
-			}
-		}
-		writes := tx.collect()
-		s.mu.Unlock()
-		for _, fn := range tx.now {
-			fn()
-		}
-		if len(writes) == 0 {
-			for _, fn := range tx.done {
-				fn(nil)
-			}
-			continue
-		}
-		h.commit(writes, tx.finish)
+		h.runBatch(s, op, false)
 	}
+}
+
+// runBatch applies first and whatever else is queued (up to maxBatch, or everything when
+// final), then commits. The final batch also writes the activity not yet stored.
+func (h *Hub) runBatch(s *shard, first func(*txn), final bool) {
+	tx := &txn{h: h, s: s}
+	s.mu.Lock()
+	if first != nil {
+		first(tx)
+	}
+drain:
+	for n := 1; final || n < maxBatch; n++ {
+		select {
+		case op := <-s.in:
+			op(tx)
+		default:
+			break drain
+		}
+	}
+	if final {
+		for id := range s.touched {
+			tx.markDirty(id)
+		}
+	}
+	writes := tx.collect()
+	s.mu.Unlock()
+	for _, fn := range tx.now {
+		fn()
+	}
+	if len(writes) == 0 {
+		for _, fn := range tx.done {
+			fn(nil)
+		}
+		return
+	}
+	h.commit(writes, tx.finish)
 }
 
 // collect marshals the dirty twins (under the shard lock) into the batch's writes.
