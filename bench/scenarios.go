@@ -245,9 +245,9 @@ func runConnect(ctx context.Context, t Target, o Options) (*Result, error) {
 	if ok0 && ok1 {
 		res.Process = Stats(s0, s1)
 		res.Process.CPUCores = float64(s1.CPU-s0.CPU) / float64(s1.At.Sub(s0.At))
-		res.Extra = map[string]float64{
-			"rss KB/dev":  float64(s1.RSS-s0.RSS) / 1024 / float64(len(conns)),
-			"heap KB/dev": float64(s1.Heap-s0.Heap) / 1024 / float64(len(conns)),
+		res.Extra = map[string]float64{"rss KB/dev": float64(s1.RSS-s0.RSS) / 1024 / float64(len(conns))}
+		if s1.Heap > 0 {
+			res.Extra["heap KB/dev"] = float64(s1.Heap-s0.Heap) / 1024 / float64(len(conns))
 		}
 	}
 	return res, nil

@@ -25,6 +25,7 @@ type benchFlags struct {
 	jsonOut, cpuProfile    string
 	quiet                  bool
 	label, markdown        string
+	command                string
 	brokerUser, brokerPass string
 }
 
@@ -79,6 +80,23 @@ flags:`)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	// The command recorded in results: the flags that shape the run, not where output goes.
+	f.command = "twinops bench"
+	fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "quiet", "label", "json", "cpuprofile", "markdown":
+			return
+		}
+		v := fl.Value.String()
+		if strings.ContainsAny(v, " '\"") {
+			v = "'" + v + "'"
+		}
+		if b, ok := fl.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() && v == "true" {
+			f.command += " --" + fl.Name
+			return
+		}
+		f.command += " --" + fl.Name + " " + v
+	})
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("bench: unexpected argument %q; see twinops bench -h", fs.Arg(0))
 	}
@@ -137,7 +155,7 @@ func runBench(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	r.Command = "twinops bench " + strings.Join(args, " ")
+	r.Command = f.command
 	r.Label = f.label
 	if r.Label == "" {
 		r.Label = r.Target
