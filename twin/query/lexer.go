@@ -106,13 +106,26 @@ func lex(src string) ([]token, *SyntaxError) {
 		default:
 			sym := punct(src[i:])
 			if sym == "" {
-				r, _ := utf8.DecodeRuneInString(src[i:])
-				return append(toks, token{kind: tEOF, off: i}), errAt(src, i, "unexpected character %q; a query is made of names, numbers, 'strings', operators and ( ) [ ] , .", r)
+				return append(toks, token{kind: tEOF, off: i}), badChar(src, i)
 			}
 			toks = append(toks, token{kind: tPunct, text: sym, off: i})
 			i += len(sym)
 		}
 	}
+}
+
+// badChar describes a character that starts no token, with a hint for the usual slips.
+func badChar(src string, i int) *SyntaxError {
+	switch {
+	case strings.HasPrefix(src[i:], "&&"):
+		return errAt(src, i, "'&&' is not an operator; use AND")
+	case strings.HasPrefix(src[i:], "||"):
+		return errAt(src, i, "'||' is not an operator; use OR")
+	case src[i] == '!':
+		return errAt(src, i, "'!' is not an operator; use NOT, or != to compare")
+	}
+	r, _ := utf8.DecodeRuneInString(src[i:])
+	return errAt(src, i, "unexpected character %q; a query is made of names, numbers, 'strings', operators and ( ) [ ] , .", r)
 }
 
 // afterValue reports whether the previous token ends a value (so '.' is member access).
@@ -189,6 +202,13 @@ func lexNumber(src string, i int) (token, *SyntaxError) {
 	}
 	if j < len(src) && isIdentPart(src[j]) {
 		return token{}, errAt(src, j, "unexpected %q after number %s", src[j], src[i:j])
+	}
+	if j+1 < len(src) && src[j] == '.' && isDigit(src[j+1]) { // 2.1.0: a version, not a number
+		k := j
+		for k < len(src) && (isDigit(src[k]) || src[k] == '.') {
+			k++
+		}
+		return token{}, errAt(src, i, "%s is not a number; to compare with text such as a version, quote it: '%s'", src[i:k], src[i:k])
 	}
 	f, err := strconv.ParseFloat(src[i:j], 64)
 	if err != nil {

@@ -185,6 +185,9 @@ func (p *parser) parsePrimary() (expr, error) {
 	case tIdent:
 		return p.parseName()
 	}
+	if t.is("=") && p.i > 0 && p.toks[p.i-1].is("=") {
+		return nil, p.errHere("expected a value after '=', found '='; compare with a single =")
+	}
 	return nil, p.errHere("expected a value after %s, found %s", p.prev(), t.describe())
 }
 
@@ -271,7 +274,8 @@ func (p *parser) parsePath() (expr, error) {
 	canon, ok := topField(t.text)
 	if !ok {
 		if p.i >= 2 && (cmpOp(p.toks[p.i-2]) != "" || p.toks[p.i-2].is("[") || p.toks[p.i-2].is(",")) {
-			return nil, errAt(p.src, t.off, "unknown property %s; to compare with text, quote it: '%s'", t.text, t.text)
+			w := bareWord(p.src[t.off:])
+			return nil, errAt(p.src, t.off, "unknown property %s; to compare with text, quote it: '%s'", w, w)
 		}
 		return nil, errAt(p.src, t.off, "unknown property %s; paths start with deviceId, tags, properties.desired, properties.reported or an identity field (status, connectionState, lastActivityTime, version, etag, ...)", t.text)
 	}
@@ -304,6 +308,15 @@ func (p *parser) parsePath() (expr, error) {
 			return pe, checkPath(p.src, pe)
 		}
 	}
+}
+
+// bareWord returns the unquoted text an operator probably meant as a string: up to the
+// next space, quote, parenthesis, bracket or comma.
+func bareWord(s string) string {
+	if i := strings.IndexAny(s, " \t\r\n'\"()[],"); i >= 0 {
+		return s[:i]
+	}
+	return s
 }
 
 // col renders the 1-based column of byte offset off.

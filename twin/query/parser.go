@@ -159,9 +159,26 @@ func (p *parser) parseStmt() (*stmt, error) {
 		case st.where != nil:
 			what = "AND, OR, GROUP BY or the end of the query"
 		}
-		return nil, p.errHere("expected %s, found %s", what, t.describe())
+		return nil, p.errHere("expected %s, found %s%s", what, t.describe(), unsupported(t))
 	}
 	return st, nil
+}
+
+// unsupported adds a hint when t starts SQL that IoT Hub queries do not have.
+func unsupported(t token) string {
+	switch {
+	case t.isWord("LIKE"):
+		return "; LIKE is not supported: use STARTSWITH(x, 'a'), ENDSWITH(x, 'a') or CONTAINS(x, 'a')"
+	case t.isWord("ORDER"):
+		return "; ORDER BY is not supported: rows come ordered by deviceId"
+	case t.isWord("LIMIT"):
+		return "; LIMIT is not supported: use SELECT TOP n"
+	case t.isWord("IS"):
+		return "; for IS NULL use IS_NULL(x), for IS NOT NULL use IS_DEFINED(x)"
+	case t.isWord("BETWEEN"):
+		return "; BETWEEN is not supported: use x >= a AND x <= b"
+	}
+	return ""
 }
 
 // parseCollection parses the collection after FROM: only devices is served.
@@ -268,7 +285,10 @@ func isAggregate(name string) bool {
 func (p *parser) parseAggregate() (*aggExpr, error) {
 	t := p.next()
 	a := &aggExpr{fn: strings.ToUpper(t.text), off: t.off}
-	p.next() // (
+	p.next()                                                          // (
+	if a.fn == "COUNT" && p.peek().is("*") && p.toks[p.i+1].is(")") { // COUNT(*) as in SQL
+		p.next()
+	}
 	if p.peek().is(")") {
 		if a.fn != "COUNT" {
 			return nil, p.errHere("expected a property inside %s(), e.g. %s(properties.reported.battery)", a.fn, a.fn)

@@ -118,7 +118,7 @@ func (p *parser) parseCondition() (*stmt, error) {
 		return nil, err
 	}
 	if t := p.peek(); t.kind != tEOF {
-		return nil, p.errHere("expected AND, OR or the end of the condition, found %s", t.describe())
+		return nil, p.errHere("expected AND, OR or the end of the condition, found %s%s", t.describe(), unsupported(t))
 	}
 	st.where = w
 	return st, nil

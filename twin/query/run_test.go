@@ -30,7 +30,8 @@ func TestRun(t *testing.T) {
 		"group with undefined key": {
 			`SELECT properties.reported.firmware.status AS status, COUNT() AS n FROM devices GROUP BY properties.reported.firmware.status`,
 			ItemRaw, `[{"n":2},{"n":1,"status":"downloading"},{"n":2,"status":"succeeded"}]`},
-		"count empty": {`SELECT COUNT() AS n FROM devices WHERE deviceId = 'nope'`, ItemRaw, `[{"n":0}]`},
+		"COUNT(*) as in SQL": {`SELECT COUNT(*) AS n FROM devices`, ItemRaw, `[{"n":5}]`},
+		"count empty":        {`SELECT COUNT() AS n FROM devices WHERE deviceId = 'nope'`, ItemRaw, `[{"n":0}]`},
 		"unnamed aggregates": {
 			`SELECT COUNT(), SUM(properties.reported.battery), AVG(properties.reported.battery) FROM devices`,
 			ItemRaw, `[{"$1":5,"$2":185.5,"$3":46.375}]`},
