@@ -161,6 +161,10 @@ func (s *Store) Apply(b Batch) FleetChangedMsg {
 		}
 	}
 	s.recordHistory(b)
+	if len(s.docs) == 0 && len(b.Twins) > 1024 { // first listing: size the maps once
+		s.docs = make(map[string]*twin.Doc, len(b.Twins))
+		s.sums = make(map[string]entry, len(b.Twins))
+	}
 	for id, d := range b.Twins {
 		_, had := s.docs[id]
 		if had {

@@ -25,6 +25,10 @@ func (m *Model) loadAll() {
 func (m *Model) apply(msg common.FleetChangedMsg) {
 	st := m.c.Store
 	needRebuild, needSort := msg.Added, false
+	if len(m.rows) == 0 && len(msg.Changed) > 1024 {
+		m.rows = make(map[string]*row, len(msg.Changed))
+		m.view = make([]*row, 0, len(msg.Changed))
+	}
 	for id, deleted := range msg.Changed {
 		if deleted {
 			delete(m.rows, id)
