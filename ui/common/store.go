@@ -245,6 +245,9 @@ func (s *Store) recordHistory(b Batch) {
 				if !had {
 					ov, had = twin.Lookup(root, p...)
 				}
+				if (v == nil && !had) || (had && v != nil && twin.Equal(ov, v)) {
+					return // no change: deleting what was not there, or setting the same value
+				}
 				entry.Lines = append(entry.Lines, DiffLine{Path: dotted, Old: ov, HadOld: had, New: v, Deleted: v == nil})
 				if overlay != nil {
 					overlay[key{e.DeviceID, dotted}] = v

@@ -138,8 +138,8 @@ func (m Model) runView() []string {
 		paint = st.Warn
 	}
 	lines := []string{
-		st.Title.S("rollout") + st.Muted.S("  desired."+strings.Join(m.path, ".")+" = ") + st.Accent.S(common.Value(m.value)) +
-			st.Muted.S("  on "+m.label) + "  " + paint.S(phase),
+		st.Title.S("rollout") + "  " + paint.S(phase) + st.Muted.S("  desired."+strings.Join(m.path, ".")+" = ") +
+			st.Accent.S(common.Value(m.value)) + st.Muted.S("  on "+m.label),
 	}
 	barW := max(min(m.width-40, 60), 10)
 	frac := 0.0
@@ -173,8 +173,11 @@ func (m Model) runView() []string {
 			why := m.writeErr[id]
 			if why == "" {
 				if d := m.c.Store.Get(id); d != nil {
-					if e, ok := twin.Lookup(d.Reported.Values, "firmware", "error"); ok {
-						why = common.Plain(e)
+					for _, k := range []string{"lastError", "error"} {
+						if e, ok := twin.Lookup(d.Reported.Values, "firmware", k); ok && e != nil {
+							why = common.Plain(e)
+							break
+						}
 					}
 				}
 			}

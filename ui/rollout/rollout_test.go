@@ -1,0 +1,173 @@
+package rollout
+
+import (
+	"context"
+	"testing"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/twinops/twinops/theme"
+	"github.com/twinops/twinops/twin"
+	"github.com/twinops/twinops/ui/common"
+	"github.com/twinops/twinops/ui/uitest"
+)
+
+func setup(t *testing.T, n int) (Model, *uitest.Backend) {
+	t.Helper()
+	docs := uitest.Fleet(n)
+	st := common.NewStore()
+	b := common.Batch{Twins: map[string]*twin.Doc{}}
+	ids := make([]string, 0, n)
+	for _, d := range docs {
+		b.Twins[d.DeviceID] = d
+		ids = append(ids, d.DeviceID)
+	}
+	st.Apply(b)
+	be := uitest.NewBackend(uitest.Now, docs...)
+	c := &common.Common{Width: 80, Height: 24, Styles: theme.New(true, false), Keys: common.DefaultKeys(),
+		Now: uitest.Now, Store: st, Ctx: context.Background(), Backend: be}
+	m := New(c)
+	m.SetSize(80, 23)
+	m, _ = m.Plan(ids, "all devices")
+	return m, be
+}
+
+func press(m Model, keys ...string) Model {
+	for _, k := range keys {
+		var msg tea.KeyPressMsg
+		switch k {
+		case "enter":
+			msg = tea.KeyPressMsg{Code: tea.KeyEnter}
+		case "tab":
+			msg = tea.KeyPressMsg{Code: tea.KeyTab}
+		case "backspace":
+			msg = tea.KeyPressMsg{Code: tea.KeyBackspace}
+		default:
+			msg = tea.KeyPressMsg{Code: []rune(k)[0], Text: k}
+		}
+		m, _ = m.Update(msg)
+	}
+	return m
+}
+
+func typeIn(m Model, s string) Model {
+	for _, r := range s {
+		m = press(m, string(r))
+	}
+	return m
+}
+
+// runCmd runs a command and every command it batches, returning the messages that do
+// not block (writes to the fake hub); ticks are left out.
+func writes(cmd tea.Cmd) []writeDoneMsg {
+	if cmd == nil {
+		return nil
+	}
+	switch msg := cmd().(type) {
+	case tea.BatchMsg:
+		var out []writeDoneMsg
+		for _, c := range msg {
+			out = append(out, writes(c)...)
+		}
+		return out
+	case writeDoneMsg:
+		return []writeDoneMsg{msg}
+	}
+	return nil
+}
+
+func TestRolloutPlan(t *testing.T) {
+	tests := map[string]struct {
+		value, rate string
+		wantErr     bool
+		wantValue   any
+	}{
+		"bare word is a string": {"2.1.0", "10", false, "2.1.0"},
+		"number is a number":    {"42", "10", false, 42.0},
+		"empty value refused":   {"", "10", true, nil},
+		"zero rate refused":     {"2.1.0", "0", true, nil},
+		"rate not a number":     {"2.1.0", "fast", true, nil},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			m, _ := setup(t, 8)
+			m = typeIn(m, tc.value)
+			m = press(m, "tab", "backspace", "backspace")
+			m = typeIn(m, tc.rate)
+			m = press(m, "enter")
+			if tc.wantErr {
+				if m.err == "" || m.phase != phasePlan {
+					t.Fatalf("bad input accepted: phase %d err %q", m.phase, m.err)
+				}
+				return
+			}
+			if m.phase != phaseConfirm || !twin.Equal(m.value, tc.wantValue) {
+				t.Fatalf("phase %d value %#v err %q", m.phase, m.value, m.err)
+			}
+		})
+	}
+}
+
+func TestRolloutWritesAtRatePauseAbort(t *testing.T) {
+	m, be := setup(t, 40)
+	m = typeIn(m, "2.0.0")
+	m = press(m, "tab", "backspace", "backspace")
+	m = typeIn(m, "20") // 20/s: 2 writes per 100 ms tick
+	m = press(m, "enter")
+	if got := len(m.affected()); got != 40 {
+		t.Fatalf("%d devices affected, want 40", got)
+	}
+	m, _ = m.Update(tea.KeyPressMsg{Code: 'y', Text: "y"})
+	if m.phase != phaseRunning {
+		t.Fatalf("phase %d after y, want running", m.phase)
+	}
+	var cmd tea.Cmd
+	m, cmd = m.Update(tickMsg{runID: m.runID})
+	done := writes(cmd)
+	if len(done) != 2 {
+		t.Fatalf("one tick at 20/s wrote %d devices, want 2", len(done))
+	}
+	for _, d := range done {
+		m, _ = m.Update(d)
+	}
+	for _, p := range be.Patches {
+		if p.Etag != "*" || !twin.Equal(p.Patch.Desired, map[string]any{"firmware": map[string]any{"version": "2.0.0"}}) {
+			t.Fatalf("unexpected write %+v", p)
+		}
+	}
+	m = press(m, "p")
+	m, cmd = m.Update(tickMsg{runID: m.runID})
+	if n := len(writes(cmd)); n != 0 || m.phase != phasePaused {
+		t.Fatalf("paused rollout wrote %d devices (phase %d)", n, m.phase)
+	}
+	m = press(m, "A")
+	m, cmd = m.Update(tickMsg{runID: m.runID})
+	if n := len(writes(cmd)); n != 0 || m.phase != phaseAborted || len(m.queue) != 0 {
+		t.Fatalf("aborted rollout wrote %d devices (phase %d, %d queued)", n, m.phase, len(m.queue))
+	}
+	if len(be.Patches) != 2 {
+		t.Fatalf("%d writes in all, want 2", len(be.Patches))
+	}
+	// The hub's change events bring the written devices into the store.
+	b := common.Batch{Twins: map[string]*twin.Doc{}}
+	for _, p := range be.Patches {
+		d, _ := be.GetTwin(context.Background(), p.ID)
+		b.Twins[p.ID] = d
+	}
+	m.c.Store.Apply(b)
+	p := m.progress()
+	if p.counts[stNotStarted] != 38 {
+		t.Fatalf("not started %d, want 38 (counts %v)", p.counts[stNotStarted], p.counts)
+	}
+}
+
+func TestRolloutStaleWriteResultIgnored(t *testing.T) {
+	m, _ := setup(t, 4)
+	m.runID = 3
+	m.phase = phaseRunning
+	m.inFlight = 1
+	m, _ = m.Update(writeDoneMsg{runID: 2, id: "dev-00000"})
+	if m.inFlight != 1 || m.written != 0 {
+		t.Fatal("a result from an earlier rollout was counted")
+	}
+}
