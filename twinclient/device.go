@@ -103,6 +103,7 @@ type Device struct {
 	status   DeviceStatus
 	closed   bool
 
+	workers     sync.WaitGroup // twin reads and gap timers; Close waits for them
 	inbox       *desiredInbox
 	dropCh      chan time.Duration
 	ctx         context.Context    // ends at Close
@@ -292,6 +293,7 @@ func (d *Device) Close() error {
 	d.cancel()
 	<-d.done
 	<-d.deliverDone
+	d.workers.Wait()
 	return nil
 }
 
@@ -333,8 +335,11 @@ var errDevConnGone = errors.New("twinclient: connection ended")
 // publish sends a request on c. A failed publish leaves the request pending: the
 // connection is going away and the next one resends it.
 func (d *Device) publish(c *devConn, req *devRequest) {
+	if c.ctx.Err() != nil {
+		return // retired: the next connection resends it
+	}
 	tok := c.client.Publish(req.topic, 0, false, req.body)
-	if !tok.WaitTimeout(d.opts.ConnectTimeout) {
+	if !tok.WaitTimeout(writeTimeout) {
 		d.log.Debug("twin devRequest not written in time; it will be resent after reconnecting", "rid", req.rid)
 		return
 	}

@@ -27,6 +27,10 @@ const deviceAPIVersion = "2021-04-12"
 // for the missing ones before the device re-reads the whole twin.
 const devGapWait = 2 * time.Second
 
+// writeTimeout bounds writing one packet, and how long paho's Publish may block when the
+// connection goes away under it.
+const writeTimeout = 5 * time.Second
+
 // devEndpoint is where a Device connects.
 type devEndpoint struct {
 	addr string      // host:port
@@ -142,7 +146,7 @@ func (d *Device) connectOnce(ctx context.Context) (*devConn, error) {
 		SetOrderMatters(false).
 		SetKeepAlive(d.opts.KeepAlive).
 		SetConnectTimeout(d.opts.ConnectTimeout).
-		SetWriteTimeout(d.opts.ConnectTimeout).
+		SetWriteTimeout(writeTimeout).
 		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { d.onMessage(c, m) }).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			select {
@@ -266,7 +270,16 @@ func (d *Device) activate(c *devConn) {
 	for _, r := range resend {
 		d.publish(c, r)
 	}
-	go d.syncDesired(c)
+	d.goSync(c)
+}
+
+// goSync starts a whole-twin read on c on a worker goroutine that Close waits for.
+func (d *Device) goSync(c *devConn) {
+	d.workers.Add(1)
+	go func() {
+		defer d.workers.Done()
+		d.syncDesired(c)
+	}()
 }
 
 // hold waits while c is up. It returns how long to stay offline, why the connection ended
@@ -408,8 +421,12 @@ func (d *Device) resync(c *devConn) {
 		return
 	}
 	d.gate.startSync()
+	d.workers.Add(1) // under mu, while c is current: Close has not reached workers.Wait
 	d.mu.Unlock()
-	go d.syncDesired(c)
+	go func() {
+		defer d.workers.Done()
+		d.syncDesired(c)
+	}()
 }
 
 // syncDesired reads the whole twin on c and hands its desired section to the gate,
