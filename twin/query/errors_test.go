@@ -146,3 +146,28 @@ func TestSyntaxErrorRendering(t *testing.T) {
 		})
 	}
 }
+
+// TestCanonicalString pins the canonical form of conditions, which GROUP BY matching and
+// the fuzz round trip rely on.
+func TestCanonicalString(t *testing.T) {
+	cases := map[string]struct{ in, want string }{
+		"precedence":      {`tags.a = 1 OR NOT tags.x < 2 AND tags.y != 'z'`, `((tags.a = 1) OR ((NOT (tags.x < 2)) AND (tags.y != "z")))`},
+		"canonical names": {`DEVICEID = "d1" and TAGS.ring <> 'x'`, `((deviceId = "d1") AND (tags.ring != "x"))`},
+		"brackets":        {`tags['a b'][2].c = -1.5e3`, `(tags["a b"][2].c = -1500)`},
+		"escapes":         {`tags.x = 'q"\\\u0001'`, `(tags.x = "q\"\\\u0001")`},
+		"in and call":     {`tags.x NOT IN [1, 'a', null, true] OR STARTS_WITH(deviceId, 'd')`, `((tags.x NIN [1, "a", null, true]) OR STARTSWITH(deviceId, "d"))`},
+		"arithmetic":      {`-(version + 2) * 3 % 4 / 5 - +version >= 0x10`, `((((((-(version + 2)) * 3) % 4) / 5) - (+version)) >= 16)`},
+		"unary plus path": {`+version = 1`, `((+version) = 1)`},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			q, err := ParseWhere(c.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := q.st.where.String(); got != c.want {
+				t.Errorf("String() = %s\n         want %s", got, c.want)
+			}
+		})
+	}
+}

@@ -24,19 +24,19 @@ func fleet(t testing.TB) []*twin.Doc {
 	specs := []spec{
 		{id: "d1", tags: map[string]any{"region": "eu", "ring": "canary", "model": "m1"},
 			des:       map[string]any{"firmware": map[string]any{"version": "2.1.0"}},
-			rep:       map[string]any{"firmware": map[string]any{"version": "2.0.0", "status": "downloading"}, "battery": 80.0, "connectivity": "wifi"},
+			rep:       map[string]any{"firmware": map[string]any{"version": "2.0.0", "status": "downloading"}, "battery": 80.0, "connectivity": "wifi", "mixed": "x"},
 			connected: true, active: t0},
 		{id: "d2", tags: map[string]any{"region": "us", "ring": "canary", "model": "m2"},
 			des:       map[string]any{"firmware": map[string]any{"version": "2.1.0"}},
-			rep:       map[string]any{"firmware": map[string]any{"version": "2.1.0", "status": "succeeded"}, "battery": 40.0, "connectivity": "wired"},
+			rep:       map[string]any{"firmware": map[string]any{"version": "2.1.0", "status": "succeeded"}, "battery": 40.0, "connectivity": "wired", "mixed": 3.0},
 			connected: true, active: t0.Add(-time.Hour)},
 		{id: "d3", tags: map[string]any{"region": "eu", "ring": "broad", "model": "m1"},
 			des:    map[string]any{"firmware": map[string]any{"version": "2.1.0"}},
-			rep:    map[string]any{"firmware": map[string]any{"version": "2.1.0", "status": "succeeded"}, "battery": 10.0, "connectivity": "cellular"},
+			rep:    map[string]any{"firmware": map[string]any{"version": "2.1.0", "status": "succeeded"}, "battery": 10.0, "connectivity": "cellular", "mixed": true},
 			disabl: true, active: t0.Add(-48 * time.Hour)},
 		{id: "d4", tags: map[string]any{"region": "eu", "ring": "broad"},
 			des: map[string]any{"firmware": map[string]any{"version": "2.0.0"}},
-			rep: map[string]any{"battery": 55.5, "ips": []any{"10.0.0.4", "fe80::4"}}},
+			rep: map[string]any{"battery": 55.5, "mixed": map[string]any{"a": 1.0}, "ips": []any{"10.0.0.4", "fe80::4"}}},
 		{id: "d5"},
 	}
 	var docs []*twin.Doc

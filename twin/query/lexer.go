@@ -134,7 +134,7 @@ func afterValue(toks []token) bool {
 		return false
 	}
 	t := toks[len(toks)-1]
-	return t.kind == tIdent || t.is(")") || t.is("]")
+	return (t.kind == tIdent && !isKeyword(t.text)) || t.is(")") || t.is("]")
 }
 
 func punct(s string) string {

@@ -74,6 +74,9 @@ func TestMatch(t *testing.T) {
 		"metadata lastUpdated":        {`SELECT * FROM devices WHERE properties.desired.$metadata.firmware.version.$lastUpdated < '2026-11-27T08:00:00Z'`, []string{"d1", "d2", "d3", "d4"}},
 		"metadata lastUpdatedVersion": {`SELECT * FROM devices WHERE properties.desired.$metadata.firmware.$lastUpdatedVersion = 2`, []string{"d1", "d2", "d3", "d4"}},
 		"x509 null":                   {`SELECT * FROM devices WHERE x509Thumbprint.primaryThumbprint = null AND deviceId = 'd1'`, []string{"d1"}},
+		"arrays do not compare":       {`SELECT * FROM devices WHERE properties.reported.ips = ['10.0.0.4', 'fe80::4']`, nil},
+		"leading-dot number":          {`SELECT * FROM devices WHERE properties.reported.mixed = 3 AND .5 < 1`, []string{"d2"}},
+		"unary plus on text":          {`SELECT * FROM devices WHERE IS_DEFINED(+tags.region) OR IS_DEFINED(-tags.region)`, nil},
 		"keyword as member":           {`SELECT * FROM devices WHERE IS_DEFINED(tags.group) OR tags.select = 1`, nil},
 		"moduleId undefined":          {`SELECT * FROM devices WHERE IS_DEFINED(moduleId)`, nil},
 	}

@@ -30,6 +30,15 @@ func TestRun(t *testing.T) {
 		"group with undefined key": {
 			`SELECT properties.reported.firmware.status AS status, COUNT() AS n FROM devices GROUP BY properties.reported.firmware.status`,
 			ItemRaw, `[{"n":2},{"n":1,"status":"downloading"},{"n":2,"status":"succeeded"}]`},
+		"group by mixed kinds": {
+			`SELECT properties.reported.mixed AS m, COUNT() AS n FROM devices GROUP BY properties.reported.mixed`,
+			ItemRaw, `[{"n":1},{"m":true,"n":1},{"m":3,"n":1},{"m":"x","n":1},{"m":{"a":1},"n":1}]`},
+		"min max across kinds": {
+			`SELECT MIN(properties.reported.mixed) AS lo, MAX(properties.reported.mixed) AS hi FROM devices`,
+			ItemRaw, `[{"hi":"x","lo":true}]`},
+		"array constant projection": {
+			`SELECT [1, tags.region, tags.none, 'a\n\t\r\b\f\/'] AS a, +properties.reported.battery AS b, deviceId[0] AS c FROM devices WHERE deviceId = 'd1'`,
+			ItemRaw, `[{"a":[1,"eu","a\n\t\r\b\f/"],"b":80}]`},
 		"COUNT(*) as in SQL": {`SELECT COUNT(*) AS n FROM devices`, ItemRaw, `[{"n":5}]`},
 		"count empty":        {`SELECT COUNT() AS n FROM devices WHERE deviceId = 'nope'`, ItemRaw, `[{"n":0}]`},
 		"unnamed aggregates": {
