@@ -186,11 +186,16 @@ func quote(s string) string {
 
 // isPlainName reports whether s can be written as a bare path segment.
 func isPlainName(s string) bool {
-	if s == "" || !isIdentStart(s[0]) {
+	if s == "" || !(isIdentStart(s[0]) || unicodeLetter(s) > 0) {
 		return false
 	}
-	for i := 1; i < len(s); i++ {
-		if !isIdentPart(s[i]) {
+	for i := 0; i < len(s); {
+		switch n := unicodeLetter(s[i:]); {
+		case isIdentPart(s[i]):
+			i++
+		case n > 0:
+			i += n
+		default:
 			return false
 		}
 	}

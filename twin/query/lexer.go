@@ -3,6 +3,7 @@ package query
 import (
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -82,10 +83,16 @@ func lex(src string) ([]token, *SyntaxError) {
 		}
 		c := src[i]
 		switch {
-		case isIdentStart(c):
-			j := i + 1
-			for j < len(src) && isIdentPart(src[j]) {
-				j++
+		case isIdentStart(c) || unicodeLetter(src[i:]) > 0:
+			j := i
+			for j < len(src) {
+				if isIdentPart(src[j]) {
+					j++
+				} else if n := unicodeLetter(src[j:]); n > 0 {
+					j += n
+				} else {
+					break
+				}
 			}
 			toks = append(toks, token{kind: tIdent, text: src[i:j], off: i})
 			i = j
@@ -112,6 +119,19 @@ func lex(src string) ([]token, *SyntaxError) {
 			i += len(sym)
 		}
 	}
+}
+
+// unicodeLetter returns the length of the non-ASCII letter that s starts with, or 0:
+// property names such as tags.région are names too.
+func unicodeLetter(s string) int {
+	if s == "" || s[0] < utf8.RuneSelf {
+		return 0
+	}
+	r, n := utf8.DecodeRuneInString(s)
+	if r == utf8.RuneError || !unicode.IsLetter(r) {
+		return 0
+	}
+	return n
 }
 
 // badChar describes a character that starts no token, with a hint for the usual slips.

@@ -3,6 +3,8 @@ package query
 import (
 	"slices"
 	"testing"
+
+	"github.com/twinops/twinops/twin"
 )
 
 func TestMatch(t *testing.T) {
@@ -77,6 +79,7 @@ func TestMatch(t *testing.T) {
 		"arrays do not compare":       {`SELECT * FROM devices WHERE properties.reported.ips = ['10.0.0.4', 'fe80::4']`, nil},
 		"leading-dot number":          {`SELECT * FROM devices WHERE properties.reported.mixed = 3 AND .5 < 1`, []string{"d2"}},
 		"unary plus on text":          {`SELECT * FROM devices WHERE IS_DEFINED(+tags.region) OR IS_DEFINED(-tags.region)`, nil},
+		"unicode names":               {`SELECT * FROM devices WHERE tags.région = 'x' OR tags['日本'] = 1`, nil},
 		"keyword as member":           {`SELECT * FROM devices WHERE IS_DEFINED(tags.group) OR tags.select = 1`, nil},
 		"moduleId undefined":          {`SELECT * FROM devices WHERE IS_DEFINED(moduleId)`, nil},
 	}
@@ -114,6 +117,33 @@ func TestParseWhere(t *testing.T) {
 			}
 			if got := ids(q, docs); !slices.Equal(got, c.want) {
 				t.Errorf("%s\nmatched %v, want %v", c.q, got, c.want)
+			}
+		})
+	}
+}
+
+func TestUnicodeNames(t *testing.T) {
+	d := twin.New("ü-1", t0)
+	if err := d.Patch(twin.Tags, map[string]any{"région": "nord", "日本": 1.0}, t0); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]bool{
+		`tags.région = 'nord'`:             true,
+		`tags.日本 = 1 AND deviceId = 'ü-1'`: true,
+		`tags['région'] = "nord"`:          true,
+		`tags.région = 'sud'`:              false,
+	}
+	for src, want := range cases {
+		t.Run(src, func(t *testing.T) {
+			q, err := ParseWhere(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if q.Match(d) != want {
+				t.Errorf("Match = %v, want %v", !want, want)
+			}
+			if again, err := ParseWhere(q.st.where.String()); err != nil || again.Match(d) != want {
+				t.Errorf("canonical %s does not round-trip: %v", q.st.where, err)
 			}
 		})
 	}
