@@ -101,6 +101,24 @@ func sectionLeaves(m map[string]any) int {
 	return n
 }
 
+// statsOf is sizeOf(v, false) and leafCount(v) in one walk.
+func statsOf(v any) stats {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return stats{sizeOf(v, false), 1}
+	}
+	var st stats
+	for k, e := range m {
+		es := statsOf(e)
+		st.size += charCount(k) + es.size
+		st.leaves += es.leaves
+	}
+	if len(m) == 0 {
+		st.leaves = 1
+	}
+	return st
+}
+
 // objectLeafDelta turns the change of the summed leaves of an object's members into the
 // change of the object's own leaf count, given its member count before and after (an
 // empty object is itself one leaf).

@@ -2,6 +2,7 @@ package twin
 
 import (
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -21,9 +22,13 @@ type decoder struct {
 	// copyStrings gives every decoded string its own allocation instead of a substring
 	// of src: for documents kept long (a whole twin), so they do not pin the input.
 	copyStrings bool
-	keys        map[string]string // with copyStrings: one copy of each member name
-	path        pathStack
-	err         *Error
+	// Member names of the property values being decoded, in order, for key to share
+	// with the $metadata that follows them.
+	recording, inMeta bool
+	recKeys           []string
+	recPos            int
+	path              pathStack
+	err               *Error
 }
 
 func newDecoder(body []byte, root string, validate bool) decoder {
@@ -255,31 +260,34 @@ func (d *decoder) array() []any {
 	}
 }
 
-// key decodes a member name. With copyStrings, names are interned: a twin repeats each
-// name in its $metadata, and the copies would cost memory for as long as it is kept.
+// key decodes a member name. With copyStrings the name gets its own copy, except in
+// $metadata, where the names repeat those of the values just decoded (same order when
+// the twin was written by MarshalJSON): those are shared instead of copied again.
 func (d *decoder) key() string {
 	if !d.copyStrings {
 		return d.str()
 	}
-	d.copyStrings = false
 	start := d.pos
-	k := d.str()
+	d.copyStrings = false
+	k := d.str() // a substring of src for now
 	d.copyStrings = true
-	if d.err != nil {
-		return ""
+	if d.err != nil || d.pos-start-2 != len(k) {
+		return k // an error, or it had escapes: already a fresh string
 	}
-	if d.pos-start-2 != len(k) {
-		return k // it had escapes: already a fresh string
+	if d.inMeta {
+		for i := d.recPos; i < len(d.recKeys) && i < d.recPos+32; i++ {
+			if d.recKeys[i] == k {
+				d.recPos = i + 1
+				return d.recKeys[i]
+			}
+		}
+		return strings.Clone(k)
 	}
-	if s, ok := d.keys[k]; ok {
-		return s
+	k = strings.Clone(k)
+	if d.recording {
+		d.recKeys = append(d.recKeys, k)
 	}
-	if d.keys == nil {
-		d.keys = make(map[string]string, 64)
-	}
-	s := string(d.data[start+1 : d.pos-1])
-	d.keys[s] = s
-	return s
+	return k
 }
 
 // str decodes a string at d.pos (at the opening quote).

@@ -74,6 +74,7 @@ func (d *decoder) members(fn func(k string)) bool {
 // decoder reads a twin.
 type docReader struct {
 	*decoder
+	metas    metaAlloc
 	bad      error
 	lastTime string
 	lastT    time.Time
@@ -218,18 +219,22 @@ func (r *docReader) properties(nd *Doc) {
 
 // props reads {values…,"$metadata":…,"$version":n}.
 func (r *docReader) props(p *Props, name string) {
+	r.recKeys, r.recPos, r.recording = r.recKeys[:0], 0, true
 	ok := r.members(func(k string) {
 		switch k {
 		case "$version":
 			p.Version = int64(r.number(name, ".$version"))
 		case "$metadata":
+			r.recording, r.inMeta = false, true
 			if m := r.meta(name, 0); m != nil {
 				p.Meta = m
 			}
+			r.inMeta = false
 		default:
 			p.Values[k] = r.value()
 		}
 	})
+	r.recording = false
 	if !ok && r.value() != nil {
 		r.setBad("%s must be an object", name)
 	}
@@ -242,7 +247,7 @@ func (r *docReader) meta(name string, depth int) *Meta {
 		r.fail("$metadata nested too deeply")
 		return nil
 	}
-	m := &Meta{}
+	m := r.metas.new()
 	ok := r.members(func(k string) {
 		switch k {
 		case "$lastUpdated":

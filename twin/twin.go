@@ -213,8 +213,13 @@ func (p *Props) leafCount() int {
 func (d *Doc) cacheStats() {
 	d.sectionSize(Tags)
 	for _, p := range []*Props{&d.Desired, &d.Reported} {
-		p.size = int32(sizeOf(p.Values, false)) + 1
-		p.leaves = int32(sectionLeaves(p.Values)) + 1
+		var st stats
+		for k, v := range p.Values {
+			vs := statsOf(v)
+			st.size += charCount(k) + vs.size
+			st.leaves += vs.leaves
+		}
+		p.size, p.leaves = int32(st.size)+1, int32(st.leaves)+1
 	}
 }
 
@@ -235,17 +240,38 @@ func (p Props) clone() Props {
 }
 
 func (m *Meta) clone() *Meta {
+	var a metaAlloc
+	return m.cloneWith(&a)
+}
+
+func (m *Meta) cloneWith(a *metaAlloc) *Meta {
 	if m == nil {
 		return nil
 	}
-	c := &Meta{LastUpdated: m.LastUpdated, LastUpdatedVersion: m.LastUpdatedVersion}
+	c := a.new()
+	c.LastUpdated, c.LastUpdatedVersion = m.LastUpdated, m.LastUpdatedVersion
 	if m.Children != nil {
 		c.Children = make(map[string]*Meta, len(m.Children))
 		for k, v := range m.Children {
-			c.Children[k] = v.clone()
+			c.Children[k] = v.cloneWith(a)
 		}
 	}
 	return c
+}
+
+// metaAlloc hands out Meta nodes from chunks, so that building a whole tree (decoding,
+// cloning) costs a few allocations instead of one per node.
+type metaAlloc struct {
+	chunk []Meta
+}
+
+func (a *metaAlloc) new() *Meta {
+	if len(a.chunk) == 0 {
+		a.chunk = make([]Meta, 32)
+	}
+	m := &a.chunk[0]
+	a.chunk = a.chunk[1:]
+	return m
 }
 
 // cloneMap deep-copies a JSON object (nil stays nil).
