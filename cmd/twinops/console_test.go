@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/twinops/twinops/hub"
+	"github.com/twinops/twinops/sim"
+	"github.com/twinops/twinops/twinclient"
+	"github.com/twinops/twinops/ui"
+)
+
+// driver runs a root model the way bubbletea's runtime does, without a terminal:
+// commands run on their own goroutines and their messages come back to Update in order.
+type driver struct {
+	t    *testing.T
+	m    tea.Model
+	msgs chan tea.Msg
+}
+
+func newDriver(t *testing.T, m tea.Model) *driver {
+	d := &driver{t: t, m: m, msgs: make(chan tea.Msg, 1024)}
+	d.run(m.Init())
+	d.send(tea.WindowSizeMsg{Width: 120, Height: 40})
+	return d
+}
+
+func (d *driver) run(cmd tea.Cmd) {
+	if cmd == nil {
+		return
+	}
+	go func() {
+		msg := cmd()
+		if msg != nil {
+			d.msgs <- msg
+		}
+	}()
+}
+
+func (d *driver) send(msg tea.Msg) {
+	if b, ok := msg.(tea.BatchMsg); ok {
+		for _, c := range b {
+			d.run(c)
+		}
+		return
+	}
+	next, cmd := d.m.Update(msg)
+	d.m = next
+	d.run(cmd)
+}
+
+func (d *driver) screen() string { return ansi.Strip(d.m.(ui.Model).Render()) }
+
+// waitFor processes messages until the screen satisfies ok.
+func (d *driver) waitFor(what string, timeout time.Duration, ok func(string) bool) {
+	d.t.Helper()
+	deadline := time.After(timeout)
+	for !ok(d.screen()) {
+		select {
+		case msg := <-d.msgs:
+			d.send(msg)
+		case <-deadline:
+			d.t.Fatalf("timed out waiting for %s; screen:\n%s", what, d.screen())
+		}
+	}
+}
+
+// settle handles the messages that arrive within a short while (navigation commands
+// finish at once), so that the next key goes to the screen it was meant for.
+func (d *driver) settle() {
+	for {
+		select {
+		case msg := <-d.msgs:
+			d.send(msg)
+		case <-time.After(50 * time.Millisecond):
+			return
+		}
+	}
+}
+
+func (d *driver) keys(keys ...string) {
+	for _, k := range keys {
+		var msg tea.KeyPressMsg
+		switch k {
+		case "enter":
+			msg = tea.KeyPressMsg{Code: tea.KeyEnter}
+		case "end":
+			msg = tea.KeyPressMsg{Code: tea.KeyEnd}
+		case "left":
+			msg = tea.KeyPressMsg{Code: tea.KeyLeft}
+		case "ctrl+s":
+			msg = tea.KeyPressMsg{Code: 's', Mod: tea.ModCtrl}
+		default:
+			msg = tea.KeyPressMsg{Code: []rune(k)[0], Text: k}
+		}
+		d.send(msg)
+		d.settle()
+	}
+}
+
+func (d *driver) typeText(s string) {
+	for _, r := range s {
+		if r == ' ' {
+			d.send(tea.KeyPressMsg{Code: tea.KeySpace, Text: " "})
+			continue
+		}
+		d.send(tea.KeyPressMsg{Code: r, Text: string(r)})
+	}
+}
+
+// TestConsoleEndToEnd starts a hub, a small simulated fleet and the console model on
+// the real client, edits a desired property and sees the device's reported change come
+// back in sync.
+func TestConsoleEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h, err := hub.New(hub.Config{DataDir: t.TempDir(), Hostname: "localhost", TLSAddr: "127.0.0.1:0", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	cs, err := h.ServiceConnectionString("iothubowner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "mqtts://" + h.TLSAddr().String()
+	svc, err := twinclient.DialService(ctx, twinclient.ServiceOptions{URL: url, ConnectionString: cs, CAFile: h.CAFile(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := sim.Options{Count: 3, Seed: 7, Prefix: "e2e-", Speed: 20, Logger: log}
+	conns, err := sim.Provision(ctx, sim.ServiceRegistry(svc), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl, err := sim.Run(ctx, o, conns, twinclient.DeviceOptions{URL: url, CAFile: h.CAFile(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fl.Close()
+
+	be := newBackend(ctx, log)
+	be.start(func() (*twinclient.Service, func(), error) { return svc, func() {}, nil })
+	defer be.close()
+	dark := true
+	d := newDriver(t, ui.New(ui.Options{Backend: be, Dark: &dark, Context: ctx}))
+
+	d.waitFor("three connected devices", 30*time.Second, func(s string) bool { return strings.Contains(s, "3/3 connected") })
+	d.keys("enter")
+	d.waitFor("the twin screen", 5*time.Second, func(s string) bool { return strings.Contains(s, "RECENT CHANGES") })
+	d.keys("e", "end", "left")
+	d.typeText(`"telemetryConfig": {"sendFrequency": "17s"}`)
+	d.waitFor("a valid edit", 5*time.Second, func(s string) bool { return strings.Contains(s, `patch desired {"telemetryConfig":{"sendFrequency":"17s"}}`) })
+	d.keys("ctrl+s")
+	d.waitFor("the device to report the new value in sync", 30*time.Second, func(s string) bool {
+		for _, l := range strings.Split(s, "\n") {
+			if strings.Contains(l, "telemetryConfig.sendFrequency") && strings.Count(l, `"17s"`) == 2 && strings.Contains(l, "in sync") {
+				return true
+			}
+		}
+		return false
+	})
+}
