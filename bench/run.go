@@ -29,6 +29,7 @@ type Options struct {
 	SourceIPs   int           // spread connections over 127.0.0.1 … 127.0.0.N
 	QueryText   string        // query scenario: the query to run
 	Progress    io.Writer     // progress lines every second, nil for none
+	MemProfile  string        // connect: write this process's heap profile here while the devices are idle
 }
 
 func (o *Options) defaults() {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -239,6 +242,11 @@ func runConnect(ctx context.Context, t Target, o Options) (*Result, error) {
 		return nil, fmt.Errorf("a device connection dropped while idle: %w", lost)
 	}
 	s1, ok1 := t.Sample()
+	if o.MemProfile != "" {
+		if err := writeHeapProfile(o.MemProfile); err != nil {
+			return nil, err
+		}
+	}
 	res := &Result{Elapsed: connectTime, Ops: int64(len(conns)),
 		Throughput: float64(len(conns)) / connectTime.Seconds(),
 		Latency:    map[string]Percentiles{"connect": lat.Percentiles()}}
@@ -251,4 +259,15 @@ func runConnect(ctx context.Context, t Target, o Options) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// writeHeapProfile writes this process's live heap (after a GC) to file.
+func writeHeapProfile(file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	defer f.Close()
+	runtime.GC()
+	return pprof.WriteHeapProfile(f)
 }

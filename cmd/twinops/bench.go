@@ -74,6 +74,7 @@ flags:`)
 	fs.IntVar(&f.pid, "pid", 0, "with --hub or --broker: the server's pid, for its CPU and memory")
 	fs.StringVar(&f.jsonOut, "json", "", "also write the result as JSON to this file (- for stdout)")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (with --embedded: hub and load) to this file")
+	fs.StringVar(&o.MemProfile, "memprofile", "", "connect: write this process's heap profile (with --embedded: hub and load) while the devices are idle")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines on stderr")
 	fs.StringVar(&f.label, "label", "", "a name for this run in reports (default: the target)")
 	fs.StringVar(&f.markdown, "markdown", "", "print the Markdown report of the *.json results in this directory and exit")
@@ -84,7 +85,7 @@ flags:`)
 	f.command = "twinops bench"
 	fs.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
-		case "quiet", "label", "json", "cpuprofile", "markdown":
+		case "quiet", "label", "json", "cpuprofile", "memprofile", "markdown":
 			return
 		}
 		v := fl.Value.String()
