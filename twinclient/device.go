@@ -34,6 +34,9 @@ type DeviceOptions struct {
 	// CAFile (PEM) or RootCAs is the hub's CA; both empty means the system roots.
 	CAFile  string
 	RootCAs *x509.CertPool
+	// ServerName overrides the name the hub's certificate is checked against (default:
+	// the host dialled).
+	ServerName string
 	// TokenLifetime is how long each SAS token is valid (default 1h, minimum 2s).
 	// RenewBefore is how long before expiry the device reconnects with a fresh token
 	// (default a quarter of the lifetime, as the Azure Node SDK's 45 of 60 minutes).

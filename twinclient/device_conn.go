@@ -89,6 +89,9 @@ func deviceTLS(opts DeviceOptions, host string) (*tls.Config, error) {
 			return nil, fmt.Errorf("twinclient: CA file %s holds no PEM certificate; give the hub's ca.pem", opts.CAFile)
 		}
 	}
+	if opts.ServerName != "" {
+		host = opts.ServerName
+	}
 	return &tls.Config{RootCAs: roots, ServerName: host, MinVersion: tls.VersionTLS12}, nil
 }
 
