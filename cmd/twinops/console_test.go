@@ -161,7 +161,9 @@ func TestConsoleEndToEnd(t *testing.T) {
 	d.waitFor("the twin screen", 5*time.Second, func(s string) bool { return strings.Contains(s, "RECENT CHANGES") })
 	d.keys("e", "end", "left")
 	d.typeText(`"telemetryConfig": {"sendFrequency": "17s"}`)
-	d.waitFor("a valid edit", 5*time.Second, func(s string) bool { return strings.Contains(s, `patch desired {"telemetryConfig":{"sendFrequency":"17s"}}`) })
+	d.waitFor("a valid edit", 5*time.Second, func(s string) bool {
+		return strings.Contains(s, `patch desired {"telemetryConfig":{"sendFrequency":"17s"}}`)
+	})
 	d.keys("ctrl+s")
 	d.waitFor("the device to report the new value in sync", 30*time.Second, func(s string) bool {
 		for _, l := range strings.Split(s, "\n") {
