@@ -211,3 +211,33 @@ func BenchmarkBaselineMapLookup(b *testing.B) {
 		b.Fatal("not found")
 	}
 }
+
+// BenchmarkParsePatchOnly is the decoding half of BenchmarkReportedPatch.
+func BenchmarkParsePatchOnly(b *testing.B) {
+	b.ReportAllocs()
+	start := cpuTime()
+	for b.Loop() {
+		if _, err := ParsePatch(Reported, benchPatch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, start)
+}
+
+// BenchmarkPatchOnly is the merging half of BenchmarkReportedPatch.
+func BenchmarkPatchOnly(b *testing.B) {
+	d := benchTwin(b)
+	p, err := ParsePatch(Reported, benchPatch)
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := benchNow.Add(time.Hour)
+	b.ReportAllocs()
+	start := cpuTime()
+	for b.Loop() {
+		if err := d.Patch(Reported, p, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, start)
+}

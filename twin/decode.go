@@ -368,23 +368,7 @@ func (d *decoder) strEscaped(start int) string {
 				return ""
 			}
 			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
-				if d.pos+1 < len(d.data) && d.data[d.pos] == '\\' && d.data[d.pos+1] == 'u' {
-					save := d.pos
-					d.pos += 2
-					if r2, ok = d.hex4(); !ok {
-						return ""
-					}
-					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-						r, r2 = dec, -1
-					} else {
-						d.pos = save
-						r2 = -1
-					}
-				}
-				if utf16.IsSurrogate(r) {
-					r = utf8.RuneError
-				}
+				r = d.lowSurrogate(r)
 			}
 			b = utf8.AppendRune(b, r)
 		default:
@@ -395,6 +379,25 @@ func (d *decoder) strEscaped(start int) string {
 	}
 	d.fail("unterminated string")
 	return ""
+}
+
+// lowSurrogate completes the high surrogate r with a following \uXXXX low surrogate
+// when there is one (consuming it); anything else gives U+FFFD, as encoding/json does.
+func (d *decoder) lowSurrogate(r rune) rune {
+	if d.pos+1 >= len(d.data) || d.data[d.pos] != '\\' || d.data[d.pos+1] != 'u' {
+		return utf8.RuneError
+	}
+	save := d.pos
+	d.pos += 2
+	r2, ok := d.hex4()
+	if !ok {
+		return utf8.RuneError
+	}
+	if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+		return dec
+	}
+	d.pos = save // not a pair: the second escape is decoded on its own
+	return utf8.RuneError
 }
 
 func (d *decoder) hex4() (rune, bool) {

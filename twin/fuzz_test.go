@@ -10,6 +10,7 @@ var fuzzSeeds = []string{
 	`{}`, `{"a":1}`, `{"a":null}`, `{"a":{"b":[1,"x",null,{"c":true}]}}`, `{"a.b":1}`, `{"$version":1}`,
 	`{"s":"\u00e9\ud83d\ude00\\n"}`, `{"n":4503599627370496}`, `{"n":-1.5e-7}`, `[1]`, `{"a":`, `{"a":1,"a":2}`,
 	`{"k1":{"k2":{"k3":{"k4":{"k5":{"k6":{"k7":{"k8":{"k9":{"k10":{"k11":1}}}}}}}}}}}`, "{\"a\":\"\xff\"}",
+	`{"s":"\ud800\u0041"}`, `{"s":"\udc00\ud800"}`, `{"s":"\ud800\ud800\udc00"}`, `{"s":"\ud800\uzzzz"}`,
 }
 
 // FuzzParsePatch: no panics; accepted patches re-encode to JSON that parses to the same
