@@ -66,6 +66,7 @@ type Service struct {
 	ready     chan struct{} // closed while connected and subscribed
 	netConn   net.Conn      // the current socket (closed to force a reconnect)
 	gen       uint64        // connection generation, +1 per successful (re)connect
+	tokenExp  time.Time     // expiry of the token of the current connection
 	closed    bool
 	lastErr   error
 	pending   map[string]*call
@@ -247,11 +248,14 @@ func (s *Service) clientOptions() *mqtt.ClientOptions {
 
 // credentials is called by paho before every CONNECT: a fresh token each time.
 func (s *Service) credentials() (string, string) {
-	exp := s.opts.Now().Add(s.opts.TokenLifetime)
+	exp := s.opts.Now().Add(s.opts.TokenLifetime).Truncate(time.Second) // se is whole seconds
 	tok, err := sas.NewToken(s.cs.HostName, s.cs.SharedAccessKey, s.cs.SharedAccessKeyName, exp)
 	if err != nil {
 		s.log.Error("signing the service token", "err", err)
 	}
+	s.mu.Lock()
+	s.tokenExp = exp
+	s.mu.Unlock()
 	return s.cs.HostName + "/service", tok
 }
 
@@ -352,10 +356,34 @@ func (s *Service) armRenewal() {
 	if s.renew != nil {
 		s.renew.Stop()
 	}
-	s.renew = time.AfterFunc(s.opts.TokenLifetime*8/10, func() {
-		s.log.Info("renewing the service token by reconnecting")
-		s.dropConn()
-	})
+	// renew when 80 % of the lifetime has gone, counted back from the token's real expiry
+	d := s.tokenExp.Sub(s.opts.Now()) - s.opts.TokenLifetime/5
+	s.renew = time.AfterFunc(max(d, 0), s.renewToken)
+}
+
+// renewToken reconnects with a fresh token: it holds new requests back, lets the ones out
+// get their answers (for up to 5 s), then breaks the socket; paho reconnects at once and
+// asks credentials for a new token.
+func (s *Service) renewToken() {
+	s.log.Info("renewing the service token by reconnecting")
+	s.mu.Lock()
+	select {
+	case <-s.ready:
+		s.ready = make(chan struct{}) // requests wait for the new connection
+	default:
+	}
+	s.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		s.mu.Lock()
+		n := len(s.pending)
+		s.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.dropConn()
 }
 
 // dropConn breaks the socket; paho notices and reconnects with a fresh token. It expires
@@ -449,4 +477,11 @@ func (s *Service) route(_ mqtt.Client, m mqtt.Message) {
 			f.enqueue(topic[len(topicEvents):], m.Payload())
 		}
 	}
+}
+
+// generation is the number of successful connects so far.
+func (s *Service) generation() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen
 }

@@ -229,3 +229,28 @@ func TestServiceStaleEtagChangesNothing(t *testing.T) {
 		t.Fatalf("desired after the refused write: %v", now.Desired.Values)
 	}
 }
+
+// With a short token lifetime the client renews by reconnecting before the hub ends the
+// connection, and requests keep working throughout.
+func TestServiceTokenRenewal(t *testing.T) {
+	sh := startSvcHub(t)
+	cs, _ := sh.h.ServiceConnectionString("iothubowner")
+	ctx := testCtx(t)
+	s, err := DialService(ctx, ServiceOptions{URL: sh.url, ConnectionString: cs, TokenLifetime: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.CreateDevice(ctx, Identity{DeviceID: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	start := s.generation()
+	for n := 0; s.generation() < start+2; n++ {
+		if _, err := s.PatchTwin(ctx, "r", Patch{Desired: map[string]any{"n": float64(n)}}, ""); err != nil {
+			t.Fatalf("request %d across renewals (generation %d): %v", n, s.generation(), err)
+		}
+		if ctx.Err() != nil {
+			t.Fatal("no renewals")
+		}
+	}
+}
