@@ -232,7 +232,7 @@ func (s *Store) recordHistory(b Batch) {
 			}
 			repeat := seen[e.DeviceID]
 			seen[e.DeviceID] = true
-			if repeat && overlay == nil {
+			if overlay == nil && len(b.Events) > 1 {
 				overlay = map[key]any{}
 			}
 			flatten(e.Patch, path, func(p []string, v any) {

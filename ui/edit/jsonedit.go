@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/twinops/twinops/twin"
 )
@@ -34,7 +35,7 @@ func validate(sec twin.Section, text string) validation {
 		case errors.As(err, &te):
 			off = te.Offset
 		}
-		line, col := lineCol(text, off)
+		line, col := lineCol(text, off, strings.Contains(err.Error(), "unexpected end"))
 		msg := strings.TrimPrefix(err.Error(), "json: ")
 		if te != nil {
 			msg = "the " + sec.String() + " must be a JSON object"
@@ -54,18 +55,20 @@ func validate(sec twin.Section, text string) validation {
 	return validation{value: v}
 }
 
-// lineCol converts a byte offset (as encoding/json reports it: just past the bad byte)
-// into a 1-based line and column.
-func lineCol(text string, off int64) (int, int) {
+// lineCol converts a byte offset as encoding/json reports it into a 1-based line and
+// column (in characters). For a bad character the offset is just past it; for a text that
+// ends too early it is the end.
+func lineCol(text string, off int64, atEnd bool) (int, int) {
 	if off < 0 {
 		return 0, 0
 	}
-	if off > int64(len(text)) {
-		off = int64(len(text))
+	pos := int(min(off, int64(len(text))))
+	if !atEnd && pos > 0 {
+		pos--
 	}
-	before := text[:max(off-1, 0)]
+	before := text[:pos]
 	line := strings.Count(before, "\n") + 1
-	col := len(before) - strings.LastIndex(before, "\n")
+	col := utf8.RuneCountInString(before[strings.LastIndex(before, "\n")+1:]) + 1
 	return line, col
 }
 
