@@ -69,6 +69,11 @@ type X509Thumbprint struct {
 }
 
 // Doc is one device twin. Its JSON form (MarshalJSON) is Azure IoT Hub's.
+//
+// Change Tags and the property Values only through Patch, Replace and ApplyChange: they
+// validate, keep $metadata and versions, and keep the cached section sizes and leaf
+// counts that make Patch and Summarize cheap. The identity fields (status, connection
+// state, activity, counts) are plain data the hub sets directly.
 type Doc struct {
 	DeviceID   string
 	Etag       string // opaque; changes whenever Version changes
