@@ -29,16 +29,18 @@ const seqBlock = 1 << 16
 // (the store is the truth at start-up: every device starts disconnected), and prepares
 // the connection sequence.
 func (h *Hub) openStore() error {
+	start := time.Now()
 	st, err := store.Open(filepath.Join(h.cfg.DataDir, "store"), store.Options{Logger: h.log.With("component", "store")})
 	if err != nil {
 		return err
 	}
 	h.st = &storeGlue{st: st}
-	start := time.Now()
+	opened := time.Since(start)
 	if err := h.loadIdentities(); err != nil {
 		st.Close()
 		return err
 	}
+	h.log.Debug("identities loaded", "took", time.Since(start))
 	if err := h.loadTwins(); err != nil {
 		st.Close()
 		return err
@@ -47,7 +49,8 @@ func (h *Hub) openStore() error {
 		st.Close()
 		return err
 	}
-	h.log.Info("store loaded", "identities", h.reg.len(), "twins", h.TwinCount(), "took", time.Since(start).Round(time.Millisecond))
+	h.log.Info("store loaded", "identities", h.reg.len(), "twins", h.TwinCount(),
+		"open", opened.Round(time.Millisecond), "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

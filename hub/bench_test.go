@@ -1,0 +1,294 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twinops/twinops/hub/store"
+	"github.com/twinops/twinops/twin"
+)
+
+// Benchmarks of the device side (figures in docs/benchmarks/hub.md). Run with
+//
+//	go test -run '^$' -bench . -benchtime 1x ./hub/
+//
+// Each runs a fixed workload once and reports its own metrics.
+
+// benchSeconds is the load duration (HUB_BENCH_SECONDS, default 5).
+func benchSeconds() time.Duration {
+	if s, err := strconv.Atoi(os.Getenv("HUB_BENCH_SECONDS")); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	return 5 * time.Second
+}
+
+// createDevices creates n devices named prefix-0..n-1 concurrently.
+func createDevices(b testing.TB, h *Hub, prefix string, n int) []Identity {
+	out := make([]Identity, n)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for w := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 32 {
+				x, err := h.CreateDevice(context.Background(), Identity{DeviceID: prefix + "-" + strconv.Itoa(i)})
+				if err != nil {
+					failed.Store(err)
+					return
+				}
+				out[i] = x
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+	return out
+}
+
+// dialRawDevice connects x over the plain listener and subscribes to the twin topics.
+func dialRawDevice(b testing.TB, h *Hub, x Identity) *rawClient {
+	tok := deviceToken(b, x.DeviceID, x.Authentication.SymmetricKey.PrimaryKey, time.Now().Add(time.Hour))
+	rc, err := dialRaw(h.PlainAddr().String(), x.DeviceID, "localhost/"+x.DeviceID+"/?api-version=2021-04-12", tok)
+	if err != nil {
+		b.Fatalf("connect %s: %v", x.DeviceID, err)
+	}
+	for _, f := range []string{"$iothub/twin/res/#", "$iothub/twin/PATCH/properties/desired/#"} {
+		if err := rc.subscribe(f); err != nil {
+			b.Fatalf("subscribe %s: %v", x.DeviceID, err)
+		}
+	}
+	return rc
+}
+
+// BenchmarkReportedPatches: 1,000 connected devices each keep `window` reported patches in
+// flight; a patch counts when its 204 (sent after fsync) arrives. Meanwhile the back end
+// patches desired properties of random devices at desiredRate/s through the Go API, and
+// the time from the PatchTwin call to the device receiving the notification is recorded.
+func BenchmarkReportedPatches(b *testing.B) {
+	const (
+		devices     = 1000
+		window      = 8
+		desiredRate = 500
+	)
+	h := startHub(b, b.TempDir())
+	xs := createDevices(b, h, "bench", devices)
+	clients := make([]*rawClient, devices)
+	for i, x := range xs {
+		clients[i] = dialRawDevice(b, h, x)
+	}
+	var acked, errorsSeen atomic.Int64
+	var latMu sync.Mutex
+	var lat []time.Duration
+	sent := sync.Map{} // desired nonce -> time.Time
+	payload := func(n int) []byte {
+		return fmt.Appendf(nil, `{"telemetry":{"temp":%d.5,"hum":40},"firmware":{"version":"1.2.3","status":"ok"},"n":%d}`, n%40, n)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, rc := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := 0
+			send := func() {
+				n++
+				rc.publish("$iothub/twin/PATCH/properties/reported/?$rid="+strconv.Itoa(n), payload(i+n))
+			}
+			for range window {
+				send()
+			}
+			rc.flush()
+			for {
+				topic, body, err := rc.readPublish()
+				if err != nil {
+					return
+				}
+				switch {
+				case strings.HasPrefix(topic, "$iothub/twin/res/204/"):
+					acked.Add(1)
+				case strings.HasPrefix(topic, "$iothub/twin/PATCH/properties/desired/"):
+					if j := bytes.Index(body, []byte(`"nonce":`)); j >= 0 {
+						k := bytes.IndexByte(body[j+8:], ',')
+						if t0, ok := sent.LoadAndDelete(string(body[j+8 : j+8+k])); ok {
+							d := time.Since(t0.(time.Time))
+							latMu.Lock()
+							lat = append(lat, d)
+							latMu.Unlock()
+						}
+					}
+					continue
+				default:
+					errorsSeen.Add(1)
+				}
+				select {
+				case <-stop:
+					continue // drain answers, send nothing more
+				default:
+				}
+				send()
+				rc.flush()
+			}
+		}()
+	}
+	go func() { // desired changes at desiredRate/s
+		tick := time.NewTicker(time.Second / desiredRate)
+		defer tick.Stop()
+		for nonce := 0; ; nonce++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			id := xs[rand.IntN(devices)].DeviceID
+			key := strconv.Itoa(nonce)
+			sent.Store(key, time.Now())
+			go h.PatchTwin(context.Background(), id, TwinPatch{Desired: map[string]any{"nonce": float64(nonce), "interval": 5.0}, HasDesired: true}, "*")
+		}
+	}()
+	st0 := h.st.st.Stats()
+	runtime.GC()
+	b.ResetTimer()
+	var elapsed time.Duration
+	var n int64
+	for b.Loop() {
+		time.Sleep(time.Second) // warm-up
+		a0, t0 := acked.Load(), time.Now()
+		time.Sleep(benchSeconds())
+		n, elapsed = acked.Load()-a0, time.Since(t0)
+	}
+	b.StopTimer()
+	close(stop)
+	st1 := h.st.st.Stats()
+	for _, rc := range clients {
+		rc.close()
+	}
+	wg.Wait()
+	latMu.Lock()
+	slices.Sort(lat)
+	latMu.Unlock()
+	b.ReportMetric(float64(n)/elapsed.Seconds(), "patches/s")
+	if len(lat) > 0 {
+		b.ReportMetric(float64(lat[len(lat)*50/100].Microseconds())/1000, "desired-p50-ms")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "desired-p99-ms")
+		b.ReportMetric(float64(len(lat)), "desired-samples")
+	}
+	if c := st1.Commits - st0.Commits; c > 0 {
+		b.ReportMetric(float64(st1.Writes-st0.Writes)/float64(c), "writes/fsync")
+	}
+	if e := errorsSeen.Load(); e > 0 {
+		b.Errorf("%d error answers during the run", e)
+	}
+}
+
+// BenchmarkIdleDeviceMemory: heap and stacks of the process per idle connected device
+// (the benchmark's own client side is a socket and a small buffer per device, no
+// goroutine).
+func BenchmarkIdleDeviceMemory(b *testing.B) {
+	const devices = 2000
+	h := startHub(b, b.TempDir())
+	xs := createDevices(b, h, "idle", devices)
+	var clients []*rawClient
+	for b.Loop() {
+		before := memInUse()
+		for _, x := range xs {
+			clients = append(clients, dialRawDevice(b, h, x))
+		}
+		after := memInUse()
+		b.ReportMetric(float64(after.heap+after.stack-before.heap-before.stack)/devices/1024, "KB/device")
+		b.ReportMetric(float64(after.stack-before.stack)/devices/1024, "stack-KB/device")
+	}
+	for _, rc := range clients {
+		rc.close()
+	}
+}
+
+type memUse struct{ heap, stack uint64 }
+
+func memInUse() memUse {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return memUse{m.HeapInuse, m.StackInuse}
+}
+
+// BenchmarkStartup100k: New (open the store, load 100,000 twins and identities) and
+// Start, with twins of about 1 KB written straight into the store beforehand.
+func BenchmarkStartup100k(b *testing.B) {
+	const twins = 100_000
+	dir := b.TempDir()
+	h := startHub(b, dir) // creates policies, PKI and the store layout
+	h.Close()
+	st, err := store.Open(dir+"/store", store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	proto := twin.New("proto", now)
+	proto.Patch(twin.Desired, map[string]any{"telemetryConfig": map[string]any{"sendFrequency": "5m"}, "firmware": map[string]any{"version": "2.1.0"}}, now)
+	proto.Patch(twin.Reported, map[string]any{"telemetryConfig": map[string]any{"sendFrequency": "5m", "status": "success"},
+		"firmware": map[string]any{"version": "2.0.9", "status": "downloading", "progress": 40.0}, "battery": 87.0}, now)
+	proto.Patch(twin.Tags, map[string]any{"region": "eu-west", "ring": "canary", "model": "pump-x2"}, now)
+	var recs []store.Record
+	for i := range twins {
+		id := "dev-" + strconv.Itoa(i)
+		d := proto.Clone()
+		d.DeviceID = id
+		tb, _ := d.MarshalJSON()
+		k1, _ := newKey()
+		k2, _ := newKey()
+		xb, _ := jsonMarshal(Identity{DeviceID: id, Status: StatusEnabled, Etag: newIdentityEtag(), GenerationID: newGenerationID(now),
+			Authentication: Authentication{Type: "sas", SymmetricKey: SymmetricKey{PrimaryKey: k1, SecondaryKey: k2}}})
+		recs = append(recs, store.Record{Key: []byte(twinKey(id)), Value: tb}, store.Record{Key: []byte(identKey(id)), Value: xb})
+		if len(recs) >= 2000 {
+			if err := st.Apply(context.Background(), recs...); err != nil {
+				b.Fatal(err)
+			}
+			recs = recs[:0]
+		}
+	}
+	if err := st.Apply(context.Background(), recs...); err != nil {
+		b.Fatal(err)
+	}
+	st.Close()
+	for b.Loop() {
+		t0, c0 := time.Now(), cpuTime()
+		h, err := New(Config{DataDir: dir, PlainAddr: "127.0.0.1:0", TLSAddr: "127.0.0.1:0", Logger: testLogger()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := h.Start(); err != nil {
+			b.Fatal(err)
+		}
+		d, c := time.Since(t0), cpuTime()-c0
+		if n := h.TwinCount(); n != twins {
+			b.Fatalf("loaded %d twins, want %d", n, twins)
+		}
+		h.Close()
+		b.ReportMetric(d.Seconds(), "s-to-start")
+		b.ReportMetric(c.Seconds(), "cpu-s-to-start")
+	}
+}
+
+// cpuTime is the process's user+system CPU time so far (figures on a shared machine are
+// more stable in CPU time than in wall time).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
