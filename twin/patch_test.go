@@ -259,3 +259,69 @@ func TestLookup(t *testing.T) {
 		})
 	}
 }
+
+func TestPatchArgumentErrors(t *testing.T) {
+	cases := map[string]struct {
+		do   func(d *Doc) *Error
+		code int
+	}{
+		"nil patch":        {func(d *Doc) *Error { return d.Patch(Reported, nil, at(1)) }, CodeMalformed},
+		"nil replacement":  {func(d *Doc) *Error { return d.Replace(Desired, nil, at(1)) }, CodeMalformed},
+		"unknown section":  {func(d *Doc) *Error { return d.Patch(Section(7), map[string]any{}, at(1)) }, CodeInvalidArgument},
+		"replace unknown":  {func(d *Doc) *Error { return d.Replace(Section(7), map[string]any{}, at(1)) }, CodeInvalidArgument},
+		"replace reported": {func(d *Doc) *Error { return d.Replace(Reported, map[string]any{}, at(1)) }, CodeInvalidArgument},
+		"replace bad key":  {func(d *Doc) *Error { return d.Replace(Tags, map[string]any{"a b": 1.0}, at(1)) }, CodeInvalidArgument},
+		"replace over 8 KB": {func(d *Doc) *Error {
+			return d.Replace(Tags, map[string]any{"a": strings.Repeat("x", 4000), "b": strings.Repeat("x", 4000), "c": strings.Repeat("x", 300)}, at(1))
+		}, CodeInvalidArgument},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			d := New("dev", t0)
+			before := docJSON(t, d)
+			err := c.do(d)
+			if err == nil || err.Status != 400 || err.Code != c.code || err.Message == "" {
+				t.Fatalf("got %+v, want a 400 with code %d", err, c.code)
+			}
+			if docJSON(t, d) != before {
+				t.Error("rejected call changed the twin")
+			}
+		})
+	}
+}
+
+// A twin read from JSON that lacks metadata for some nodes gets it on the next patch.
+func TestPatchCreatesMissingMetadata(t *testing.T) {
+	var d Doc
+	body := `{"deviceId":"d","version":3,"properties":{"desired":{"a":{"b":1},"$version":2},"reported":{"$version":1}}}`
+	if err := d.UnmarshalJSON([]byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	mustPatch(t, &d, Desired, `{"a":{"c":2}}`, at(1))
+	if m := metaAt(d.Desired, "a"); m == nil || !m.LastUpdated.Equal(at(1)) || m.LastUpdatedVersion != 3 {
+		t.Fatalf("metadata of a: %+v", m)
+	}
+	if m := metaAt(d.Desired, "a", "c"); m == nil || !m.LastUpdated.Equal(at(1)) {
+		t.Fatalf("metadata of a.c: %+v", m)
+	}
+	if d.Version != 4 || d.Desired.Version != 3 {
+		t.Errorf("versions %d/%d, want 4/3", d.Version, d.Desired.Version)
+	}
+}
+
+func TestNames(t *testing.T) {
+	for _, s := range []Section{Tags, Desired, Reported} {
+		if got, ok := ParseSection(s.String()); !ok || got != s {
+			t.Errorf("ParseSection(%q) = %v, %v", s.String(), got, ok)
+		}
+	}
+	if _, ok := ParseSection("properties"); ok {
+		t.Error("ParseSection accepted properties")
+	}
+	names := map[State]string{InSync: "in sync", Pending: "pending", Different: "different", ReportedOnly: "reported only"}
+	for st, want := range names {
+		if st.String() != want {
+			t.Errorf("%d.String() = %q, want %q", st, st.String(), want)
+		}
+	}
+}
