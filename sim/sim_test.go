@@ -39,11 +39,14 @@ func (r hubRegistry) SetTags(ctx context.Context, id string, tags map[string]any
 
 // simHub is a hub on 127.0.0.1:0 that tracks every device's reported firmware.
 type simHub struct {
-	h      *hub.Hub
-	dial   twinclient.DeviceOptions
-	mu     sync.Mutex
-	fw     map[string]map[string]any // device -> reported firmware, from the event stream
-	signal chan struct{}
+	h       *hub.Hub
+	dial    twinclient.DeviceOptions
+	mu      sync.Mutex
+	fw      map[string]map[string]any // device -> reported firmware, from the event stream
+	conns   map[string][]bool         // device -> connection events in order
+	battery map[string][]float64      // device -> reported battery levels in order
+	starts  map[string]int            // device -> firmware downloads started
+	signal  chan struct{}
 }
 
 func startSimHub(t *testing.T) *simHub {
@@ -55,24 +58,44 @@ func startSimHub(t *testing.T) *simHub {
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &simHub{h: h, fw: map[string]map[string]any{}, signal: make(chan struct{}, 1),
-		dial: twinclient.DeviceOptions{URL: "mqtts://" + h.TLSAddr().String(), CAFile: h.CAFile()}}
+	s := &simHub{h: h, fw: map[string]map[string]any{}, conns: map[string][]bool{}, battery: map[string][]float64{},
+		starts: map[string]int{},
+		signal: make(chan struct{}, 1),
+		dial:   twinclient.DeviceOptions{URL: "mqtts://" + h.TLSAddr().String(), CAFile: h.CAFile()}}
 	cancel := h.Watch(s.onEvent)
 	t.Cleanup(func() { cancel(); _ = h.Close() })
 	return s
 }
 
-// onEvent runs on the hub's event goroutine; it folds reported firmware patches.
+// onEvent runs on the hub's event goroutine; it records connection events and folds
+// reported firmware and battery patches.
 func (s *simHub) onEvent(e hub.Event) {
+	defer func() {
+		select {
+		case s.signal <- struct{}{}:
+		default:
+		}
+	}()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.Kind == hub.EventConnection {
+		s.conns[e.Conn.DeviceID] = append(s.conns[e.Conn.DeviceID], e.Conn.Connected)
+		return
+	}
 	if e.Kind != hub.EventTwin || e.Twin.Section != twin.Reported {
 		return
+	}
+	if b, ok := e.Twin.Patch["batteryLevel"].(float64); ok {
+		s.battery[e.Twin.DeviceID] = append(s.battery[e.Twin.DeviceID], b)
 	}
 	p, ok := e.Twin.Patch["firmware"].(map[string]any)
 	if !ok {
 		return
 	}
-	s.mu.Lock()
 	cur := s.fw[e.Twin.DeviceID]
+	if p["status"] == stageDownloading && cur["status"] != stageDownloading {
+		s.starts[e.Twin.DeviceID]++
+	}
 	if cur == nil {
 		cur = map[string]any{}
 		s.fw[e.Twin.DeviceID] = cur
@@ -84,20 +107,28 @@ func (s *simHub) onEvent(e hub.Event) {
 			cur[k] = v
 		}
 	}
-	s.mu.Unlock()
-	select {
-	case s.signal <- struct{}{}:
-	default:
-	}
+}
+
+// firmwareAttempts is how many downloads a device has started.
+func (s *simHub) firmwareAttempts(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.starts[id]
 }
 
 // waitFor re-checks cond after every reported firmware change until it holds.
 func (s *simHub) waitFor(t *testing.T, timeout time.Duration, what string, cond func(fw map[string]map[string]any) bool) {
 	t.Helper()
+	s.waitAll(t, timeout, what, func(s *simHub) bool { return cond(s.fw) })
+}
+
+// waitAll re-checks cond (called with s.mu held) after every hub event until it holds.
+func (s *simHub) waitAll(t *testing.T, timeout time.Duration, what string, cond func(s *simHub) bool) {
+	t.Helper()
 	deadline := time.After(timeout)
 	for {
 		s.mu.Lock()
-		ok := cond(s.fw)
+		ok := cond(s)
 		s.mu.Unlock()
 		if ok {
 			return
