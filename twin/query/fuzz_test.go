@@ -43,6 +43,7 @@ func FuzzParse(f *testing.F) {
 				continue
 			}
 			checkRoundTrip(t, q)
+			checkAgainstRef(t, q, docs)
 			res, err := q.Run(seq(docs))
 			if err != nil {
 				t.Fatalf("%q: Run: %v", s, err)
