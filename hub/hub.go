@@ -119,7 +119,7 @@ func New(cfg Config) (*Hub, error) {
 	nShards := max(2, runtime.GOMAXPROCS(0))
 	h.shards = make([]*shard, nShards)
 	for i := range h.shards {
-		h.shards[i] = &shard{docs: make(map[string]*twin.Doc), in: make(chan func(*txn), 4096)}
+		h.shards[i] = &shard{docs: make(map[string]*twin.Doc), in: make(chan func(*txn), 4096), prio: make(chan func(*txn), 256)}
 	}
 	if err := h.openStore(); err != nil {
 		return nil, fmt.Errorf("hub: %w", err)

@@ -23,7 +23,8 @@ type shard struct {
 	mu      sync.RWMutex
 	docs    map[string]*twin.Doc
 	touched map[string]struct{} // activity not yet written (LastActivityTime)
-	in      chan func(*txn)
+	in      chan func(*txn)         // device operations
+	prio    chan func(*txn)         // back-end operations: applied before queued device ones
 }
 
 // kv is one store write: Value nil deletes Key.
@@ -75,12 +76,25 @@ func (h *Hub) submit(id string, op func(*txn)) bool {
 	}
 }
 
+// submitPriority is submit for back-end operations (service writes, registry): they go
+// ahead of the device operations already queued, so that a desired change reaches a busy
+// device without waiting behind thousands of reported patches.
+func (h *Hub) submitPriority(id string, op func(*txn)) bool {
+	select {
+	case h.shardFor(id).prio <- op:
+		return true
+	case <-h.quit:
+		return false
+	}
+}
+
 // runShard is the owner loop of one shard.
 func (h *Hub) runShard(s *shard) {
 	defer h.wg.Done()
 	for {
 		var op func(*txn)
 		select {
+		case op = <-s.prio:
 		case op = <-s.in:
 		case <-h.quit:
 			h.runBatch(s, nil, true)
@@ -97,6 +111,15 @@ func (h *Hub) runBatch(s *shard, first func(*txn), final bool) {
 	s.mu.Lock()
 	if first != nil {
 		first(tx)
+	}
+prio:
+	for {
+		select {
+		case op := <-s.prio:
+			op(tx)
+		default:
+			break prio
+		}
 	}
 drain:
 	for n := 1; final || n < maxBatch; n++ {

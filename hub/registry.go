@@ -91,7 +91,7 @@ func (h *Hub) registryOp(ctx context.Context, id string, op func(tx *txn) (*Iden
 		err error
 	}
 	done := make(chan res, 1)
-	ok := h.submit(id, func(tx *txn) {
+	ok := h.submitPriority(id, func(tx *txn) {
 		x, kind, err := op(tx)
 		if err != nil {
 			done <- res{err: err}

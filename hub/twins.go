@@ -82,7 +82,7 @@ func (h *Hub) writeTwin(ctx context.Context, id string, p TwinPatch, etag, op st
 		return nil, errInvalid("the write names neither tags nor desired properties; give at least one")
 	}
 	done := make(chan result, 1)
-	ok := h.submit(id, func(tx *txn) { h.applyWrite(tx, id, p, etag, op, done) })
+	ok := h.submitPriority(id, func(tx *txn) { h.applyWrite(tx, id, p, etag, op, done) })
 	if !ok {
 		return nil, errShuttingDown
 	}
