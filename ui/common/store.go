@@ -32,19 +32,23 @@ type Counts struct {
 	Total, Connected, Pending, Failed, Disabled int
 }
 
-// entry is what the store keeps per device besides the twin: its summary and the flags
-// the counts are made of, so that replacing a twin does not re-examine the old one.
-type entry struct {
+// record is what the store keeps per device: the twin, its summary, the flags the counts
+// are made of (so that replacing a twin does not re-examine the old one) and its recent
+// history. One map lookup finds all of it.
+type record struct {
+	doc                         *twin.Doc
 	sum                         twin.Summary
 	connected, failed, disabled bool
+	hist                        []HistoryEntry
+	stamp                       uint64 // the batch that last recorded history
+	batchStart                  int    // index in hist of that batch's first entry
 }
 
 // Store is the console's live copy of the fleet, fed one batch at a time. It is only
 // touched from the bubbletea goroutine (Update and View); commands never read it.
 type Store struct {
-	docs    map[string]*twin.Doc
-	sums    map[string]entry
-	history map[string][]HistoryEntry
+	recs    map[string]*record
+	batch   uint64
 	events  []Event // ring buffer
 	evStart int
 	evTotal int64
@@ -57,47 +61,65 @@ type Store struct {
 
 // NewStore returns an empty store.
 func NewStore() *Store {
-	return &Store{
-		docs:    make(map[string]*twin.Doc),
-		sums:    make(map[string]entry),
-		history: make(map[string][]HistoryEntry),
-	}
+	return &Store{recs: make(map[string]*record)}
 }
 
 // Len is the number of devices.
-func (s *Store) Len() int { return len(s.docs) }
+func (s *Store) Len() int { return s.counts.Total }
 
 // Get returns a device's twin (an immutable snapshot) or nil.
-func (s *Store) Get(id string) *twin.Doc { return s.docs[id] }
+func (s *Store) Get(id string) *twin.Doc {
+	if r := s.recs[id]; r != nil {
+		return r.doc
+	}
+	return nil
+}
 
 // Summary returns the cached desired-vs-reported summary of a device.
-func (s *Store) Summary(id string) twin.Summary { return s.sums[id].sum }
+func (s *Store) Summary(id string) twin.Summary {
+	if r := s.recs[id]; r != nil {
+		return r.sum
+	}
+	return twin.Summary{}
+}
 
 // IsFailed reports whether a device counts as failed (see Failed), from the cache.
-func (s *Store) IsFailed(id string) bool { return s.sums[id].failed }
+func (s *Store) IsFailed(id string) bool {
+	r := s.recs[id]
+	return r != nil && r.failed
+}
 
 // Counts returns the fleet totals.
 func (s *Store) Counts() Counts { return s.counts }
 
 // Each calls fn for every device in no particular order.
 func (s *Store) Each(fn func(*twin.Doc)) {
-	for _, d := range s.docs {
-		fn(d)
+	for _, r := range s.recs {
+		if r.doc != nil {
+			fn(r.doc)
+		}
 	}
 }
 
 // IDs returns every device id, sorted.
 func (s *Store) IDs() []string {
-	ids := make([]string, 0, len(s.docs))
-	for id := range s.docs {
-		ids = append(ids, id)
+	ids := make([]string, 0, len(s.recs))
+	for id, r := range s.recs {
+		if r.doc != nil {
+			ids = append(ids, id)
+		}
 	}
 	sort.Strings(ids)
 	return ids
 }
 
 // History returns a device's recent changes, newest last.
-func (s *Store) History(id string) []HistoryEntry { return s.history[id] }
+func (s *Store) History(id string) []HistoryEntry {
+	if r := s.recs[id]; r != nil {
+		return r.hist
+	}
+	return nil
+}
 
 // EventCount is how many events the store has seen.
 func (s *Store) EventCount() int64 { return s.evTotal }
@@ -135,18 +157,18 @@ func Failed(d *twin.Doc, sum twin.Summary) bool {
 	return st == "failed"
 }
 
-func (s *Store) account(e entry, sign int) {
+func (s *Store) account(r *record, sign int) {
 	s.counts.Total += sign
-	if e.connected {
+	if r.connected {
 		s.counts.Connected += sign
 	}
-	if e.sum.Pending > 0 {
+	if r.sum.Pending > 0 {
 		s.counts.Pending += sign
 	}
-	if e.failed {
+	if r.failed {
 		s.counts.Failed += sign
 	}
-	if e.disabled {
+	if r.disabled {
 		s.counts.Disabled += sign
 	}
 }
@@ -160,33 +182,36 @@ func (s *Store) Apply(b Batch) FleetChangedMsg {
 			s.Synced = true
 		}
 	}
-	s.recordHistory(b)
-	if len(s.docs) == 0 && len(b.Twins) > 1024 { // first listing: size the maps once
-		s.docs = make(map[string]*twin.Doc, len(b.Twins))
-		s.sums = make(map[string]entry, len(b.Twins))
+	s.batch++
+	if len(s.recs) == 0 && len(b.Twins) > 1024 { // first listing: size the map once
+		s.recs = make(map[string]*record, len(b.Twins))
 	}
+	s.recordHistory(b)
 	for id, d := range b.Twins {
-		_, had := s.docs[id]
+		r := s.recs[id]
+		had := r != nil && r.doc != nil
 		if had {
-			s.account(s.sums[id], -1)
+			s.account(r, -1)
 		}
 		if d == nil {
-			if had {
-				delete(s.docs, id)
-				delete(s.sums, id)
-				delete(s.history, id)
-				msg.Added = true
+			if r != nil {
+				delete(s.recs, id)
+				msg.Added = msg.Added || had
 			}
 			msg.Changed[id] = true
 			continue
+		}
+		if r == nil {
+			r = &record{}
+			s.recs[id] = r
 		}
 		if !had {
 			msg.Added = true
 		}
 		sum := twin.Summarize(d)
-		e := entry{sum: sum, connected: d.ConnectionState == "Connected", failed: Failed(d, sum), disabled: d.Status == "disabled"}
-		s.docs[id], s.sums[id] = d, e
-		s.account(e, 1)
+		r.doc, r.sum = d, sum
+		r.connected, r.failed, r.disabled = d.ConnectionState == "Connected", Failed(d, sum), d.Status == "disabled"
+		s.account(r, 1)
 		msg.Changed[id] = false
 	}
 	for _, e := range b.Events {
@@ -216,32 +241,31 @@ func (s *Store) addEvent(e Event) {
 }
 
 // recordHistory turns the batch's events into per-device diffs against the version the
-// store held before (with an overlay for several changes to one device in one batch).
+// store held before. When one device changed several times in the batch, the old value
+// of a later change is the new value of the earlier one.
 func (s *Store) recordHistory(b Batch) {
-	type key struct{ dev, path string }
-	var overlay map[key]any
-	seen := make(map[string]bool, len(b.Events))
 	path := make([]string, 0, 12)
 	for _, e := range b.Events {
-		sec := sectionOf(e.Kind)
+		r := s.recs[e.DeviceID]
+		if r == nil {
+			r = &record{}
+			s.recs[e.DeviceID] = r
+		}
+		repeatFrom := -1 // index of this batch's first entry for the device, if any
+		if r.stamp == s.batch {
+			repeatFrom = r.batchStart
+		} else {
+			r.stamp, r.batchStart = s.batch, len(r.hist)
+		}
 		entry := HistoryEntry{Event: e}
-		if sec != "" && e.Patch != nil {
+		if sec := sectionOf(e.Kind); sec != "" && e.Patch != nil {
 			var root map[string]any
-			if old := s.docs[e.DeviceID]; old != nil {
-				root = sectionValues(old, sec)
-			}
-			repeat := seen[e.DeviceID]
-			seen[e.DeviceID] = true
-			if overlay == nil && len(b.Events) > 1 {
-				overlay = map[key]any{}
+			if r.doc != nil {
+				root = sectionValues(r.doc, sec)
 			}
 			flatten(e.Patch, path, func(p []string, v any) {
 				dotted := sec + "." + strings.Join(p, ".")
-				var ov any
-				var had bool
-				if repeat {
-					ov, had = overlay[key{e.DeviceID, dotted}]
-				}
+				ov, had := earlier(r.hist, repeatFrom, dotted)
 				if !had {
 					ov, had = twin.Lookup(root, p...)
 				}
@@ -249,17 +273,31 @@ func (s *Store) recordHistory(b Batch) {
 					return // no change: deleting what was not there, or setting the same value
 				}
 				entry.Lines = append(entry.Lines, DiffLine{Path: dotted, Old: ov, HadOld: had, New: v, Deleted: v == nil})
-				if overlay != nil {
-					overlay[key{e.DeviceID, dotted}] = v
-				}
 			})
 		}
-		h := append(s.history[e.DeviceID], entry)
-		if len(h) > maxHistory {
-			h = append(h[:0:0], h[len(h)-maxHistory:]...)
+		r.hist = append(r.hist, entry)
+		if len(r.hist) > maxHistory {
+			drop := len(r.hist) - maxHistory
+			r.hist = append(r.hist[:0:0], r.hist[drop:]...)
+			r.batchStart = max(r.batchStart-drop, 0)
 		}
-		s.history[e.DeviceID] = h
 	}
+}
+
+// earlier finds the newest value a path was given by history entries from index from on
+// (this batch's), newest first.
+func earlier(hist []HistoryEntry, from int, path string) (any, bool) {
+	if from < 0 {
+		return nil, false
+	}
+	for i := len(hist) - 1; i >= from; i-- {
+		for _, l := range hist[i].Lines {
+			if l.Path == path {
+				return l.New, !l.Deleted
+			}
+		}
+	}
+	return nil, false
 }
 
 func sectionOf(kind string) string {

@@ -22,6 +22,12 @@ type Live struct {
 	events  []common.Event
 	status  common.Status
 	wake    chan struct{}
+	oldest  time.Time // when the oldest change not yet handed out was made
+	// LastOldest is when the oldest change in the batch last returned by Next was made
+	// (read it from the goroutine that calls Next).
+	LastOldest time.Time
+	// Produced counts the changes ChurnFast made.
+	Produced int
 	// Echo is how long a simulated device takes to answer a desired change (0 = never).
 	Echo time.Duration
 }
@@ -65,6 +71,7 @@ func (l *Live) Next(ctx context.Context) (common.Batch, error) {
 	defer l.mu.Unlock()
 	b := common.Batch{Twins: l.pending, Events: l.events, Status: l.status}
 	l.pending, l.events = make(map[string]*twin.Doc, len(b.Twins)), nil
+	l.LastOldest, l.oldest = l.oldest, time.Time{}
 	return b, nil
 }
 
@@ -163,6 +170,10 @@ func (l *Live) ChurnFast(ctx context.Context, rate int, ids []string) {
 		}
 		now := time.Now()
 		l.mu.Lock()
+		if l.oldest.IsZero() {
+			l.oldest = now
+		}
+		l.Produced += per
 		for range per {
 			n++
 			d := *docs[(n*7919)%len(docs)]
@@ -179,3 +190,9 @@ func (l *Live) ChurnFast(ctx context.Context, rate int, ids []string) {
 		l.signal()
 	}
 }
+
+// Lock and Unlock guard Produced.
+func (l *Live) Lock() { l.mu.Lock() }
+
+// Unlock releases Lock.
+func (l *Live) Unlock() { l.mu.Unlock() }
