@@ -22,6 +22,13 @@ func FuzzParse(f *testing.F) {
 		`SELECT MIN(lastActivityTime), MAX(properties.desired.$metadata.$lastUpdated) FROM devices`,
 		`tags.region NIN ['eu', null, true, 1e3] OR STARTSWITH(deviceId, 'x')`,
 		`SELECT * FROM devices WHERE 'unterminated`,
+		`properties.reported.battery * 2 + 1 > 100 OR version % 2 = 0 AND NOT tags.x = 1`,
+		`properties.reported.mixed IN [3, 'x', true, null] OR properties.reported.ips[1] = 'fe80::4'`,
+		`lastActivityTime >= '2026-11-27T09:00:00.0000000Z' OR statusUpdateTime = '0001-01-01T00:00:00'`,
+		`IS_OBJECT(properties.reported.firmware) AND properties.desired.$metadata.firmware.$lastUpdatedVersion = 2`,
+		`(tags.region = 'us' OR tags.ring = 'broad') AND -properties.reported.battery < -20`,
+		`SELECT tags.region AS r, COUNT() AS n, SUM(properties.reported.battery) AS s FROM devices GROUP BY tags.region`,
+		`SELECT deviceId, [1, tags.model] AS a, properties.reported.$version FROM devices WHERE deviceId NIN ['d2']`,
 	} {
 		f.Add(s)
 	}
