@@ -108,11 +108,11 @@ type Fleet struct {
 	stopped chan struct{}
 }
 
-// entry is one held twin. shared means doc has been handed out by Next and must be
-// cloned before it is changed (copy on write: at most one clone per batch).
+// entry is one held twin. shared says which parts of doc have been handed out (by Next,
+// Get or Snapshot) and must be copied before they change (fleet_copy.go).
 type entry struct {
 	doc     *twin.Doc
-	shared  bool
+	shared  uint8
 	connSeq int64
 }
 
@@ -264,7 +264,7 @@ func (f *Fleet) batchLocked() Batch {
 	b := Batch{Twins: make(map[string]*twin.Doc, len(f.dirty)), Events: f.ring, Status: f.status}
 	for id := range f.dirty {
 		if e := f.docs[id]; e != nil {
-			e.shared = true
+			e.shared = sharedAll
 			b.Twins[id] = e.doc
 		} else {
 			b.Twins[id] = nil
@@ -291,7 +291,7 @@ func (f *Fleet) Get(id string) *twin.Doc {
 	if e == nil {
 		return nil
 	}
-	e.shared = true
+	e.shared = sharedAll
 	return e.doc
 }
 
@@ -302,7 +302,7 @@ func (f *Fleet) Snapshot() map[string]*twin.Doc {
 	defer f.mu.Unlock()
 	out := make(map[string]*twin.Doc, len(f.docs))
 	for id, e := range f.docs {
-		e.shared = true
+		e.shared = sharedAll
 		out[id] = e.doc
 	}
 	return out

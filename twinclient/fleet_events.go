@@ -1,6 +1,7 @@
 package twinclient
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -16,20 +17,44 @@ type twinEvent struct {
 	change twin.Change
 }
 
-// parseTwinEvent decodes {"seq":N,"etag":"...",<twin.Change members>}.
+// parseTwinEvent decodes {"seq":N,<twin.Change members>} (and "etag" if a hub sends
+// one). The hub writes "seq" first: it is read without a second JSON pass.
 func parseTwinEvent(b []byte) (twinEvent, error) {
-	var hdr struct {
-		Seq  int64  `json:"seq"`
-		Etag string `json:"etag"`
+	var ev twinEvent
+	seq, ok := leadingSeq(b)
+	if ok {
+		ev.seq = seq
+	} else {
+		var hdr struct {
+			Seq  int64  `json:"seq"`
+			Etag string `json:"etag"`
+		}
+		if err := json.Unmarshal(b, &hdr); err != nil {
+			return twinEvent{}, fmt.Errorf("twin event: %w", err)
+		}
+		ev.seq, ev.etag = hdr.Seq, hdr.Etag
 	}
-	if err := json.Unmarshal(b, &hdr); err != nil {
-		return twinEvent{}, fmt.Errorf("twin event: %w", err)
-	}
-	var c twin.Change
-	if err := c.UnmarshalJSON(b); err != nil {
+	if err := ev.change.UnmarshalJSON(b); err != nil {
 		return twinEvent{}, err
 	}
-	return twinEvent{seq: hdr.Seq, etag: hdr.Etag, change: c}, nil
+	return ev, nil
+}
+
+// leadingSeq reads N from a body that starts with {"seq":N, and no etag member.
+func leadingSeq(b []byte) (int64, bool) {
+	const prefix = `{"seq":`
+	if len(b) < len(prefix)+2 || string(b[:len(prefix)]) != prefix || bytes.Contains(b, []byte(`"etag"`)) {
+		return 0, false
+	}
+	var n int64
+	i := len(prefix)
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9' && i < len(prefix)+18; i++ {
+		n = n*10 + int64(b[i]-'0')
+	}
+	if i == len(prefix) || i >= len(b) || b[i] != ',' {
+		return 0, false
+	}
+	return n, true
 }
 
 // connEvent is the body of $twinops/events/connection/{id}.

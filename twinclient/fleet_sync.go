@@ -203,7 +203,7 @@ func (f *Fleet) installLocked(id string, d *twin.Doc) {
 	} else if e.doc.ConnectionState == "Connected" {
 		f.status.Connected--
 	}
-	e.doc, e.shared = d, false
+	e.doc, e.shared = d, 0
 	if d.ConnectionState == "Connected" {
 		f.status.Connected++
 	}
@@ -221,16 +221,6 @@ func (f *Fleet) removeLocked(id string) {
 	delete(f.docs, id)
 	f.status.Devices--
 	f.dirty[id] = struct{}{}
-}
-
-// writable returns the entry's doc ready to be changed in place (cloned once if it has
-// been handed out).
-func (e *entry) writable() *twin.Doc {
-	if e.shared {
-		e.doc = e.doc.Clone()
-		e.shared = false
-	}
-	return e.doc
 }
 
 func (f *Fleet) pushLocked(ev Event) {
@@ -324,7 +314,7 @@ func (f *Fleet) applyTwinLocked(ev twinEvent, reread map[string]struct{}) {
 		reread[id] = struct{}{}
 		return
 	}
-	d := e.writable()
+	d := e.writable(ev.change.Section)
 	if err := d.ApplyChange(ev.change); err != nil {
 		reread[id] = struct{}{}
 		return
@@ -357,7 +347,7 @@ func (f *Fleet) applyConnLocked(ev connEvent) {
 		if ev.State == "Connected" {
 			f.status.Connected++
 		}
-		d := e.writable()
+		d := e.writableDoc()
 		d.ConnectionState = ev.State
 		if ev.Time.After(d.LastActivityTime) {
 			d.LastActivityTime = ev.Time
