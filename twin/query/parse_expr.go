@@ -1,9 +1,6 @@
 package query
 
-import (
-	"strconv"
-	"strings"
-)
+import "strings"
 
 // Expression grammar, loosest binding first:
 //
@@ -175,9 +172,10 @@ func (p *parser) parsePrimary() (expr, error) {
 			if err != nil {
 				return nil, err
 			}
-			if err := p.expectPunct(")", "to close the '(' at col "+col(p.src, t.off)); err != nil {
-				return nil, err
+			if !p.peek().is(")") {
+				return nil, p.errHere("expected ')' to close the '(' at col %d, found %s", errAt(p.src, t.off, "").Pos, p.peek().describe())
 			}
+			p.next()
 			return x, nil
 		case "[":
 			return p.parseArray()
@@ -317,9 +315,4 @@ func bareWord(s string) string {
 		return s[:i]
 	}
 	return s
-}
-
-// col renders the 1-based column of byte offset off.
-func col(src string, off int) string {
-	return strconv.Itoa(errAt(src, off, "").Pos)
 }
