@@ -59,7 +59,7 @@ func (m Model) Capturing() bool { return m.typing }
 // Help lists the screen's keys.
 func (m Model) Help() []key.Binding {
 	k := m.c.Keys
-	return []key.Binding{m.keys.Pause, k.Filter, m.keys.Fleet, k.Up, k.Down, k.Top}
+	return []key.Binding{m.keys.Pause, k.Filter, m.keys.Fleet}
 }
 
 // Update handles a message.
@@ -162,7 +162,7 @@ func (m Model) View() string {
 	if len(rate) > 0 {
 		last = rate[len(rate)-1]
 	}
-	spark := st.Muted.S("rate ") + st.Info.S(common.Sparkline(rate)) + " " + st.Bold.S(strconv.Itoa(last)+"/s")
+	spark := st.Muted.S("fleet rate ") + st.Info.S(common.Sparkline(rate)) + " " + st.Bold.S(strconv.Itoa(last)+"/s")
 	lines := []string{common.TruncateLine(head, m.width), common.TruncateLine(spark, m.width)}
 	bodyH := m.height - len(lines)
 	if m.typing {

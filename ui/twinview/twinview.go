@@ -58,7 +58,7 @@ func (m Model) Capturing() bool { return false }
 // Help lists the screen's keys.
 func (m Model) Help() []key.Binding {
 	k := m.c.Keys
-	out := []key.Binding{k.Up, k.Down, k.Top, k.Bottom, k.Events, k.Refresh}
+	out := []key.Binding{k.Events, k.Refresh}
 	if !m.c.ReadOnly {
 		out = append(out, k.Edit, k.Editor)
 	}
