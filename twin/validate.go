@@ -90,8 +90,31 @@ func plainKey(k string) bool {
 	return true
 }
 
+// badKeyBytes has bit c set for every ASCII byte c below 64 that a key may not contain:
+// control characters, space, '$' and '.'.
+const badKeyBytes uint64 = 1<<0x20 - 1 | 1<<' ' | 1<<'$' | 1<<'.'
+
 // checkKey applies Azure's key rules; it returns "" or what is wrong and what to do.
+// Plain ASCII keys take a fast path; anything else gets the full check.
 func checkKey(k string) string {
+	if k == "" || len(k) > MaxKeyBytes {
+		return checkKeyFull(k)
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c < 64 {
+			if badKeyBytes>>c&1 != 0 {
+				return checkKeyFull(k)
+			}
+		} else if c >= 0x7f {
+			return checkKeyFull(k)
+		}
+	}
+	return ""
+}
+
+// checkKeyFull is checkKey for keys that are not plain ASCII or break a rule.
+func checkKeyFull(k string) string {
 	if k == "" {
 		return "empty key; give the member a name"
 	}

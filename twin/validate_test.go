@@ -211,3 +211,14 @@ func TestSizeCacheFollowsPatches(t *testing.T) {
 		}
 	}
 }
+
+// The ASCII fast path of checkKey agrees with the full check for every byte.
+func TestCheckKeyFastPath(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for _, k := range []string{string(rune(c)), "a" + string([]byte{byte(c)}) + "b"} {
+			if got, want := checkKey(k), checkKeyFull(k); got != want {
+				t.Errorf("checkKey(%q) = %q, full check says %q", k, got, want)
+			}
+		}
+	}
+}
