@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -213,13 +214,20 @@ func BenchmarkIdleDeviceMemory(b *testing.B) {
 	xs := createDevices(b, h, "idle", devices)
 	var clients []*rawClient
 	for b.Loop() {
-		before := memInUse()
+		before, g0 := memInUse(), runtime.NumGoroutine()
 		for _, x := range xs {
 			clients = append(clients, dialRawDevice(b, h, x))
 		}
 		after := memInUse()
+		if path := os.Getenv("HUB_BENCH_HEAPPROFILE"); path != "" {
+			if f, err := os.Create(path); err == nil {
+				_ = pprof.WriteHeapProfile(f)
+				f.Close()
+			}
+		}
 		b.ReportMetric(float64(after.heap+after.stack-before.heap-before.stack)/devices/1024, "KB/device")
 		b.ReportMetric(float64(after.stack-before.stack)/devices/1024, "stack-KB/device")
+		b.ReportMetric(float64(runtime.NumGoroutine()-g0)/devices, "goroutines/device")
 	}
 	for _, rc := range clients {
 		rc.close()

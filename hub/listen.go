@@ -16,7 +16,8 @@ import (
 // MQTT limits. Azure's largest device message is 256 KB; twin sections are 32 KB.
 const (
 	maxPacketSize       = 256*1024 + 1024
-	maxWritesPending    = 256 // per client; mochi's default (8192) costs 64 KB per client
+	maxWritesPending    = 64   // per client; mochi's default (8192) costs 64 KB per client
+	readBufferSize      = 1024 // per client; mochi's default is 2 KB
 	sysTopicInterval    = 24 * 60 * 60
 	tlsHandshakeTimeout = 10 * time.Second
 )
@@ -32,10 +33,11 @@ func (h *Hub) newServer() error {
 	caps.SharedSubAvailable = 0
 	caps.MaximumInflight = 1024
 	h.srv = mqtt.New(&mqtt.Options{
-		Capabilities:           caps,
-		Logger:                 h.log.With("component", "mqtt"),
-		SysTopicResendInterval: sysTopicInterval,
-		InlineClient:           true,
+		Capabilities:            caps,
+		Logger:                  h.log.With("component", "mqtt"),
+		SysTopicResendInterval:  sysTopicInterval,
+		ClientNetReadBufferSize: readBufferSize,
+		InlineClient:            true,
 	})
 	if err := h.srv.AddHook(&hook{h: h}, nil); err != nil {
 		return err
