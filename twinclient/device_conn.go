@@ -161,9 +161,13 @@ func (d *Device) connectOnce(ctx context.Context) (*devConn, error) {
 			return d.dial(c)
 		})
 	c.client = mqtt.NewClient(o)
-	if err := devWaitToken(ctx, c.client.Connect(), d.opts.ConnectTimeout); err != nil {
+	ctok := c.client.Connect()
+	if err := devWaitToken(ctx, ctok, d.opts.ConnectTimeout); err != nil {
 		c.cancel()
-		go c.client.Disconnect(0) // in case the attempt completes after we gave up on it
+		go func() { // an attempt we gave up on may still succeed: never leave it connected
+			ctok.Wait()
+			c.client.Disconnect(0)
+		}()
 		return nil, fmt.Errorf("twinclient: device %s: connecting to %s: %w", d.cs.DeviceID, d.ep.addr, devConnectHint(err))
 	}
 	sub := c.client.SubscribeMultiple(map[string]byte{devTopicResFilter: 0, devTopicDesiredFilter: 0}, nil)
