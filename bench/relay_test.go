@@ -139,3 +139,19 @@ func TestDeviceCredentials(t *testing.T) {
 		}
 	}
 }
+
+func TestPacerStopsWhenBehind(t *testing.T) {
+	p := newPacer(1000, 0)
+	p.next = time.Now().Add(-time.Hour) // far behind schedule: every wait is due at once
+	stop := make(chan struct{})
+	if !p.wait(stop) {
+		t.Fatal("wait refused before stop")
+	}
+	close(stop)
+	if p.wait(stop) {
+		t.Fatal("a pacer behind schedule kept going after stop")
+	}
+	if newPacer(0, 0).wait(stop) {
+		t.Fatal("an unpaced pacer kept going after stop")
+	}
+}

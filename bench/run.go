@@ -268,15 +268,16 @@ func newPacer(rate float64, phase int) *pacer {
 	return p
 }
 
-// wait blocks until the next operation is due; false when stop is closed.
+// wait blocks until the next operation is due; false when stop is closed (checked first,
+// so a device that fell behind its schedule still stops).
 func (p *pacer) wait(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return false
+	default:
+	}
 	if p.interval == 0 {
-		select {
-		case <-stop:
-			return false
-		default:
-			return true
-		}
+		return true
 	}
 	d := time.Until(p.next)
 	p.next = p.next.Add(p.interval)

@@ -92,6 +92,7 @@ func watchDevices(svc Service, prefix string, devs []*twinDev, r *twinRun, count
 func startDesired(ctx context.Context, svc Service, devs []*twinDev, r *twinRun, rate float64, stop chan struct{}) *sync.WaitGroup {
 	var seq atomic.Int64
 	var wg sync.WaitGroup
+	ctx = stopContext(ctx, stop, &wg)
 	for _, d := range devs {
 		wg.Add(1)
 		go func() {
@@ -124,6 +125,22 @@ func startDesired(ctx context.Context, svc Service, devs []*twinDev, r *twinRun,
 	return &wg
 }
 
+// stopContext returns a context cancelled when stop closes, so that requests in flight at
+// the end of a run end too; wg tracks the goroutine that cancels it.
+func stopContext(ctx context.Context, stop <-chan struct{}, wg *sync.WaitGroup) context.Context {
+	ctx, cancel := context.WithCancel(ctx)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-stop:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	return ctx
+}
+
 // runQuery runs the query o.QueryText from o.Inflight concurrent service workers, each at
 // the rate (or back to back).
 func runQuery(ctx context.Context, t Target, o Options) (*Result, error) {
@@ -144,6 +161,7 @@ func runQuery(ctx context.Context, t Target, o Options) (*Result, error) {
 
 func startQueries(ctx context.Context, svc Service, q string, workers int, rate float64, stop chan struct{}, lat *Latency, c *counters) *sync.WaitGroup {
 	var wg sync.WaitGroup
+	ctx = stopContext(ctx, stop, &wg)
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
