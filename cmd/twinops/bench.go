@@ -24,6 +24,7 @@ type benchFlags struct {
 	pid                    int
 	jsonOut, cpuProfile    string
 	quiet                  bool
+	timeout                time.Duration
 	label, markdown        string
 	command                string
 	brokerUser, brokerPass string
@@ -75,6 +76,7 @@ flags:`)
 	fs.StringVar(&f.jsonOut, "json", "", "also write the result as JSON to this file (- for stdout)")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (with --embedded: hub and load) to this file")
 	fs.StringVar(&o.MemProfile, "memprofile", "", "connect: write this process's heap profile (with --embedded: hub and load) while the devices are idle")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "hard limit on the whole run, set-up included")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines on stderr")
 	fs.StringVar(&f.label, "label", "", "a name for this run in reports (default: the target)")
 	fs.StringVar(&f.markdown, "markdown", "", "print the Markdown report of the *.json results in this directory and exit")
@@ -85,7 +87,7 @@ flags:`)
 	f.command = "twinops bench"
 	fs.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
-		case "quiet", "label", "json", "cpuprofile", "memprofile", "markdown":
+		case "quiet", "label", "json", "cpuprofile", "memprofile", "markdown", "timeout":
 			return
 		}
 		v := fl.Value.String()
@@ -152,6 +154,8 @@ func runBench(ctx context.Context, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
 	r, err := bench.Run(ctx, t, f.opts)
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
