@@ -27,6 +27,10 @@ type decoder struct {
 	recording, inMeta bool
 	recKeys           []string
 	recPos            int
+	// measure makes every value record its stats in vs (size and leaves, as Patch
+	// caches them), so that a decoded twin need not be walked again.
+	measure bool
+	vs      stats
 	path              pathStack
 	err               *Error
 }
@@ -131,14 +135,22 @@ func (d *decoder) value() any {
 		if d.err == nil && d.validate && len(s) > MaxStringBytes {
 			d.invalid(checkString(s)) // str already checked UTF-8
 		}
+		d.vs = stats{0, 1}
+		if d.measure {
+			d.vs.size = charCount(s)
+		}
 		return s
 	case c == '-' || (c >= '0' && c <= '9'):
+		d.vs = stats{8, 1}
 		return d.number()
 	case c == 't':
+		d.vs = stats{4, 1}
 		return d.literal("true", true)
 	case c == 'f':
+		d.vs = stats{4, 1}
 		return d.literal("false", false)
 	case c == 'n':
+		d.vs = stats{0, 1}
 		return d.literal("null", nil)
 	}
 	d.fail("expected a value (object, array, string, number, true, false or null)")
@@ -174,8 +186,11 @@ func (d *decoder) object() map[string]any {
 	d.ws()
 	if d.pos < len(d.data) && d.data[d.pos] == '}' {
 		d.pos++
+		d.vs = stats{0, 1}
 		return m
 	}
+	var st stats
+	n := 0
 	for {
 		d.ws()
 		if d.pos >= len(d.data) || d.data[d.pos] != '"' {
@@ -204,6 +219,11 @@ func (d *decoder) object() map[string]any {
 			return nil
 		}
 		m[k] = v
+		if d.measure {
+			st.size += charCount(k) + d.vs.size
+			st.leaves += d.vs.leaves
+			n++
+		}
 		d.path.pop()
 		d.ws()
 		if d.pos >= len(d.data) {
@@ -215,6 +235,9 @@ func (d *decoder) object() map[string]any {
 			d.pos++
 		case '}':
 			d.pos++
+			if d.measure {
+				d.vs = objectStats(m, st, n)
+			}
 			return m
 		default:
 			d.fail("expected ',' or '}'")
@@ -229,8 +252,10 @@ func (d *decoder) array() []any {
 	d.ws()
 	if d.pos < len(d.data) && d.data[d.pos] == ']' {
 		d.pos++
+		d.vs = stats{0, 1}
 		return a
 	}
+	size := 0
 	for i := 0; ; i++ {
 		if !d.enter("", i) {
 			return nil
@@ -241,6 +266,7 @@ func (d *decoder) array() []any {
 			return nil
 		}
 		a = append(a, v)
+		size += d.vs.size
 		d.path.pop()
 		d.ws()
 		if d.pos >= len(d.data) {
@@ -252,6 +278,7 @@ func (d *decoder) array() []any {
 			d.pos++
 		case ']':
 			d.pos++
+			d.vs = stats{size, 1}
 			return a
 		default:
 			d.fail("expected ',' or ']'")
@@ -288,6 +315,18 @@ func (d *decoder) key() string {
 		d.recKeys = append(d.recKeys, k)
 	}
 	return k
+}
+
+// objectStats finishes the stats of a decoded object whose n members summed to st; a
+// repeated member name (n != len(m)) means st counted a replaced value, so count again.
+func objectStats(m map[string]any, st stats, n int) stats {
+	if n != len(m) {
+		return statsOf(m)
+	}
+	if n == 0 {
+		st.leaves = 1
+	}
+	return st
 }
 
 // str decodes a string at d.pos (at the opening quote).

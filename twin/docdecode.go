@@ -10,7 +10,7 @@ import (
 // error d is unchanged.
 func (d *Doc) UnmarshalJSON(b []byte) error {
 	dec := newDecoder(b, "", false)
-	dec.copyStrings = true
+	dec.copyStrings, dec.measure = true, true
 	var nd Doc
 	bad := dec.readDoc(&nd)
 	if dec.err != nil {
@@ -19,7 +19,6 @@ func (d *Doc) UnmarshalJSON(b []byte) error {
 	if bad != nil {
 		return bad
 	}
-	nd.cacheStats()
 	*d = nd
 	return nil
 }
@@ -132,9 +131,9 @@ func (r *docReader) time(name, field string) time.Time {
 // readDoc reads a whole twin into nd and returns the first semantic error.
 func (d *decoder) readDoc(nd *Doc) error {
 	r := &docReader{decoder: d}
-	nd.Tags = map[string]any{}
-	nd.Desired = Props{Values: map[string]any{}, Meta: &Meta{}, Version: 1}
-	nd.Reported = Props{Values: map[string]any{}, Meta: &Meta{}, Version: 1}
+	nd.Tags, nd.tagsSize = map[string]any{}, 1
+	nd.Desired = Props{Values: map[string]any{}, Meta: &Meta{}, Version: 1, size: 1, leaves: 1}
+	nd.Reported = Props{Values: map[string]any{}, Meta: &Meta{}, Version: 1, size: 1, leaves: 1}
 	ok := d.members(func(k string) {
 		switch k {
 		case "deviceId":
@@ -163,7 +162,7 @@ func (d *decoder) readDoc(nd *Doc) error {
 			r.thumbprint(&nd.X509Thumbprint)
 		case "tags":
 			if m, ok := d.value().(map[string]any); ok {
-				nd.Tags = m
+				nd.Tags, nd.tagsSize = m, int32(d.vs.size)+1
 			} else {
 				r.setBad("tags must be an object")
 			}
@@ -220,6 +219,9 @@ func (r *docReader) properties(nd *Doc) {
 // props reads {values…,"$metadata":…,"$version":n}.
 func (r *docReader) props(p *Props, name string) {
 	r.recKeys, r.recPos, r.recording = r.recKeys[:0], 0, true
+	fresh := len(p.Values) == 0
+	var st stats
+	n := 0
 	ok := r.members(func(k string) {
 		switch k {
 		case "$version":
@@ -232,9 +234,19 @@ func (r *docReader) props(p *Props, name string) {
 			r.inMeta = false
 		default:
 			p.Values[k] = r.value()
+			st.size += charCount(k) + r.vs.size
+			st.leaves += r.vs.leaves
+			n++
 		}
 	})
 	r.recording = false
+	if !fresh || n != len(p.Values) { // the section or a member came twice
+		st = statsOf(p.Values)
+		if len(p.Values) == 0 {
+			st.leaves = 0
+		}
+	}
+	p.size, p.leaves = int32(st.size)+1, int32(st.leaves)+1
 	if !ok && r.value() != nil {
 		r.setBad("%s must be an object", name)
 	}

@@ -115,10 +115,8 @@ func FuzzPatchAtomic(f *testing.F) {
 		}
 		if pr := d.props(s); pr != nil {
 			checkMetaMirrors(t, s.String(), pr.Values, pr.Meta)
-			if got, want := int(pr.leaves-1), sectionLeaves(pr.Values); got != want {
-				t.Fatalf("cached leaf count %d, counted %d", got, want)
-			}
 		}
+		checkCaches(t, d)
 		checkSummary(t, d)
 		var back Doc
 		if err := back.UnmarshalJSON([]byte(docJSON(t, d))); err != nil {
@@ -175,11 +173,13 @@ func FuzzUnmarshalDoc(f *testing.F) {
 	b, _ := d.MarshalJSON()
 	f.Add(b)
 	f.Add([]byte(`{"properties":{"desired":{"$metadata":{"a":{"$lastUpdated":"2020-01-01T00:00:00Z"}},"a":1}}}`))
+	f.Add([]byte(`{"tags":{"a":{"b":[1,{"c":null}]},"a":{}},"properties":{"reported":{"x":1,"x":{"y":"é"}},"reported":{"z":null,"e":{}}}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var d Doc
 		if err := d.UnmarshalJSON(body); err != nil {
 			return
 		}
+		checkCaches(t, &d)
 		b1, _ := d.MarshalJSON()
 		var back Doc
 		if err := back.UnmarshalJSON(b1); err != nil {
@@ -190,4 +190,20 @@ func FuzzUnmarshalDoc(f *testing.F) {
 			t.Fatalf("not stable:\n%s\n%s", b1, b2)
 		}
 	})
+}
+
+// checkCaches fails unless the cached sizes and leaf counts equal a recount.
+func checkCaches(tb testing.TB, d *Doc) {
+	tb.Helper()
+	if got, want := int(d.tagsSize-1), sizeOf(d.Tags, false); got != want {
+		tb.Fatalf("cached tags size %d, counted %d", got, want)
+	}
+	for _, p := range []*Props{&d.Desired, &d.Reported} {
+		if got, want := int(p.size-1), sizeOf(p.Values, false); got != want {
+			tb.Fatalf("cached size %d, counted %d in %s", got, want, js(p.Values))
+		}
+		if got, want := int(p.leaves-1), sectionLeaves(p.Values); got != want {
+			tb.Fatalf("cached leaves %d, counted %d in %s", got, want, js(p.Values))
+		}
+	}
 }

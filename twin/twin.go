@@ -214,20 +214,6 @@ func (p *Props) leafCount() int {
 	return sectionLeaves(p.Values)
 }
 
-// cacheStats fills the caches of every section (after decoding).
-func (d *Doc) cacheStats() {
-	d.sectionSize(Tags)
-	for _, p := range []*Props{&d.Desired, &d.Reported} {
-		var st stats
-		for k, v := range p.Values {
-			vs := statsOf(v)
-			st.size += charCount(k) + vs.size
-			st.leaves += vs.leaves
-		}
-		p.size, p.leaves = int32(st.size)+1, int32(st.leaves)+1
-	}
-}
-
 // Clone returns a deep copy of d.
 func (d *Doc) Clone() *Doc {
 	if d == nil {
