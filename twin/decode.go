@@ -31,8 +31,8 @@ type decoder struct {
 	// caches them), so that a decoded twin need not be walked again.
 	measure bool
 	vs      stats
-	path              pathStack
-	err               *Error
+	path    pathStack
+	err     *Error
 }
 
 func newDecoder(body []byte, root string, validate bool) decoder {
