@@ -11,7 +11,7 @@ import (
 func (m Model) View() string {
 	st := m.c.Styles
 	lines := make([]string, 0, m.height)
-	lines = append(lines, renderCounts(st, m.c.Store.Counts(), m.c.Store.Synced, m.width))
+	lines = append(lines, renderCounts(st, m.c.Store.Counts(), m.c.Store.Synced, m.c.Store.Status.State, m.width))
 	lines = append(lines, m.viewLine())
 	if m.agg != nil {
 		lines = append(lines, st.Header.S("  QUERY RESULT"))

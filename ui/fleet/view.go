@@ -211,7 +211,7 @@ func fwStatusPaint(st *theme.Styles, s string) theme.Paint {
 }
 
 // renderCounts renders the fleet totals line.
-func renderCounts(st *theme.Styles, c common.Counts, synced bool, width int) string {
+func renderCounts(st *theme.Styles, c common.Counts, synced bool, state string, width int) string {
 	parts := []string{
 		st.Bold.S(strconv.Itoa(c.Total)) + st.Muted.S(" devices"),
 		st.OK.S("● "+strconv.Itoa(c.Connected)) + st.Muted.S("/"+strconv.Itoa(c.Total)+" connected"),
@@ -221,7 +221,12 @@ func renderCounts(st *theme.Styles, c common.Counts, synced bool, width int) str
 	if c.Disabled > 0 {
 		parts = append(parts, st.Bad.S("⊘ "+strconv.Itoa(c.Disabled))+st.Muted.S(" disabled"))
 	}
-	if !synced {
+	switch {
+	case state == common.StateReconnecting:
+		parts = append(parts, st.Bad.S("⚠ hub connection lost: last known state"))
+	case state == common.StateSyncing && synced:
+		parts = append(parts, st.Warn.S("resynchronising…"))
+	case !synced:
 		parts = append(parts, st.Warn.S("loading…"))
 	}
 	return common.TruncateLine(strings.Join(parts, "  "), width)
