@@ -1,0 +1,203 @@
+package twin
+
+import (
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// str decodes a string at d.pos (at the opening quote).
+func (d *decoder) str() string {
+	d.pos++
+	start := d.pos
+	ascii := true
+	for d.pos < len(d.data) {
+		c := d.data[d.pos]
+		switch {
+		case c == '"':
+			s := d.src[start:d.pos]
+			if d.copyStrings {
+				s = string(d.data[start:d.pos])
+			}
+			d.pos++
+			if !ascii && !utf8.ValidString(s) {
+				d.pos = start
+				d.fail("string is not valid UTF-8")
+			}
+			return s
+		case c >= utf8.RuneSelf:
+			ascii = false
+		case c == '\\':
+			return d.strEscaped(start)
+		case c < 0x20:
+			d.fail("control character in a string; escape it")
+			return ""
+		}
+		d.pos++
+	}
+	d.fail("unterminated string")
+	return ""
+}
+
+// strEscaped finishes a string that contains escapes; d.pos is at the first backslash.
+func (d *decoder) strEscaped(start int) string {
+	b := make([]byte, 0, d.pos-start+16)
+	b = append(b, d.data[start:d.pos]...)
+	for d.pos < len(d.data) {
+		c := d.data[d.pos]
+		switch {
+		case c == '"':
+			d.pos++
+			if !utf8.Valid(b) {
+				d.fail("string is not valid UTF-8")
+			}
+			return string(b)
+		case c < 0x20:
+			d.fail("control character in a string; escape it")
+			return ""
+		case c != '\\':
+			b = append(b, c)
+			d.pos++
+			continue
+		}
+		if d.pos+1 >= len(d.data) {
+			break
+		}
+		e := d.data[d.pos+1]
+		d.pos += 2
+		switch e {
+		case '"', '\\', '/':
+			b = append(b, e)
+		case 'b':
+			b = append(b, '\b')
+		case 'f':
+			b = append(b, '\f')
+		case 'n':
+			b = append(b, '\n')
+		case 'r':
+			b = append(b, '\r')
+		case 't':
+			b = append(b, '\t')
+		case 'u':
+			r, ok := d.hex4()
+			if !ok {
+				return ""
+			}
+			if utf16.IsSurrogate(r) {
+				r = d.lowSurrogate(r)
+			}
+			b = utf8.AppendRune(b, r)
+		default:
+			d.pos -= 2
+			d.fail("invalid escape in a string")
+			return ""
+		}
+	}
+	d.fail("unterminated string")
+	return ""
+}
+
+// lowSurrogate completes the high surrogate r with a following \uXXXX low surrogate
+// when there is one (consuming it); anything else gives U+FFFD, as encoding/json does.
+func (d *decoder) lowSurrogate(r rune) rune {
+	if d.pos+1 >= len(d.data) || d.data[d.pos] != '\\' || d.data[d.pos+1] != 'u' {
+		return utf8.RuneError
+	}
+	save := d.pos
+	d.pos += 2
+	r2, ok := d.hex4()
+	if !ok {
+		return utf8.RuneError
+	}
+	if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+		return dec
+	}
+	d.pos = save // not a pair: the second escape is decoded on its own
+	return utf8.RuneError
+}
+
+func (d *decoder) hex4() (rune, bool) {
+	if d.pos+4 > len(d.data) {
+		d.fail("short \\u escape")
+		return 0, false
+	}
+	var r rune
+	for _, c := range d.data[d.pos : d.pos+4] {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		default:
+			d.fail("invalid \\u escape")
+			return 0, false
+		}
+	}
+	d.pos += 4
+	return r, true
+}
+
+// number decodes a JSON number as float64.
+func (d *decoder) number() any {
+	start := d.pos
+	if d.data[d.pos] == '-' {
+		d.pos++
+	}
+	digits := func() int {
+		n := 0
+		for d.pos < len(d.data) && d.data[d.pos] >= '0' && d.data[d.pos] <= '9' {
+			d.pos++
+			n++
+		}
+		return n
+	}
+	intStart := d.pos
+	n := digits()
+	if n == 0 || (n > 1 && d.data[intStart] == '0') {
+		d.fail("invalid number")
+		return nil
+	}
+	if d.pos < len(d.data) && d.data[d.pos] == '.' {
+		d.pos++
+		if digits() == 0 {
+			d.fail("invalid number: digits expected after '.'")
+			return nil
+		}
+	}
+	if d.pos < len(d.data) && (d.data[d.pos] == 'e' || d.data[d.pos] == 'E') {
+		d.pos++
+		if d.pos < len(d.data) && (d.data[d.pos] == '+' || d.data[d.pos] == '-') {
+			d.pos++
+		}
+		if digits() == 0 {
+			d.fail("invalid number: digits expected in the exponent")
+			return nil
+		}
+	}
+	if d.pos-start <= 15 && d.pos == intStart+n {
+		// a short integer: exact in float64, no need for ParseFloat
+		var u int64
+		for _, c := range d.data[intStart:d.pos] {
+			u = u*10 + int64(c-'0')
+		}
+		if start != intStart {
+			u = -u
+		}
+		return float64(u)
+	}
+	f, err := strconv.ParseFloat(d.src[start:d.pos], 64)
+	if err != nil {
+		d.invalid("number " + d.src[start:d.pos] + " is out of range")
+		return nil
+	}
+	if d.validate {
+		if msg := checkNumber(f); msg != "" {
+			d.invalid(msg)
+			return nil
+		}
+	}
+	return f
+}
