@@ -82,3 +82,137 @@ type syncEvent struct {
 	Seq   map[string]int64 `json:"seq"`
 	Time  time.Time        `json:"time"`
 }
+
+// splitPage cuts a query answer {"items":[...],"continuation":"...","itemType":"..."} into
+// its items without decoding them, in one pass. Members may come in any order; strings
+// are skipped with their escapes. It fails on anything that is not well-formed enough to
+// split, and the caller then uses encoding/json.
+func splitPage(b []byte) (items [][]byte, cont string, ok bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return nil, "", false
+	}
+	i++
+	for {
+		i = skipSpace(b, i)
+		if i < len(b) && b[i] == '}' {
+			return items, cont, true
+		}
+		key, j, good := scanString(b, i)
+		if !good {
+			return nil, "", false
+		}
+		i = skipSpace(b, j)
+		if i >= len(b) || b[i] != ':' {
+			return nil, "", false
+		}
+		i = skipSpace(b, i+1)
+		start := i
+		if i = skipValue(b, i); i < 0 {
+			return nil, "", false
+		}
+		switch string(key) {
+		case "items":
+			if items, good = splitArray(b[start:i]); !good {
+				return nil, "", false
+			}
+		case "continuation":
+			var s string
+			if json.Unmarshal(b[start:i], &s) != nil {
+				return nil, "", false
+			}
+			cont = s
+		}
+		i = skipSpace(b, i)
+		if i < len(b) && b[i] == ',' {
+			i++
+		}
+	}
+}
+
+// splitArray returns the elements of a JSON array as sub-slices.
+func splitArray(b []byte) ([][]byte, bool) {
+	if len(b) < 2 || b[0] != '[' {
+		return nil, false
+	}
+	var out [][]byte
+	i := skipSpace(b, 1)
+	for i < len(b) && b[i] != ']' {
+		start := i
+		if i = skipValue(b, i); i < 0 {
+			return nil, false
+		}
+		out = append(out, b[start:i])
+		i = skipSpace(b, i)
+		if i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+	}
+	return out, i < len(b)
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// scanString returns the raw content of the string at b[i] and the index after it.
+func scanString(b []byte, i int) ([]byte, int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, 0, false
+	}
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return b[i+1 : j], j + 1, true
+		}
+	}
+	return nil, 0, false
+}
+
+// skipValue returns the index just after the JSON value at b[i], or -1.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		_, j, ok := scanString(b, i)
+		if !ok {
+			return -1
+		}
+		return j
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				_, k, ok := scanString(b, j)
+				if !ok {
+					return -1
+				}
+				j = k - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' {
+		j++
+	}
+	if j == i {
+		return -1
+	}
+	return j
+}

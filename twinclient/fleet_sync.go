@@ -134,7 +134,7 @@ func (f *Fleet) list(ctx context.Context) (map[string]*twin.Doc, error) {
 		defer close(pages)
 		cont := ""
 		for {
-			p, err := f.svc.QueryPage(lctx, "SELECT * FROM devices", listPage, cont)
+			p, err := f.svc.rawPage(lctx, "SELECT * FROM devices", listPage, cont)
 			select {
 			case pages <- page{p, err}:
 			case <-lctx.Done():

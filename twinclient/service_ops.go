@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"iter"
 	"time"
 
@@ -85,6 +86,35 @@ func (s *Service) QueryPage(ctx context.Context, q string, pageSize int, continu
 	var p QueryPage
 	err := s.do(ctx, "query", queryReq{Query: q, PageSize: pageSize, Continuation: continuation}, &p)
 	return p, err
+}
+
+// rawPage is QueryPage for callers that decode the items themselves: the items are
+// sub-slices of the answer, split without a JSON decoding pass.
+func (s *Service) rawPage(ctx context.Context, q string, pageSize int, continuation string) (QueryPage, error) {
+	body, err := json.Marshal(queryReq{Query: q, PageSize: pageSize, Continuation: continuation})
+	if err != nil {
+		return QueryPage{}, err
+	}
+	status, resp, err := s.roundTrip(ctx, "query", body)
+	if err != nil {
+		return QueryPage{}, err
+	}
+	if status < 200 || status > 299 {
+		return QueryPage{}, parseErrorBody(status, resp)
+	}
+	items, cont, ok := splitPage(resp)
+	if !ok {
+		var p QueryPage
+		if err := json.Unmarshal(resp, &p); err != nil {
+			return QueryPage{}, fmt.Errorf("query: the hub's answer is not the expected JSON: %w", err)
+		}
+		return p, nil
+	}
+	p := QueryPage{Continuation: cont, Items: make([]json.RawMessage, len(items))}
+	for i, it := range items {
+		p.Items[i] = it
+	}
+	return p, nil
 }
 
 // Query runs an IoT Hub query and yields its pages of raw JSON rows (whole twins for
