@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -40,28 +41,44 @@ func AppendValue(dst []byte, v any) []byte {
 	return append(dst, "null"...)
 }
 
-// sortedKeys returns the keys of m in order, using buf when it is large enough.
-func sortedKeys[V any](m map[string]V, buf []string) []string {
-	keys := buf[:0]
-	for k := range m {
-		keys = append(keys, k)
+// member is one member of an object, for writing members in key order.
+type member[V any] struct {
+	k string
+	v V
+}
+
+// sortedMembers returns the members of m sorted by key, using buf when it is large
+// enough (one pass over the map, no lookups afterwards).
+func sortedMembers[V any](m map[string]V, buf []member[V]) []member[V] {
+	ms := buf[:0]
+	for k, v := range m {
+		ms = append(ms, member[V]{k, v})
 	}
-	slices.Sort(keys)
-	return keys
+	if len(ms) > 24 {
+		slices.SortFunc(ms, func(a, b member[V]) int { return strings.Compare(a.k, b.k) })
+		return ms
+	}
+	// insertion sort: most objects are small, and it needs no comparison closure
+	for i := 1; i < len(ms); i++ {
+		for j := i; j > 0 && ms[j].k < ms[j-1].k; j-- {
+			ms[j], ms[j-1] = ms[j-1], ms[j]
+		}
+	}
+	return ms
 }
 
 // appendMembers appends the members of m without braces; comma says whether one is
 // needed before the first member. Members are sorted by key.
 func appendMembers(dst []byte, m map[string]any, comma bool) []byte {
-	var buf [16]string
-	for _, k := range sortedKeys(m, buf[:]) {
+	var buf [16]member[any]
+	for _, e := range sortedMembers(m, buf[:]) {
 		if comma {
 			dst = append(dst, ',')
 		}
 		comma = true
-		dst = appendString(dst, k)
+		dst = appendString(dst, e.k)
 		dst = append(dst, ':')
-		dst = AppendValue(dst, m[k])
+		dst = AppendValue(dst, e.v)
 	}
 	return dst
 }

@@ -87,14 +87,14 @@ func (m *Meta) appendJSON(dst []byte, desired bool, tc *timeCache) []byte {
 		dst = append(dst, `,"$lastUpdatedVersion":`...)
 		dst = strconv.AppendInt(dst, m.LastUpdatedVersion, 10)
 	}
-	var buf [16]string
-	for _, k := range sortedKeys(m.Children, buf[:]) {
-		c := m.Children[k]
+	var buf [16]member[*Meta]
+	for _, e := range sortedMembers(m.Children, buf[:]) {
+		c := e.v
 		if c == nil {
 			continue
 		}
 		dst = append(dst, ',')
-		dst = appendString(dst, k)
+		dst = appendString(dst, e.k)
 		dst = append(dst, ':')
 		dst = c.appendJSON(dst, desired, tc)
 	}

@@ -2,6 +2,7 @@ package twin
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -186,6 +187,25 @@ func TestChangeJSONRoundTrip(t *testing.T) {
 		`{"section":"tags","op":"patch","patch":[],"time":"0001-01-01T00:00:00Z"}`} {
 		if err := json.Unmarshal([]byte(bad), &c); err == nil {
 			t.Errorf("accepted %s", bad)
+		}
+	}
+}
+
+func TestMembersSorted(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 16, 17, 25, 100} {
+		m := map[string]any{}
+		for i := 0; i < n; i++ {
+			m[fmt.Sprintf("k%03d", (i*37)%n)] = float64(i)
+		}
+		b := AppendValue(nil, m)
+		var back map[string]any
+		if err := json.Unmarshal(b, &back); err != nil || !Equal(back, m) {
+			t.Fatalf("n=%d: %s does not read back (%v)", n, b, err)
+		}
+		for i := 1; i < n; i++ {
+			if strings.Index(string(b), fmt.Sprintf(`"k%03d"`, i-1)) > strings.Index(string(b), fmt.Sprintf(`"k%03d"`, i)) {
+				t.Fatalf("n=%d: keys out of order: %s", n, b)
+			}
 		}
 	}
 }
