@@ -102,6 +102,7 @@ func FuzzPatchAtomic(f *testing.F) {
 			if err.Status != 400 || err.Message == "" {
 				t.Fatalf("bad error %+v", err)
 			}
+			checkCaches(t, d)
 			return
 		}
 		if !Equal(d.section(s), want) {
