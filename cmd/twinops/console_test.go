@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -173,4 +175,59 @@ func TestConsoleEndToEnd(t *testing.T) {
 		}
 		return false
 	})
+}
+
+func TestResolveRemote(t *testing.T) {
+	cfgDir := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", cfgDir)
+	t.Setenv("HOME", cfgDir)
+	t.Setenv("TWINOPS_CONNECTION_STRING", "")
+	if err := os.MkdirAll(filepath.Dir(configPath()), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := `{"current":"staging","contexts":{
+		"staging":{"hub":"mqtts://staging:8883","connectionString":"HostName=staging;SharedAccessKeyName=service;SharedAccessKey=AAAA","caFile":"/ca/staging.pem"},
+		"prod":{"hub":"mqtts://prod:8883","connectionString":"HostName=prod;SharedAccessKeyName=service;SharedAccessKey=BBBB"}}}`
+	if err := os.WriteFile(configPath(), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct {
+		flags   consoleFlags
+		env     string
+		remote  bool
+		wantHub string
+		wantCS  string
+		wantErr string
+	}{
+		"current context":          {consoleFlags{}, "", true, "mqtts://staging:8883", "HostName=staging;SharedAccessKeyName=service;SharedAccessKey=AAAA", ""},
+		"named context":            {consoleFlags{context: "prod"}, "", true, "mqtts://prod:8883", "HostName=prod;SharedAccessKeyName=service;SharedAccessKey=BBBB", ""},
+		"flags win over the file":  {consoleFlags{hubURL: "mqtts://x:1", connStr: "HostName=x;SharedAccessKeyName=s;SharedAccessKey=C"}, "", true, "mqtts://x:1", "HostName=x;SharedAccessKeyName=s;SharedAccessKey=C", ""},
+		"environment string":       {consoleFlags{hubURL: "mqtts://y:1"}, "HostName=y;SharedAccessKeyName=s;SharedAccessKey=D", true, "mqtts://y:1", "HostName=y;SharedAccessKeyName=s;SharedAccessKey=D", ""},
+		"unknown context":          {consoleFlags{context: "nope"}, "", false, "", "", `no context "nope"`},
+		"hub without a credential": {consoleFlags{hubURL: "mqtts://z:1", context: "missing"}, "", false, "", "", "no context"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("TWINOPS_CONNECTION_STRING", tc.env)
+			f := tc.flags
+			remote, err := resolveRemote(&f)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || remote != tc.remote || f.hubURL != tc.wantHub || f.connStr != tc.wantCS {
+				t.Fatalf("remote %v hub %q cs %q err %v", remote, f.hubURL, f.connStr, err)
+			}
+		})
+	}
+	// Without a config file and without flags the console starts the embedded hub.
+	if err := os.Remove(configPath()); err != nil {
+		t.Fatal(err)
+	}
+	f := consoleFlags{}
+	if remote, err := resolveRemote(&f); remote || err != nil {
+		t.Fatalf("no config: remote %v err %v, want the embedded hub", remote, err)
+	}
 }

@@ -2,9 +2,12 @@ package rollout
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/exp/golden"
 
 	"github.com/twinops/twinops/theme"
 	"github.com/twinops/twinops/twin"
@@ -169,5 +172,42 @@ func TestRolloutStaleWriteResultIgnored(t *testing.T) {
 	m, _ = m.Update(writeDoneMsg{runID: 2, id: "dev-00000"})
 	if m.inFlight != 1 || m.written != 0 {
 		t.Fatal("a result from an earlier rollout was counted")
+	}
+}
+
+func TestGoldenRolloutProgress(t *testing.T) {
+	for _, size := range []struct{ w, h int }{{80, 24}, {160, 48}} {
+		t.Run(fmt.Sprintf("%dx%d", size.w, size.h), func(t *testing.T) {
+			m, be := setup(t, 40)
+			m.SetSize(size.w, size.h-1)
+			m = typeIn(m, "1.5.0")
+			m = press(m, "enter")
+			m, _ = m.Update(tea.KeyPressMsg{Code: 'y', Text: "y"})
+			var cmd tea.Cmd
+			for range 3 {
+				m, cmd = m.Update(tickMsg{runID: m.runID})
+				for _, d := range writes(cmd) {
+					m, _ = m.Update(d)
+				}
+			}
+			// The devices answer: some succeed, one fails, one is offline.
+			b := common.Batch{Twins: map[string]*twin.Doc{}}
+			for i, p := range be.Patches {
+				d, _ := be.GetTwin(context.Background(), p.ID)
+				fw := map[string]any{"status": "installing"}
+				switch i % 3 {
+				case 0:
+					fw = map[string]any{"status": "succeeded", "version": "1.5.0"}
+				case 1:
+					fw = map[string]any{"status": "failed", "lastError": "download of 1.5.0 failed: checksum mismatch"}
+				}
+				if err := d.Patch(twin.Reported, map[string]any{"firmware": fw}, uitest.Clock.Add(time.Minute)); err != nil {
+					t.Fatal(err)
+				}
+				b.Twins[p.ID] = d
+			}
+			m.c.Store.Apply(b)
+			golden.RequireEqual(t, m.View())
+		})
 	}
 }
