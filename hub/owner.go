@@ -23,8 +23,8 @@ type shard struct {
 	mu      sync.RWMutex
 	docs    map[string]*twin.Doc
 	touched map[string]struct{} // activity not yet written (LastActivityTime)
-	in      chan func(*txn)         // device operations
-	prio    chan func(*txn)         // back-end operations: applied before queued device ones
+	in      chan func(*txn)     // device operations
+	prio    chan func(*txn)     // back-end operations: applied before queued device ones
 }
 
 // kv is one store write: Value nil deletes Key.
