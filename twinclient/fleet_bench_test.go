@@ -84,6 +84,7 @@ func BenchmarkFleetInitialLoad(b *testing.B) {
 	populate(b, sh.h, *benchTwins)
 	b.Logf("populated %d twins in %v", *benchTwins, time.Since(start))
 	ctx := context.Background()
+	c0 := cpuTime()
 	b.ResetTimer()
 	for b.Loop() {
 		s := sh.dial(b, "service")
@@ -92,6 +93,7 @@ func BenchmarkFleetInitialLoad(b *testing.B) {
 		s.Close()
 	}
 	b.ReportMetric(float64(*benchTwins), "twins")
+	b.ReportMetric((cpuTime() - c0).Seconds()/float64(b.N), "cpu-s/op")
 }
 
 // syntheticFleet is a cache with n twins and no connection, fed by apply directly.

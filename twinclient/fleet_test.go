@@ -3,12 +3,15 @@ package twinclient
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/twinops/twinops/twin"
 )
@@ -227,4 +230,38 @@ func TestFleetSnapshotsAreImmutable(t *testing.T) {
 	if comparable(first) != before {
 		t.Fatal("a snapshot handed out earlier was modified")
 	}
+}
+
+// Closing the Service stops the fleet worker, paho and every goroutine they started.
+func TestServiceCloseLeavesNoGoroutines(t *testing.T) {
+	sh := startSvcHub(t)
+	admin := sh.dial(t, "iothubowner")
+	ctx := testCtx(t)
+	if _, err := admin.CreateDevice(ctx, Identity{DeviceID: "g"}); err != nil {
+		t.Fatal(err)
+	}
+	before := goleak.IgnoreCurrent()
+	cs, _ := sh.h.ServiceConnectionString("service")
+	s, err := DialService(ctx, ServiceOptions{URL: sh.url, ConnectionString: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := s.Fleet(ctx)
+	waitSynced(t, ctx, f, 1)
+	s.dropConn() // a reconnect on the way
+	if _, err := s.GetTwin(ctx, "g"); err != nil && !errors.Is(err, ErrDisconnected) {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := f.Next(ctx); !errors.Is(err, ErrClosed) {
+		for err == nil {
+			_, err = f.Next(ctx)
+		}
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("Next after Close: %v, want ErrClosed", err)
+		}
+	}
+	// the hub's side of the connection ends on its own goroutines
+	goleak.VerifyNone(t, before, goleak.IgnoreTopFunction("github.com/mochi-mqtt/server/v2.(*Client).WriteLoop"),
+		goleak.IgnoreAnyFunction("github.com/mochi-mqtt/server/v2.(*Server).EstablishConnection"))
 }
