@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 
@@ -132,5 +133,50 @@ func TestFirmwareUpdateLifecycle(t *testing.T) {
 			_, ids := startFleet(t, s, o)
 			tc.steps(t, s, ids[0], o.Profile(ids[0]).Firmware)
 		})
+	}
+}
+
+func TestRestartKeepsFirmware(t *testing.T) {
+	simLeakCheck(t)
+	s := startSimHub(t)
+	o := Options{Count: 6, Seed: 21, FailureRate: 0.4, Speed: 100}
+	conns, err := Provision(context.Background(), hubRegistry{s.h}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func() *Fleet {
+		f, err := Run(context.Background(), o, conns, s.dial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-f.Ready():
+		case <-time.After(60 * time.Second):
+			t.Fatalf("fleet not connected: %v", f.Stats())
+		}
+		return f
+	}
+	f := run()
+	ids := o.DeviceIDs()
+	rollout(t, s, ids, "4.0.0")
+	before := map[string]map[string]any{}
+	for _, id := range ids {
+		before[id] = s.firmware(t, id)
+	}
+	statsBefore := f.Stats()
+	_ = f.Close()
+
+	f = run()
+	defer f.Close()
+	// Restarted devices run what they had installed and keep their outcome; the failed
+	// ones do not retry the same version.
+	if st := f.Stats(); !reflect.DeepEqual(st.Versions, statsBefore.Versions) || !reflect.DeepEqual(st.Firmware, statsBefore.Firmware) {
+		t.Fatalf("after restart versions %v firmware %v; before %v %v", st.Versions, st.Firmware, statsBefore.Versions, statsBefore.Firmware)
+	}
+	for _, id := range ids {
+		fw := s.firmware(t, id)
+		if fw["version"] != before[id]["version"] || fw["status"] != before[id]["status"] {
+			t.Fatalf("%s after restart %v, before %v", id, fw, before[id])
+		}
 	}
 }

@@ -116,9 +116,10 @@ func (d *device) run(ctx context.Context, sem chan struct{}) {
 	if !ok {
 		return
 	}
-	d.f.started1()
 	defer func() { _ = d.dev.Close() }()
 	d.adopt(ctx)
+	d.flush(ctx)
+	d.f.started1()
 	battery := time.NewTimer(d.batteryEvery())
 	defer battery.Stop()
 	var flakyC <-chan time.Time
@@ -185,9 +186,16 @@ func (d *device) adopt(ctx context.Context) {
 	rep := tw.Reported
 	if v, ok := lookup(rep, "firmware", "version").(string); ok && v != "" {
 		d.fw.version = v
-		if st, _ := lookup(rep, "firmware", "status").(string); st == statusFailed {
+		switch st, _ := lookup(rep, "firmware", "status").(string); st {
+		case statusFailed:
 			d.fw.status = statusFailed
 			d.fw.target, _ = lookup(rep, "firmware", "targetVersion").(string)
+		case statusSucceeded:
+			d.fw.status = statusSucceeded
+		case stageDownloading, stageInstalling, stageRebooting:
+			// cut short by a restart: the old image runs; reconcile below starts the
+			// update again if desired still asks for it
+			d.report(map[string]any{"firmware": map[string]any{"status": statusCurrent, "progress": nil, "targetVersion": nil}})
 		}
 		if b, ok := lookup(rep, "batteryLevel").(float64); ok && b >= 0 && b <= 100 {
 			d.battery = int(b)

@@ -18,7 +18,7 @@ import (
 type Fleet struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	ready  chan struct{} // closed once every device has connected once
+	ready  chan struct{} // closed once every device has connected and reported
 	total  int
 
 	mu        sync.Mutex
@@ -72,7 +72,8 @@ func (s Stats) String() string {
 }
 
 // Run starts one simulated device per connection string and returns at once; devices
-// connect in the background, at most o.Parallelism at a time (Ready tells when all have).
+// connect in the background, at most o.Parallelism at a time (Ready tells when all have
+// connected and reported their starting state).
 // dial is the template for every device's connection (URL, CA, token lifetime...); Run
 // sets its ConnectionString, OnDesired and OnConnection. The devices run until Close or
 // until ctx ends.
@@ -141,7 +142,7 @@ func newDevice(o Options, f *Fleet, id, conn string, dial twinclient.DeviceOptio
 	return d
 }
 
-// Ready is closed once every device has connected at least once.
+// Ready is closed once every device has connected and reported its starting state.
 func (f *Fleet) Ready() <-chan struct{} { return f.ready }
 
 // Close stops every device (each sends an MQTT DISCONNECT) and waits for them.
@@ -178,7 +179,7 @@ func (f *Fleet) States() map[string]string {
 	return out
 }
 
-// started1 records a device's first connection and closes ready after the last.
+// started1 records that a device is up and closes ready after the last.
 func (f *Fleet) started1() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
