@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -103,6 +104,10 @@ func Run(ctx context.Context, o Options, connStrings []string, dial twinclient.D
 	}
 	if dial.Now == nil {
 		dial.Now = o.Now
+	}
+	if dial.TLSSessionCache == nil {
+		// one cache for the fleet: reboots and reconnects resume TLS sessions
+		dial.TLSSessionCache = tls.NewLRUClientSessionCache(64)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	f := &Fleet{cancel: cancel, ready: make(chan struct{}), total: len(ids), states: map[string]deviceState{}}

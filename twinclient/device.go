@@ -3,6 +3,7 @@ package twinclient
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
@@ -37,6 +38,9 @@ type DeviceOptions struct {
 	// ServerName overrides the name the hub's certificate is checked against (default:
 	// the host dialled).
 	ServerName string
+	// TLSSessionCache lets reconnections resume TLS sessions instead of full handshakes
+	// (default: one cache per Device; share one among many devices to save more).
+	TLSSessionCache tls.ClientSessionCache
 	// TokenLifetime is how long each SAS token is valid (default 1h, minimum 2s).
 	// RenewBefore is how long before expiry the device reconnects with a fresh token
 	// (default a quarter of the lifetime, as the Azure Node SDK's 45 of 60 minutes).
@@ -78,6 +82,7 @@ type DeviceStatus struct {
 	Connected      bool
 	Connects       int       // successful connections, the first included
 	Renewals       int       // reconnections made to renew the token
+	TLSResumed     int       // connections that resumed a TLS session (no full handshake)
 	LastError      error     // the last connection error, nil if none yet
 	TokenExpiry    time.Time // expiry of the current (or last) connection's token
 	DesiredVersion int64     // the desired $version delivered so far

@@ -92,7 +92,11 @@ func deviceTLS(opts DeviceOptions, host string) (*tls.Config, error) {
 	if opts.ServerName != "" {
 		host = opts.ServerName
 	}
-	return &tls.Config{RootCAs: roots, ServerName: host, MinVersion: tls.VersionTLS12}, nil
+	cache := opts.TLSSessionCache
+	if cache == nil {
+		cache = tls.NewLRUClientSessionCache(2)
+	}
+	return &tls.Config{RootCAs: roots, ServerName: host, MinVersion: tls.VersionTLS12, ClientSessionCache: cache}, nil
 }
 
 // devIsLoopback reports whether host is localhost or a loopback IP.
@@ -209,6 +213,11 @@ func (d *Device) dial(c *devConn) (net.Conn, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if tc, ok := conn.(*tls.Conn); ok && tc.ConnectionState().DidResume {
+		d.mu.Lock()
+		d.status.TLSResumed++
+		d.mu.Unlock()
 	}
 	c.netMu.Lock()
 	c.net = conn

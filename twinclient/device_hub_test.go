@@ -277,6 +277,9 @@ func TestDeviceRequestWaitsForReconnect(t *testing.T) {
 	d.Drop(300 * time.Millisecond)
 	r.waitConn(t, false)
 	v, err := d.PatchReported(devTestCtx(t), map[string]any{"while": "offline"})
+	if st := d.Status(); st.TLSResumed < 1 || st.Connects != 2 {
+		t.Errorf("status after one reconnect: %+v, want 2 connects, the second resuming the TLS session", st)
+	}
 	if err != nil || v < 2 {
 		t.Fatalf("patch made while offline: %d, %v; want it sent after the reconnect", v, err)
 	}
