@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -16,7 +17,8 @@ import (
 
 // SessionPrefix is the key prefix of persistent MQTT sessions. A session is the client
 // record under "s/{clientID}\x00" and one record per subscription under
-// "s/{clientID}\x00{filter}", all JSON (mochi's storage.Client and storage.Subscription).
+// "s/{clientID}\x00{filter}" (values: see session_codec.go; compact binary, or mochi's
+// JSON for clients with MQTT 5 properties or a will).
 const SessionPrefix = "s/"
 
 // subscribeTimeout bounds how long OnSubscribed waits for its write to be durable.
@@ -36,6 +38,10 @@ type SessionHook struct {
 	mqtt.HookBase
 	st  *Store
 	log *slog.Logger
+
+	mu     sync.Mutex
+	loaded []storage.Subscription // read by StoredClients' scan, handed out once by StoredSubscriptions
+	cached bool
 }
 
 var _ mqtt.Hook = (*SessionHook)(nil)
@@ -92,7 +98,7 @@ func (h *SessionHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 		h.forgetAsync(cl.ID)
 		return
 	}
-	v, err := clientRecord(cl).MarshalBinary()
+	v, err := encodeClient(clientRecord(cl))
 	if err != nil {
 		h.log.Error("session: encode client", "client", cl.ID, "err", err)
 		return
@@ -140,21 +146,14 @@ func (h *SessionHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCod
 		if i >= len(reasonCodes) || reasonCodes[i] >= packets.ErrUnspecifiedError.Code {
 			continue
 		}
-		v, err := storage.Subscription{
-			T:                 storage.SubscriptionKey,
-			ID:                cl.ID + "\x00" + f.Filter,
-			Client:            cl.ID,
+		v := encodeSub(storage.Subscription{
 			Filter:            f.Filter,
 			Identifier:        f.Identifier,
 			RetainHandling:    f.RetainHandling,
 			Qos:               reasonCodes[i],
 			RetainAsPublished: f.RetainAsPublished,
 			NoLocal:           f.NoLocal,
-		}.MarshalBinary()
-		if err != nil {
-			h.log.Error("session: encode subscription", "client", cl.ID, "err", err)
-			continue
-		}
+		})
 		recs = append(recs, Record{Key: append(sessionKey(cl.ID), f.Filter...), Value: v})
 	}
 	if len(recs) == 0 {
@@ -245,39 +244,56 @@ func (h *SessionHook) logErr(what, clientID string) func(error) {
 	}
 }
 
-// StoredClients returns the stored persistent clients (mochi calls it once in Serve).
+// StoredClients returns the stored persistent clients (mochi calls it once in Serve,
+// then StoredSubscriptions). One scan reads both; the subscriptions wait for
+// StoredSubscriptions.
 func (h *SessionHook) StoredClients() ([]storage.Client, error) {
-	var out []storage.Client
-	err := h.scanSessions(func(id, filter string, v []byte) {
-		if filter != "" {
-			return
-		}
-		var c storage.Client
-		if err := c.UnmarshalBinary(v); err != nil || c.ID != id {
-			h.log.Warn("session: skipping unreadable client record", "client", id, "err", err)
-			return
-		}
-		out = append(out, c)
-	})
-	return out, err
+	clients, subs, err := h.load()
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	h.loaded, h.cached = subs, true
+	h.mu.Unlock()
+	return clients, nil
 }
 
 // StoredSubscriptions returns the stored subscriptions (mochi calls it once in Serve,
 // after StoredClients).
 func (h *SessionHook) StoredSubscriptions() ([]storage.Subscription, error) {
-	var out []storage.Subscription
+	h.mu.Lock()
+	subs, cached := h.loaded, h.cached
+	h.loaded, h.cached = nil, false
+	h.mu.Unlock()
+	if cached {
+		return subs, nil
+	}
+	_, subs, err := h.load()
+	return subs, err
+}
+
+// load reads every stored session, skipping (and logging) unreadable records.
+func (h *SessionHook) load() ([]storage.Client, []storage.Subscription, error) {
+	var clients []storage.Client
+	var subs []storage.Subscription
 	err := h.scanSessions(func(id, filter string, v []byte) {
 		if filter == "" {
+			c, err := decodeClient(id, v)
+			if err != nil {
+				h.log.Warn("session: skipping unreadable client record", "client", id, "err", err)
+				return
+			}
+			clients = append(clients, c)
 			return
 		}
-		var s storage.Subscription
-		if err := s.UnmarshalBinary(v); err != nil || s.Client != id || s.Filter != filter {
+		sub, err := decodeSub(id, filter, v)
+		if err != nil {
 			h.log.Warn("session: skipping unreadable subscription", "client", id, "filter", filter, "err", err)
 			return
 		}
-		out = append(out, s)
+		subs = append(subs, sub)
 	})
-	return out, err
+	return clients, subs, err
 }
 
 // scanSessions calls fn for every session key, split into client id and filter ("" for
