@@ -3,10 +3,10 @@ package hub
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -36,12 +36,15 @@ func (h *Hub) openStore() error {
 	}
 	h.st = &storeGlue{st: st}
 	opened := time.Since(start)
-	if err := h.loadIdentities(); err != nil {
-		st.Close()
-		return err
+	// The load allocates the whole fleet at once: collect garbage less often meanwhile.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	identErr := make(chan error, 1)
+	go func() { identErr <- h.loadIdentities() }()
+	err = h.loadTwins()
+	if ierr := <-identErr; err == nil {
+		err = ierr
 	}
-	h.log.Debug("identities loaded", "took", time.Since(start))
-	if err := h.loadTwins(); err != nil {
+	if err != nil {
 		st.Close()
 		return err
 	}
@@ -56,8 +59,8 @@ func (h *Hub) openStore() error {
 
 func (h *Hub) loadIdentities() error {
 	return h.st.st.Scan([]byte(identPrefix), func(k, v []byte) error {
-		x := new(Identity)
-		if err := json.Unmarshal(v, x); err != nil {
+		x, err := unmarshalIdentity(v)
+		if err != nil {
 			return fmt.Errorf("stored identity %q is corrupt: %w", k, err)
 		}
 		h.reg.ids[x.DeviceID] = x

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -146,5 +145,3 @@ func (rc *rawClient) readPublish() (string, []byte, error) {
 }
 
 func (rc *rawClient) close() { rc.c.Close() }
-
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

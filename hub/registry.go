@@ -99,12 +99,7 @@ func (h *Hub) registryOp(ctx context.Context, id string, op func(tx *txn) (*Iden
 		}
 		w := kv{Key: identKey(id)}
 		if x != nil {
-			b, err := json.Marshal(x)
-			if err != nil {
-				done <- res{err: errInternal("identity does not marshal: %v", err)}
-				return
-			}
-			w.Value = b
+			w.Value = marshalIdentity(x)
 			h.reg.put(x)
 		} else {
 			h.reg.remove(id)

@@ -63,3 +63,20 @@ func FuzzScope(f *testing.F) {
 		}
 	})
 }
+
+func FuzzIdentityCodec(f *testing.F) {
+	x := Identity{DeviceID: "d", GenerationID: "1", Etag: "e", Status: StatusEnabled, StatusReason: "r",
+		Authentication: Authentication{Type: "sas", SymmetricKey: SymmetricKey{PrimaryKey: "p", SecondaryKey: "s"}}}
+	f.Add(marshalIdentity(&x))
+	f.Add([]byte{1, 200})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		y, err := unmarshalIdentity(b)
+		if err != nil {
+			return
+		}
+		z, err := unmarshalIdentity(marshalIdentity(y))
+		if err != nil || *z != *y {
+			t.Fatalf("round trip changed %+v into %+v (%v)", y, z, err)
+		}
+	})
+}
