@@ -75,6 +75,8 @@ func (m Model) statusLine() string {
 		left += st.BarKey.S(r + " ")
 	}
 	switch {
+	case m.confirmQ && m.rollout.Active():
+		left += st.BarErr.S("a rollout is writing: quitting stops it. quit? y/n ")
 	case m.confirmQ:
 		left += st.BarErr.S("quit twinops? y/n ")
 	case m.flash != "" && now.Sub(m.flashAt) < flashFor:

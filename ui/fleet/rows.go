@@ -25,7 +25,8 @@ type row struct {
 	id         string
 	connected  bool
 	disabled   bool
-	sync, n    int // sync state and how many leaves pending/failed
+	sync, n    int       // sync state and how many leaves pending/failed
+	since      time.Time // oldest pending desired change
 	fwRep      string
 	fwDes      string
 	fwStatus   string
@@ -45,7 +46,7 @@ func newRow(d *twin.Doc, sum twin.Summary, failed bool, prev *row) *row {
 	case failed:
 		r.sync, r.n = syncFailed, sum.Different
 	case sum.Pending > 0:
-		r.sync, r.n = syncPending, sum.Pending
+		r.sync, r.n, r.since = syncPending, sum.Pending, sum.OldestPending
 	}
 	if v, ok := twin.Lookup(d.Reported.Values, "firmware", "version"); ok {
 		r.fwRep = common.Plain(v)
@@ -98,10 +99,14 @@ func tagText(tags map[string]any) (string, string) {
 	return b.String(), v.String()
 }
 
-// syncText is the SYNC cell: "✓ in sync", "… pending 3", "✗ failed 1".
-func (r *row) syncText() string {
+// syncText is the SYNC cell: "✓ in sync", "… pending 3" (with the oldest pending
+// change's age when wide), "✗ failed 1".
+func (r *row) syncText(now time.Time, wide bool) string {
 	switch r.sync {
 	case syncPending:
+		if wide && !r.since.IsZero() {
+			return "… pending " + strconv.Itoa(r.n) + " " + common.Age(now, r.since)
+		}
 		return "… pending " + strconv.Itoa(r.n)
 	case syncFailed:
 		if r.n == 0 {

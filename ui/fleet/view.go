@@ -16,17 +16,27 @@ var fixedWidth = [numCols]int{colConn: 5, colStatus: 8, colSync: 11, colFirmware
 // layout chooses the columns and their widths for a terminal width.
 func layout(width int) []colSpec {
 	cols := []int{colDevice, colConn}
+	fixedSync := fixedWidth[colSync]
 	if width >= 110 {
 		cols = append(cols, colStatus)
+	}
+	if width >= 140 {
+		fixedSync = 16
 	}
 	cols = append(cols, colSync, colFirmware)
 	if width >= 120 {
 		cols = append(cols, colFwStatus)
 	}
 	cols = append(cols, colLast, colTags)
+	widthOf := func(c int) int {
+		if c == colSync {
+			return fixedSync
+		}
+		return fixedWidth[c]
+	}
 	used := 2 // mark column
 	for _, c := range cols {
-		used += fixedWidth[c] + 1
+		used += widthOf(c) + 1
 	}
 	rest := max(width-used, 0)
 	idW := min(max(rest/2, 12), 28)
@@ -35,7 +45,7 @@ func layout(width int) []colSpec {
 	}
 	out := make([]colSpec, 0, len(cols))
 	for _, c := range cols {
-		w := fixedWidth[c]
+		w := widthOf(c)
 		switch c {
 		case colDevice:
 			w = idW
@@ -141,7 +151,7 @@ func cellText(r *row, c colSpec, now time.Time) string {
 		}
 		return "enabled"
 	case colSync:
-		return r.syncText()
+		return r.syncText(now, c.w > 11)
 	case colFirmware:
 		return r.fwText()
 	case colFwStatus:
