@@ -115,7 +115,7 @@ func startDesired(ctx context.Context, svc Service, devs []*twinDev, r *twinRun,
 				select {
 				case <-d.desDone:
 				case <-timeout.C:
-					r.c.fail(fmt.Errorf("%s: desired seq %d made no round trip in 10 s", d.id, s))
+					r.c.fail(fmt.Errorf("%s: desired seq %d made no round trip in 10 s: %s", d.id, s, lostWhere(d, s)))
 				case <-stop:
 				}
 				timeout.Stop()
@@ -123,6 +123,18 @@ func startDesired(ctx context.Context, svc Service, devs []*twinDev, r *twinRun,
 		}()
 	}
 	return &wg
+}
+
+// lostWhere says which leg of a desired round trip never completed.
+func lostWhere(d *twinDev, seq int64) string {
+	switch {
+	case d.notified.Load() < seq:
+		return "the device got no notification"
+	case d.echoed.Load() < seq:
+		return "the device's reported echo got no 204"
+	default:
+		return "the echo was acknowledged but no reported event reached the service"
+	}
 }
 
 // stopContext returns a context cancelled when stop closes, so that requests in flight at

@@ -33,10 +33,11 @@ type twinDev struct {
 	pad    int
 
 	// desired fan-out: one outstanding desired patch at a time
-	desSeq  atomic.Int64 // seq of the outstanding desired patch
-	desSent atomic.Int64 // its send time (unix ns)
-	desDone chan struct{}
-	echo    atomic.Int64 // echo rid counter
+	desSeq   atomic.Int64 // seq of the outstanding desired patch
+	desSent  atomic.Int64 // its send time (unix ns)
+	desDone  chan struct{}
+	notified atomic.Int64 // last desired seq whose notification arrived
+	echoed   atomic.Int64 // last desired seq whose reported echo was answered 204
 }
 
 // twinRun holds what the scenario's devices report into.
@@ -94,6 +95,8 @@ func (r *twinRun) onResponse(d *twinDev, rest string, payload []byte) {
 		if !ok {
 			r.echoErrs.Add(1)
 			r.c.fail(fmt.Errorf("%s: echo patch answered %s: %s", d.id, status, payload))
+		} else if seq, err := strconv.ParseInt(rid[1:], 10, 64); err == nil {
+			d.echoed.Store(seq)
 		}
 	}
 }
@@ -108,8 +111,8 @@ func (r *twinRun) onDesired(d *twinDev, payload []byte) {
 	if seq == d.desSeq.Load() {
 		r.notify.Record(time.Duration(time.Now().UnixNano() - d.desSent.Load()))
 	}
-	rid := d.echo.Add(1)
-	topic := topicReported + string(ridEcho) + strconv.FormatInt(rid, 10)
+	d.notified.Store(seq)
+	topic := topicReported + string(ridEcho) + strconv.FormatInt(seq, 10)
 	body := `{"bench":{"ack":` + strconv.FormatInt(seq, 10) + `}}`
 	if _, err := d.c.Publish(topic, 0, []byte(body)); err != nil {
 		r.c.fail(err)
