@@ -113,7 +113,11 @@ func (h *Hub) svcQuery(ctx context.Context, body []byte) (int, []byte, error) {
 	if err := decodeRequest(body, &r); err != nil {
 		return 0, nil, err
 	}
-	out := make([]byte, 0, 4096)
+	size := r.PageSize
+	if size <= 0 || size > 1000 {
+		size = 100
+	}
+	out := make([]byte, 0, size*1024) // twins with metadata run about 1 KB
 	out = append(out, `{"items":[`...)
 	n := 0
 	var itemType, next string

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -22,6 +24,7 @@ import (
 var (
 	benchTwins   = flag.Int("fleet.twins", 100000, "twins for BenchmarkFleetInitialLoad")
 	benchDevices = flag.Int("fleet.devices", 1000, "connected devices for BenchmarkDesiredRoundTrip")
+	benchProfile = flag.String("fleet.cpuprofile", "", "write a CPU profile of BenchmarkFleetInitialLoad's timed part here")
 )
 
 // populate creates n devices with tags and desired properties through the hub's Go API.
@@ -84,6 +87,14 @@ func BenchmarkFleetInitialLoad(b *testing.B) {
 	populate(b, sh.h, *benchTwins)
 	b.Logf("populated %d twins in %v", *benchTwins, time.Since(start))
 	ctx := context.Background()
+	if *benchProfile != "" {
+		pf, err := os.Create(*benchProfile)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = pprof.StartCPUProfile(pf)
+		defer func() { pprof.StopCPUProfile(); pf.Close() }()
+	}
 	c0 := cpuTime()
 	b.ResetTimer()
 	for b.Loop() {
@@ -93,7 +104,7 @@ func BenchmarkFleetInitialLoad(b *testing.B) {
 		s.Close()
 	}
 	b.ReportMetric(float64(*benchTwins), "twins")
-	b.ReportMetric((cpuTime() - c0).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric((cpuTime()-c0).Seconds()/float64(b.N), "cpu-s/op")
 }
 
 // syntheticFleet is a cache with n twins and no connection, fed by apply directly.

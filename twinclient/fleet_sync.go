@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twinops/twinops/twin"
@@ -88,7 +90,7 @@ func (f *Fleet) session(gen uint64, n int) error {
 	for k, v := range info.Seq {
 		w.last[k] = v
 	}
-	listed, err := f.list(f.ctx)
+	listed, err := f.list(f.ctx, info.Devices)
 	if err != nil {
 		return err
 	}
@@ -120,44 +122,74 @@ func (f *Fleet) session(gen uint64, n int) error {
 	}
 }
 
-// list pages through SELECT * FROM devices, fetching the next page while it decodes the
-// current one.
-func (f *Fleet) list(ctx context.Context) (map[string]*twin.Doc, error) {
-	type page struct {
-		p   QueryPage
-		err error
-	}
+// list pages through SELECT * FROM devices: one goroutine fetches the next page while
+// GOMAXPROCS decoders turn the previous ones into twins.
+func (f *Fleet) list(ctx context.Context, sizeHint int) (map[string]*twin.Doc, error) {
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pages := make(chan page, 1)
+	pages := make(chan []json.RawMessage, 2)
+	var fetchErr error
 	go func() {
 		defer close(pages)
 		cont := ""
 		for {
 			p, err := f.svc.rawPage(lctx, "SELECT * FROM devices", listPage, cont)
+			if err != nil {
+				fetchErr = err // read after pages is closed
+				return
+			}
 			select {
-			case pages <- page{p, err}:
+			case pages <- p.Items:
 			case <-lctx.Done():
 				return
 			}
-			if err != nil || p.Continuation == "" {
+			if p.Continuation == "" {
 				return
 			}
 			cont = p.Continuation
 		}
 	}()
-	out := map[string]*twin.Doc{}
-	for pg := range pages {
-		if pg.err != nil {
-			return nil, fmt.Errorf("listing the fleet: %w", pg.err)
-		}
-		for _, raw := range pg.p.Items {
-			d := new(twin.Doc)
-			if err := d.UnmarshalJSON(raw); err != nil {
-				return nil, fmt.Errorf("listing the fleet: a twin the hub sent does not decode: %w", err)
+	type decoded struct {
+		docs []*twin.Doc
+		err  error
+	}
+	results := make(chan decoded, 4)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for items := range pages {
+				r := decoded{docs: make([]*twin.Doc, 0, len(items))}
+				for _, raw := range items {
+					d := new(twin.Doc)
+					if err := d.UnmarshalJSON(raw); err != nil {
+						r.err = fmt.Errorf("listing the fleet: a twin the hub sent does not decode: %w", err)
+						break
+					}
+					r.docs = append(r.docs, d)
+				}
+				results <- r
 			}
+		}()
+	}
+	go func() { wg.Wait(); close(results) }()
+	out := make(map[string]*twin.Doc, sizeHint)
+	var err error
+	for r := range results {
+		if r.err != nil && err == nil {
+			err = r.err
+			cancel()
+		}
+		for _, d := range r.docs {
 			out[d.DeviceID] = d
 		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fetchErr != nil {
+		return nil, fmt.Errorf("listing the fleet: %w", fetchErr)
 	}
 	return out, nil
 }

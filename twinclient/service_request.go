@@ -109,7 +109,7 @@ func (s *Service) deliver(topic string, payload []byte) {
 	if c == nil {
 		return // late answer to a request that timed out
 	}
-	c.ch <- response{status: status, body: append([]byte(nil), payload...)}
+	c.ch <- response{status: status, body: payload} // paho allocates every payload afresh
 }
 
 // parseResTopic parses $twinops/res/{status}/?$rid={rid}[&...].
