@@ -48,8 +48,12 @@ func (m *Model) navigate(msg tea.Msg) (tea.Cmd, bool) {
 		m.push(screenRollout)
 		return cmd, true
 	case common.SentMsg:
+		delete(m.c.Drafts, msg.ID)
 		if m.screen == screenEdit && m.edit.ID() == msg.ID {
-			m.back()
+			m.screen = screenFleet // leave without keeping a draft, then pop
+			if n := len(m.stack); n > 0 {
+				m.screen, m.stack = m.stack[n-1], m.stack[:n-1]
+			}
 		}
 	case common.BackMsg:
 		m.back()

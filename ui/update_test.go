@@ -163,8 +163,15 @@ func TestEditSendsSmallestPatchWithEtag(t *testing.T) {
 	if m.screen != screenTwin && m.screen != screenFleet {
 		t.Fatalf("after a successful send the screen is %s", screenNames[m.screen])
 	}
-	if len(m.c.Drafts) != 0 {
+	if len(m.c.Drafts) != 0 || len(m.Drafts()) != 0 {
 		t.Fatal("a sent edit is still kept as a draft")
+	}
+	// Reformatting without changing anything is not a draft either.
+	m = keys(t, m, "e", "down", "end")
+	m = typeText(t, m, "   ")
+	m = keys(t, m, "esc")
+	if len(m.c.Drafts) != 0 {
+		t.Fatal("an edit that changes nothing was kept as a draft")
 	}
 }
 

@@ -144,12 +144,17 @@ func (m Model) Help() []key.Binding {
 	return []key.Binding{m.keys.Send, m.keys.Switch, m.keys.Editor, m.keys.Back, m.keys.Rebase, m.keys.Force, m.keys.Keep}
 }
 
-// Dirty reports whether the edit differs from its base.
+// Dirty reports whether the edit would change the twin it is based on (or cannot be
+// parsed and differs from it as text): that is what must not be lost.
 func (m Model) Dirty() bool {
 	if m.base == nil {
 		return false
 	}
-	return m.bufs[0].area.Value() != pretty(m.base.Desired.Values) || m.bufs[1].area.Value() != pretty(m.base.Tags)
+	desired, tags, ok := m.patches()
+	if !ok {
+		return m.bufs[0].area.Value() != pretty(m.base.Desired.Values) || m.bufs[1].area.Value() != pretty(m.base.Tags)
+	}
+	return len(desired) > 0 || len(tags) > 0
 }
 
 // Draft returns the edit as a draft, to keep when the screen is left.
