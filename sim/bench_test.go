@@ -19,13 +19,14 @@ func BenchmarkStart200(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer h.Close()
-	o := Options{Count: 200, Seed: 1, FlakyRate: 0.04, FailureRate: 0.08, Parallelism: 32}
+	o := Options{Count: 200, Seed: 1, FlakyRate: 0.04, FailureRate: 0.08}
 	conns, err := Provision(context.Background(), hubRegistry{h}, o)
 	if err != nil {
 		b.Fatal(err)
 	}
 	s := &simHub{h: h}
 	s.dial.URL, s.dial.CAFile = "mqtts://"+h.TLSAddr().String(), h.CAFile()
+	var total time.Duration
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
@@ -34,11 +35,12 @@ func BenchmarkStart200(b *testing.B) {
 			b.Fatal(err)
 		}
 		<-f.Ready()
-		b.ReportMetric(float64(time.Since(start).Milliseconds()), "ms-to-all-connected")
+		total += time.Since(start)
 		b.StopTimer()
 		_ = f.Close()
 		b.StartTimer()
 	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms-to-ready")
 }
 
 // Provisioning 200 new devices (identity + tags, each durable) through the Go API seam.
@@ -53,7 +55,7 @@ func BenchmarkProvision200(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		if _, err := Provision(context.Background(), hubRegistry{h}, Options{Count: 200, Seed: int64(i), Parallelism: 32}); err != nil {
+		if _, err := Provision(context.Background(), hubRegistry{h}, Options{Count: 200, Seed: int64(i)}); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()

@@ -31,7 +31,7 @@ type Options struct {
 	Speed float64
 	// Now is the clock handed to the devices' connections (default time.Now).
 	Now func() time.Time
-	// Parallelism bounds concurrent connects and registry calls (default 16).
+	// Parallelism bounds concurrent connects and registry calls (default 64).
 	Parallelism int
 	// Logger receives device events (default: discard).
 	Logger *slog.Logger
@@ -49,7 +49,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.Now = time.Now
 	}
 	if o.Parallelism <= 0 {
-		o.Parallelism = 16
+		o.Parallelism = 64
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

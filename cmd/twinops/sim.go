@@ -35,7 +35,7 @@ func parseSimFlags(args []string, errOut io.Writer) (*simFlags, error) {
 	fs.Float64Var(&f.opts.FailureRate, "failure-rate", 0.05, "chance (0 to 1) that a firmware update fails")
 	fs.Float64Var(&f.opts.FlakyRate, "flaky-rate", 0.02, "share (0 to 1) of devices whose link drops now and then")
 	fs.Float64Var(&f.opts.Speed, "speed", 1, "time scale: 10 runs updates, battery and flaky links ten times faster")
-	fs.IntVar(&f.opts.Parallelism, "parallel", 32, "devices connecting (and provisioned) at the same time")
+	fs.IntVar(&f.opts.Parallelism, "parallel", 64, "devices connecting (and provisioned) at the same time")
 	fs.DurationVar(&f.interval, "interval", 5*time.Second, "how often to log a summary line")
 	fs.DurationVar(&f.tokenLife, "token-lifetime", time.Hour, "lifetime of each device's SAS token (renewed before it ends)")
 	fs.BoolVar(&f.verbose, "v", false, "log every device event (debug)")
