@@ -42,6 +42,9 @@ type SessionHook struct {
 	mu     sync.Mutex
 	loaded []storage.Subscription // read by StoredClients' scan, handed out once by StoredSubscriptions
 	cached bool
+
+	srv     *mqtt.Server // lazy restore (NewLazySessionHook); nil: mochi restores all in Serve
+	present sync.Map     // *mqtt.Client -> struct{}: lazily restored, CONNACK not yet sent
 }
 
 var _ mqtt.Hook = (*SessionHook)(nil)
@@ -59,6 +62,11 @@ func (h *SessionHook) ID() string { return "twinops-sessions" }
 
 // Provides implements mqtt.Hook.
 func (h *SessionHook) Provides(b byte) bool {
+	if h.srv != nil {
+		if provides, decided := h.lazyProvides(b); decided {
+			return provides
+		}
+	}
 	return bytes.Contains([]byte{
 		mqtt.OnSessionEstablished,
 		mqtt.OnDisconnect,
@@ -182,6 +190,7 @@ func (h *SessionHook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
 // OnDisconnect forgets the session when mochi ends it (expire), unless another
 // connection has taken the session over.
 func (h *SessionHook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
+	h.present.Delete(cl)
 	if !expire || !storable(cl.ID) || errors.Is(cl.StopCause(), packets.ErrSessionTakenOver) {
 		return
 	}

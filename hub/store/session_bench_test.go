@@ -11,6 +11,7 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // BenchmarkRestoreSessions measures a hub start-up's share for sessions: mochi's Serve
@@ -106,4 +107,41 @@ func seedSessions(b *testing.B, n int) *Store {
 		b.Fatal(err)
 	}
 	return st
+}
+
+// BenchmarkLazyReconnectRestore is lazy restore's cost per reconnecting device: the
+// OnSessionEstablish lookup and subscription of one stored session among 100,000.
+func BenchmarkLazyReconnectRestore(b *testing.B) {
+	const n = 100_000
+	st := seedSessions(b, n)
+	defer st.Close()
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumClientWritesPending = 256
+	srv := mqtt.New(&mqtt.Options{Capabilities: caps, Logger: slog.New(slog.DiscardHandler)})
+	h := NewLazySessionHook(st, srv, nil)
+	if err := srv.AddHook(h, nil); err != nil {
+		b.Fatal(err)
+	}
+	cpu0, start := cpuTime(), time.Now()
+	if err := srv.Serve(); err != nil {
+		b.Fatal(err)
+	}
+	serveWall, serveCPU := time.Since(start), cpuTime()-cpu0
+	defer srv.Close()
+	var pk packets.Packet
+	b.ResetTimer()
+	for i := range b.N {
+		cl := srv.NewClient(nil, "tls", fmt.Sprintf("device-%06d", i%n), false)
+		cl.Properties.ProtocolVersion = 4
+		h.OnSessionEstablish(cl, pk)
+		if cl.State.Subscriptions.Len() != 2 {
+			b.Fatalf("restored %d subscriptions", cl.State.Subscriptions.Len())
+		}
+		h.present.Delete(cl)
+		for f := range cl.State.Subscriptions.GetAll() {
+			srv.Topics.Unsubscribe(f, cl.ID)
+		}
+	}
+	b.ReportMetric(serveWall.Seconds(), "s/serve")
+	b.ReportMetric(serveCPU.Seconds(), "cpu-s/serve")
 }

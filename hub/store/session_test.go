@@ -50,13 +50,17 @@ type broker struct {
 	addr string
 }
 
-func startBroker(t *testing.T, st *Store) *broker {
+func startBroker(t *testing.T, st *Store, lazy bool) *broker {
 	t.Helper()
 	srv := mqtt.New(&mqtt.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err := srv.AddHook(new(scopeHook), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.AddHook(NewSessionHook(st, nil), nil); err != nil {
+	hook := NewSessionHook(st, nil)
+	if lazy {
+		hook = NewLazySessionHook(st, srv, nil)
+	}
+	if err := srv.AddHook(hook, nil); err != nil {
 		t.Fatal(err)
 	}
 	ln := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
@@ -108,11 +112,17 @@ func storedKeys(t *testing.T, st *Store) []string {
 
 // TestSessionSurvivesRestart: subscribe with CleanSession=false, stop the broker and the
 // store, start new ones on the same directory, reconnect without subscribing, publish:
-// the message arrives.
+// the message arrives. With eager (mochi's Stored*) and lazy (on reconnect) restore.
 func TestSessionSurvivesRestart(t *testing.T) {
+	for _, mode := range []string{"eager", "lazy"} {
+		t.Run(mode, func(t *testing.T) { testSessionSurvivesRestart(t, mode == "lazy") })
+	}
+}
+
+func testSessionSurvivesRestart(t *testing.T, lazy bool) {
 	dir := t.TempDir()
 	st := openT(t, dir)
-	b := startBroker(t, st)
+	b := startBroker(t, st, lazy)
 	dev := b.client(t, "dev1", false, nil)
 	wait(t, dev.Subscribe("twin/res/#", 1, nil))
 	wait(t, dev.Subscribe("denied/x", 0, nil)) // refused by the ACL: SUBACK 0x80, not stored
@@ -129,8 +139,11 @@ func TestSessionSurvivesRestart(t *testing.T) {
 
 	st = openT(t, dir)
 	defer st.Close()
-	b = startBroker(t, st)
+	b = startBroker(t, st, lazy)
 	defer b.srv.Close()
+	if n := len(b.srv.Clients.GetAll()); lazy && n != 0 || !lazy && n != 1 {
+		t.Fatalf("%d sessions in memory after start (lazy=%v)", n, lazy)
+	}
 	msgs := make(chan paho.Message, 10)
 	o := paho.NewClientOptions().AddBroker("tcp://" + b.addr).SetClientID("dev1").
 		SetCleanSession(false).SetAutoReconnect(false).SetProtocolVersion(4).
@@ -174,9 +187,15 @@ func storedKeysAfterReopen(t *testing.T, dir string) []string {
 }
 
 func TestSessionLifecycle(t *testing.T) {
+	for _, mode := range []string{"eager", "lazy"} {
+		t.Run(mode, func(t *testing.T) { testSessionLifecycle(t, mode == "lazy") })
+	}
+}
+
+func testSessionLifecycle(t *testing.T, lazy bool) {
 	st := openT(t, t.TempDir())
 	defer st.Close()
-	b := startBroker(t, st)
+	b := startBroker(t, st, lazy)
 	defer b.srv.Close()
 	ctx := context.Background()
 	steps := []struct {
