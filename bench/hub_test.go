@@ -77,7 +77,7 @@ func TestHubScenarios(t *testing.T) {
 			},
 		},
 		"mix": {
-			opts: Options{Devices: 4, Rate: 50, Duration: 1500 * time.Millisecond},
+			opts: Options{Devices: 4, Rate: 50, Duration: 5 * time.Second},
 			check: func(t *testing.T, r *Result, h *HubTarget) {
 				if r.Latency["ack"].Count == 0 || r.Latency["query"].Count == 0 {
 					t.Errorf("mix recorded no acks or no queries: %+v", r.Latency)
