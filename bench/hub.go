@@ -250,6 +250,7 @@ func caPool(file string) (*x509.CertPool, error) {
 // embeddedService calls the in-process hub's Go API.
 type embeddedService struct{ h *hub.Hub }
 
+// PatchDesired implements Service.
 func (s *embeddedService) PatchDesired(ctx context.Context, id string, patch map[string]any) (int64, error) {
 	d, err := s.h.PatchTwin(ctx, id, hub.TwinPatch{Desired: patch, HasDesired: true}, "")
 	if err != nil {
@@ -258,6 +259,7 @@ func (s *embeddedService) PatchDesired(ctx context.Context, id string, patch map
 	return d.Desired.Version, nil
 }
 
+// WatchReported implements Service.
 func (s *embeddedService) WatchReported(fn func(id string, patch map[string]any)) (func(), error) {
 	return s.h.Watch(func(e hub.Event) {
 		if e.Kind == hub.EventTwin && e.Twin.Section == twin.Reported {
@@ -266,6 +268,7 @@ func (s *embeddedService) WatchReported(fn func(id string, patch map[string]any)
 	}), nil
 }
 
+// Query implements Service.
 func (s *embeddedService) Query(ctx context.Context, q string) (int, error) {
 	n, cont := 0, ""
 	for {

@@ -92,6 +92,7 @@ func (s *remoteService) onEvent(topic string, payload []byte) {
 	}
 }
 
+// PatchDesired implements Service.
 func (s *remoteService) PatchDesired(ctx context.Context, id string, patch map[string]any) (int64, error) {
 	d, err := s.svc.PatchTwin(ctx, id, twinclient.Patch{Desired: patch}, "")
 	if err != nil {
@@ -100,6 +101,7 @@ func (s *remoteService) PatchDesired(ctx context.Context, id string, patch map[s
 	return d.Desired.Version, nil
 }
 
+// WatchReported implements Service.
 func (s *remoteService) WatchReported(fn func(id string, patch map[string]any)) (func(), error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -113,6 +115,7 @@ func (s *remoteService) WatchReported(fn func(id string, patch map[string]any)) 
 	}, nil
 }
 
+// Query implements Service.
 func (s *remoteService) Query(ctx context.Context, q string) (int, error) {
 	n := 0
 	for page, err := range s.svc.Query(ctx, q, 1000) {

@@ -50,36 +50,7 @@ targets: --embedded (default: a hub in this process), --spawn (a child twinops h
 flags:`)
 		fs.PrintDefaults()
 	}
-	o := &f.opts
-	fs.StringVar(&o.Scenario, "scenario", "reported", "relay | connect | reported | desired | query | mix")
-	fs.IntVar(&o.Devices, "devices", 100, "simulated device connections")
-	fs.Float64Var(&o.Rate, "rate", 0, "operations per second per device (0: as fast as --inflight allows)")
-	fs.IntVar(&o.Inflight, "inflight", 1, "outstanding requests per device (query: concurrent queries)")
-	fs.IntVar(&o.Payload, "payload", 64, "bytes per reported patch or relayed message")
-	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "measured time once every device is connected")
-	fs.Int64Var(&o.Count, "count", 0, "stop after this many operations (0: only --duration)")
-	fs.Float64Var(&o.ConnectRate, "connect-rate", 0, "new connections per second (0: as fast as possible)")
-	fs.DurationVar(&o.Hold, "hold", 5*time.Second, "connect: idle time before memory is read")
-	fs.StringVar(&o.Prefix, "prefix", "bench", "device id prefix")
-	fs.IntVar(&o.SourceIPs, "source-ips", 0, "spread connections over 127.0.0.1..127.0.0.N (default: one per 20,000 devices)")
-	fs.StringVar(&o.QueryText, "query", "", "query: the IoT Hub query to run")
-	fs.BoolVar(&f.embedded, "embedded", false, "run a hub in this process (the default target)")
-	fs.BoolVar(&f.spawn, "spawn", false, "run the hub as a child process (this binary's hub command) and measure it alone")
-	fs.StringVar(&f.dataDir, "data", "", "data directory for --embedded/--spawn (default: a new temporary one, removed after)")
-	fs.StringVar(&f.broker, "broker", "", "relay: HOST:PORT of any MQTT broker, or \"mochi\" for a plain in-process mochi-mqtt broker (the hub's engine)")
-	fs.StringVar(&f.brokerUser, "broker-username", "", "relay: MQTT username")
-	fs.StringVar(&f.brokerPass, "broker-password", "", "relay: MQTT password")
-	fs.StringVar(&f.hubURL, "hub", "", "a running hub: mqtt://127.0.0.1:PORT (plain loopback) or mqtts://HOST:PORT")
-	fs.StringVar(&f.connS, "connection-string", os.Getenv("TWINOPS_CONNECTION_STRING"), "with --hub: a service connection string allowed to create devices")
-	fs.StringVar(&f.caFile, "ca", "", "with --hub mqtts://: the hub's CA file")
-	fs.IntVar(&f.pid, "pid", 0, "with --hub or --broker: the server's pid, for its CPU and memory")
-	fs.StringVar(&f.jsonOut, "json", "", "also write the result as JSON to this file (- for stdout)")
-	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (with --embedded: hub and load) to this file")
-	fs.StringVar(&o.MemProfile, "memprofile", "", "connect: write this process's heap profile (with --embedded: hub and load) while the devices are idle")
-	fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "hard limit on the whole run, set-up included")
-	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines on stderr")
-	fs.StringVar(&f.label, "label", "", "a name for this run in reports (default: the target)")
-	fs.StringVar(&f.markdown, "markdown", "", "print the Markdown report of the *.json results in this directory and exit")
+	defineBenchFlags(fs, f)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -112,16 +83,50 @@ flags:`)
 	if n > 1 {
 		return nil, errors.New("bench: give one target: --embedded, --spawn, --hub URL or --broker HOST:PORT")
 	}
-	if f.broker != "" && o.Scenario != "relay" {
-		return nil, fmt.Errorf("bench: --broker is for --scenario relay; scenario %q needs a twin hub", o.Scenario)
+	if f.broker != "" && f.opts.Scenario != "relay" {
+		return nil, fmt.Errorf("bench: --broker is for --scenario relay; scenario %q needs a twin hub", f.opts.Scenario)
 	}
 	if f.hubURL != "" && f.connS == "" {
 		return nil, errors.New("bench: --hub needs --connection-string (or TWINOPS_CONNECTION_STRING); print one with twinops hub connection-string --policy iothubowner")
 	}
 	if !f.quiet {
-		o.Progress = os.Stderr
+		f.opts.Progress = os.Stderr
 	}
 	return f, nil
+}
+
+// defineBenchFlags declares the flags on fs, writing into f.
+func defineBenchFlags(fs *flag.FlagSet, f *benchFlags) {
+	o := &f.opts
+	fs.StringVar(&o.Scenario, "scenario", "reported", "relay | connect | reported | desired | query | mix")
+	fs.IntVar(&o.Devices, "devices", 100, "simulated device connections")
+	fs.Float64Var(&o.Rate, "rate", 0, "operations per second per device (0: as fast as --inflight allows)")
+	fs.IntVar(&o.Inflight, "inflight", 1, "outstanding requests per device (query: concurrent queries)")
+	fs.IntVar(&o.Payload, "payload", 64, "bytes per reported patch or relayed message")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "measured time once every device is connected")
+	fs.Int64Var(&o.Count, "count", 0, "stop after this many operations (0: only --duration)")
+	fs.Float64Var(&o.ConnectRate, "connect-rate", 0, "new connections per second (0: as fast as possible)")
+	fs.DurationVar(&o.Hold, "hold", 5*time.Second, "connect: idle time before memory is read")
+	fs.StringVar(&o.Prefix, "prefix", "bench", "device id prefix")
+	fs.IntVar(&o.SourceIPs, "source-ips", 0, "spread connections over 127.0.0.1..127.0.0.N (default: one per 20,000 devices)")
+	fs.StringVar(&o.QueryText, "query", "", "query: the IoT Hub query to run")
+	fs.BoolVar(&f.embedded, "embedded", false, "run a hub in this process (the default target)")
+	fs.BoolVar(&f.spawn, "spawn", false, "run the hub as a child process (this binary's hub command) and measure it alone")
+	fs.StringVar(&f.dataDir, "data", "", "data directory for --embedded/--spawn (default: a new temporary one, removed after)")
+	fs.StringVar(&f.broker, "broker", "", "relay: HOST:PORT of any MQTT broker, or \"mochi\" for a plain in-process mochi-mqtt broker (the hub's engine)")
+	fs.StringVar(&f.brokerUser, "broker-username", "", "relay: MQTT username")
+	fs.StringVar(&f.brokerPass, "broker-password", "", "relay: MQTT password")
+	fs.StringVar(&f.hubURL, "hub", "", "a running hub: mqtt://127.0.0.1:PORT (plain loopback) or mqtts://HOST:PORT")
+	fs.StringVar(&f.connS, "connection-string", os.Getenv("TWINOPS_CONNECTION_STRING"), "with --hub: a service connection string allowed to create devices")
+	fs.StringVar(&f.caFile, "ca", "", "with --hub mqtts://: the hub's CA file")
+	fs.IntVar(&f.pid, "pid", 0, "with --hub or --broker: the server's pid, for its CPU and memory")
+	fs.StringVar(&f.jsonOut, "json", "", "also write the result as JSON to this file (- for stdout)")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (with --embedded: hub and load) to this file")
+	fs.StringVar(&o.MemProfile, "memprofile", "", "connect: write this process's heap profile (with --embedded: hub and load) while the devices are idle")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "hard limit on the whole run, set-up included")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines on stderr")
+	fs.StringVar(&f.label, "label", "", "a name for this run in reports (default: the target)")
+	fs.StringVar(&f.markdown, "markdown", "", "print the Markdown report of the *.json results in this directory and exit")
 }
 
 func runBench(ctx context.Context, args []string) error {

@@ -153,36 +153,9 @@ func TestNodeDeviceSDK(t *testing.T) {
 	// Three desired patches: before any drop, after one, after two. The SDK re-subscribes
 	// nothing after a drop, so rounds 2 and 3 pass only if the hub kept the session.
 	for round := 1; round <= 3; round++ {
-		name := fmt.Sprintf("desired-after-%d-drops", round-1)
-		ok := t.Run(name, func(t *testing.T) {
-			if round > 1 {
-				if n := p.cut(); n != 1 {
-					t.Fatalf("cut %d connections, want the device's one", n)
-				}
-				d.wait("connect", nil, step, "the SDK reconnecting after the connection was cut")
-				waitConnected(t, conns, "reconnection")
-			}
-			doc, err := h.PatchTwin(context.Background(), id, hub.TwinPatch{HasDesired: true,
-				Desired: map[string]any{"echo": float64(round), "telemetry": map[string]any{"interval": float64(10 * round)}}}, "*")
-			if err != nil {
-				t.Fatalf("PatchTwin: %v", err)
-			}
-			e := d.wait("desired", func(e event) bool { v, _ := num(e.Patch, "echo"); return v == float64(round) },
-				step, fmt.Sprintf("desired notification %d", round))
-			if v, _ := num(e.Patch, "$version"); int64(v) != doc.Desired.Version {
-				t.Errorf("notification $version = %v, want the twin's desired $version %d", v, doc.Desired.Version)
-			}
-			if v, _ := num(e.Patch, "telemetry", "interval"); v != float64(10*round) {
-				t.Errorf("notification telemetry.interval = %v, want %d (patch %s)", v, 10*round, describe(e.Patch))
-			}
-			d.wait("reported", func(e event) bool { v, _ := num(e.Patch, "echo"); return v == float64(round) },
-				step, fmt.Sprintf("the device's echo %d acknowledged", round))
-			got := getTwin(t, h, id)
-			if v, _ := num(got.Reported.Values, "echo"); v != float64(round) {
-				t.Errorf("hub's reported echo = %v, want %d", v, round)
-			}
-		})
-		if !ok {
+		if !t.Run(fmt.Sprintf("desired-after-%d-drops", round-1), func(t *testing.T) {
+			desiredRound(t, h, p, d, conns, id, round)
+		}) {
 			t.FailNow()
 		}
 	}
@@ -259,4 +232,35 @@ func tcpPort(t *testing.T, h *hub.Hub) int {
 		t.Fatalf("hub TLS address %q: %v", a, err)
 	}
 	return port
+}
+
+// desiredRound cuts the connection (after the first round), patches desired through the
+// hub's Go API and checks the notification, the device's echo and the hub's reported state.
+func desiredRound(t *testing.T, h *hub.Hub, p *proxy, d *nodeDevice, conns <-chan bool, id string, round int) {
+	if round > 1 {
+		if n := p.cut(); n != 1 {
+			t.Fatalf("cut %d connections, want the device's one", n)
+		}
+		d.wait("connect", nil, step, "the SDK reconnecting after the connection was cut")
+		waitConnected(t, conns, "reconnection")
+	}
+	doc, err := h.PatchTwin(context.Background(), id, hub.TwinPatch{HasDesired: true,
+		Desired: map[string]any{"echo": float64(round), "telemetry": map[string]any{"interval": float64(10 * round)}}}, "*")
+	if err != nil {
+		t.Fatalf("PatchTwin: %v", err)
+	}
+	e := d.wait("desired", func(e event) bool { v, _ := num(e.Patch, "echo"); return v == float64(round) },
+		step, fmt.Sprintf("desired notification %d", round))
+	if v, _ := num(e.Patch, "$version"); int64(v) != doc.Desired.Version {
+		t.Errorf("notification $version = %v, want the twin's desired $version %d", v, doc.Desired.Version)
+	}
+	if v, _ := num(e.Patch, "telemetry", "interval"); v != float64(10*round) {
+		t.Errorf("notification telemetry.interval = %v, want %d (patch %s)", v, 10*round, describe(e.Patch))
+	}
+	d.wait("reported", func(e event) bool { v, _ := num(e.Patch, "echo"); return v == float64(round) },
+		step, fmt.Sprintf("the device's echo %d acknowledged", round))
+	got := getTwin(t, h, id)
+	if v, _ := num(got.Reported.Values, "echo"); v != float64(round) {
+		t.Errorf("hub's reported echo = %v, want %d", v, round)
+	}
 }
