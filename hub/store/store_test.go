@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -245,6 +247,16 @@ func TestConcurrentWriters(t *testing.T) {
 	}
 }
 
+func TestApplyNothing(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Apply(ctx); err != nil {
+		t.Fatalf("Apply() with no records = %v", err)
+	}
+}
+
 func TestApplyContextCanceled(t *testing.T) {
 	s := openT(t, t.TempDir())
 	defer s.Close()
@@ -264,4 +276,21 @@ func TestOpenTwiceFails(t *testing.T) {
 		s2.Close()
 		t.Fatal("second Open of the same directory succeeded")
 	}
+}
+
+func TestPebbleLoggerGoesToSlog(t *testing.T) {
+	var buf bytes.Buffer
+	l := pebbleLogger{log: slog.New(slog.NewTextHandler(&buf, nil))}
+	l.Infof("flushed %d", 7)
+	l.Errorf("background error: %s", "boom")
+	if got := buf.String(); !strings.Contains(got, "level=INFO msg=\"flushed 7\"") ||
+		!strings.Contains(got, "level=ERROR msg=\"background error: boom\"") {
+		t.Fatalf("slog got %q", got)
+	}
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(buf.String(), "pebble fatal: corrupt") {
+			t.Fatalf("Fatalf: recovered %v, log %q", r, buf.String())
+		}
+	}()
+	l.Fatalf("corrupt %s", "sstable")
 }
