@@ -89,7 +89,11 @@ func (m Model) conflictView() []string {
 		theirs = m.theirs.Tags
 	}
 	colW := (m.width - 3) / 2
-	tl, yl := strings.Split(pretty(theirs), "\n"), strings.Split(m.bufs[m.active].area.Value(), "\n")
+	yours := m.bufs[m.active].area.Value()
+	if v := m.bufs[m.active].check.value; v != nil {
+		yours = pretty(v) // same layout as theirs, so that the differing lines stand out
+	}
+	tl, yl := strings.Split(pretty(theirs), "\n"), strings.Split(yours, "\n")
 	left := append([]string{st.Header.S("THEIRS (hub, v" + itoa64(m.theirs.Version) + ")")}, markLines(st.Removed, tl, yl)...)
 	right := append([]string{st.Header.S("YOURS")}, markLines(st.Added, yl, tl)...)
 	n := max(h-len(out), 1)
