@@ -355,3 +355,50 @@ func TestDeviceRefused(t *testing.T) {
 		})
 	}
 }
+
+// The hub goes away and comes back on the same address and data: the device reconnects
+// by itself, learns the desired change made while it was away, and its requests work.
+func TestDeviceSurvivesHubRestart(t *testing.T) {
+	devLeakCheck(t)
+	dir := t.TempDir()
+	h, err := hub.New(hub.Config{DataDir: dir, Hostname: "localhost", TLSAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := h.TLSAddr().String()
+	th := &devTestHub{h: h, url: "mqtts://" + addr}
+	o := th.device(t, "dev-1")
+	o.RetryMax = 200 * time.Millisecond
+	r := newRecorder(&o)
+	d := dialTest(t, o)
+	r.next(t)
+	r.waitConn(t, true)
+
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitConn(t, false)
+	h2, err := hub.New(hub.Config{DataDir: dir, Hostname: "localhost", TLSAddr: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := h2.PatchTwin(context.Background(), "dev-1", hub.TwinPatch{Desired: map[string]any{"while": "away"}, HasDesired: true}, "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h2.Close() })
+	r.waitConn(t, true)
+	u := r.next(t)
+	if !u.Full || u.Version != v.Desired.Version || u.Desired["while"] != "away" {
+		t.Fatalf("after the hub restart: %+v, want the whole desired at %d", u, v.Desired.Version)
+	}
+	if _, err := d.PatchReported(devTestCtx(t), map[string]any{"back": true}); err != nil {
+		t.Fatal(err)
+	}
+}
