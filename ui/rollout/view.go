@@ -27,6 +27,7 @@ var stateNames = [numStates]string{"succeeded", "installing", "downloading", "fa
 type progress struct {
 	counts [numStates]int
 	failed []string // device ids, sorted
+	busy   []string // devices downloading or installing, sorted
 }
 
 // progress classifies every chosen device by what it reports.
@@ -39,11 +40,15 @@ func (m Model) progress() progress {
 	for _, id := range m.ids {
 		s := m.classify(id, queued)
 		p.counts[s]++
-		if s == stFailed {
+		switch s {
+		case stFailed:
 			p.failed = append(p.failed, id)
+		case stDownloading, stInstalling:
+			p.busy = append(p.busy, id)
 		}
 	}
 	sort.Strings(p.failed)
+	sort.Strings(p.busy)
 	return p
 }
 
@@ -184,6 +189,17 @@ func (m Model) runView() []string {
 			lines = append(lines, "  "+st.Text.S(common.Fit(id, 24))+" "+st.Muted.S(why))
 		}
 	}
+	if room := m.height - len(lines) - 3; len(p.busy) > 0 && room > 2 {
+		lines = append(lines, st.Header.S("IN PROGRESS ("+strconv.Itoa(len(p.busy))+")"))
+		for i, id := range p.busy {
+			if i >= room-1 && i < len(p.busy)-1 {
+				lines = append(lines, st.Muted.S("  … "+strconv.Itoa(len(p.busy)-i)+" more"))
+				break
+			}
+			lines = append(lines, "  "+m.busyLine(id))
+		}
+		lines = append(lines, "")
+	}
 	lines = append(lines, st.Faint.S("p pause/resume · A abort · esc back (the rollout keeps going)"))
 	return lines
 }
@@ -198,4 +214,20 @@ func statePaint(st *theme.Styles, s int) theme.Paint {
 		return st.Warn
 	}
 	return st.Muted
+}
+
+// busyLine shows one updating device: id, firmware status and progress.
+func (m Model) busyLine(id string) string {
+	st := m.c.Styles
+	d := m.c.Store.Get(id)
+	if d == nil {
+		return st.Text.S(id)
+	}
+	fw, _ := twin.Lookup(d.Reported.Values, "firmware", "status")
+	pct, _ := twin.Lookup(d.Reported.Values, "firmware", "progress")
+	line := st.Text.S(common.Fit(id, 24)) + " " + st.Warn.S(common.Fit(common.Plain(fw), 12))
+	if f, ok := pct.(float64); ok {
+		line += " " + st.Accent.S(common.Bar(f/100, 20)) + st.Muted.S(" "+strconv.Itoa(int(f))+"%")
+	}
+	return line
 }

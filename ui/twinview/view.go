@@ -69,7 +69,7 @@ func renderIdentity(st *theme.Styles, d *twin.Doc, now time.Time, width int) []s
 			status += st.Bad.S(" (" + d.StatusReason + ")")
 		}
 	}
-	l1 := st.Title.S(d.DeviceID) + "  " + conn + "  " + status + st.Muted.S("  last activity "+common.Age(now, d.LastActivityTime)+" ago")
+	l1 := st.Title.S(d.DeviceID) + "  " + conn + "  " + status + st.Muted.S("  last activity "+common.Ago(now, d.LastActivityTime))
 	l2 := st.Muted.S("twin v"+strconv.FormatInt(d.Version, 10)+" · desired $version "+strconv.FormatInt(d.Desired.Version, 10)+
 		" · reported $version "+strconv.FormatInt(d.Reported.Version, 10)) + st.Faint.S(" · etag "+d.Etag+" · auth "+d.AuthenticationType)
 	tags := tagLine(d.Tags)
