@@ -70,6 +70,7 @@ type Hub struct {
 
 	quit      chan struct{}
 	wg        sync.WaitGroup // owners
+	compWG    sync.WaitGroup // completion runners
 	started   atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -119,7 +120,7 @@ func New(cfg Config) (*Hub, error) {
 	nShards := max(2, runtime.GOMAXPROCS(0))
 	h.shards = make([]*shard, nShards)
 	for i := range h.shards {
-		h.shards[i] = &shard{docs: make(map[string]*twin.Doc), in: make(chan func(*txn), 4096), prio: make(chan func(*txn), 256)}
+		h.shards[i] = &shard{docs: make(map[string]*twin.Doc), in: make(chan func(*txn), 4096), prio: make(chan func(*txn), 256), comp: make(chan func(), 1024)}
 	}
 	if err := h.openStore(); err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
@@ -131,6 +132,8 @@ func New(cfg Config) (*Hub, error) {
 	for _, s := range h.shards {
 		h.wg.Add(1)
 		go h.runShard(s)
+		h.compWG.Add(1)
+		go h.runCompletions(s)
 	}
 	h.events.start(h)
 	return h, nil
@@ -176,7 +179,11 @@ func (h *Hub) Close() error {
 		h.srv.Close() // listeners and clients; OnDisconnect hooks still reach the owners
 		close(h.quit)
 		h.wg.Wait()
-		h.closeErr = h.st.close() // waits for pending commits and their completions
+		h.closeErr = h.st.close() // commits what is pending; its callbacks queue completions
+		for _, s := range h.shards {
+			close(s.comp)
+		}
+		h.compWG.Wait()
 		h.events.stop()
 	})
 	return h.closeErr

@@ -25,6 +25,7 @@ type shard struct {
 	touched map[string]struct{} // activity not yet written (LastActivityTime)
 	in      chan func(*txn)     // device operations
 	prio    chan func(*txn)     // back-end operations: applied before queued device ones
+	comp    chan func()         // completions of committed batches, in commit order
 }
 
 // kv is one store write: Value nil deletes Key.
@@ -146,7 +147,17 @@ drain:
 		}
 		return
 	}
-	h.commit(writes, tx.finish)
+	h.commit(writes, func(err error) { s.comp <- func() { tx.finish(err) } })
+}
+
+// runCompletions runs the completions (answers, notifications, events) of a shard's
+// committed batches, in order, off the store's commit goroutine so that the next fsync
+// does not wait for them.
+func (h *Hub) runCompletions(s *shard) {
+	defer h.compWG.Done()
+	for fn := range s.comp {
+		fn()
+	}
 }
 
 // collect marshals the dirty twins (under the shard lock) into the batch's writes.
