@@ -74,8 +74,8 @@ func (h *Hub) authenticate(cl *mqtt.Client, pk packets.Packet) (*conn, error) {
 		return nil, fmt.Errorf("MQTT protocol level %d; the hub speaks MQTT 3.1.1 (level 4) only", pk.ProtocolVersion)
 	}
 	id := pk.Connect.ClientIdentifier
-	if id == "" {
-		return nil, errors.New("empty client id; a device uses its device id, a service client service/<name>")
+	if id == "" || id == reservedClientID {
+		return nil, fmt.Errorf("client id %q is empty or reserved; a device uses its device id, a service client service/<name>", id)
 	}
 	tok, err := sas.ParseToken(string(pk.Connect.Password))
 	if err != nil {

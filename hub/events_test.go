@@ -133,8 +133,9 @@ func TestRegistry(t *testing.T) {
 		"plain":          {"pump-7", 0},
 		"case differs":   {"PUMP-7", 0},
 		"same as plain2": {"pump-7", 409},
+		"reserved":       {"inline", 400},
 	}
-	for _, name := range []string{"empty", "space", "slash", "too long", "all specials", "max length", "non-ASCII", "duplicate", "control char", "plain", "case differs", "same as plain2"} {
+	for _, name := range []string{"empty", "space", "slash", "too long", "all specials", "max length", "non-ASCII", "duplicate", "control char", "plain", "case differs", "same as plain2", "reserved"} {
 		c := cases[name]
 		t.Run(name, func(t *testing.T) {
 			x, err := h.CreateDevice(ctx, Identity{DeviceID: c.id})

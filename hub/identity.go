@@ -44,6 +44,10 @@ type SymmetricKey struct {
 	SecondaryKey string `json:"secondaryKey"`
 }
 
+// reservedClientID is the MQTT client id of mochi's inline client, through which the hub
+// publishes; a device with that id would take over its session.
+const reservedClientID = "inline"
+
 // Limits on identities (Azure's).
 const (
 	maxDeviceIDLen     = 128
@@ -58,6 +62,9 @@ func ValidateDeviceID(id string) error {
 	}
 	if len(id) > maxDeviceIDLen {
 		return errInvalid("device id %.20q... is %d characters long; the limit is %d", id, len(id), maxDeviceIDLen)
+	}
+	if id == reservedClientID {
+		return errInvalid("device id %q is reserved by the hub's MQTT broker; choose another", id)
 	}
 	for i := 0; i < len(id); i++ {
 		if !deviceIDChar(id[i]) {
