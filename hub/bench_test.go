@@ -105,7 +105,7 @@ func benchReportedPatches(b *testing.B, window, rate int) {
 	var acked, errorsSeen atomic.Int64
 	var latMu sync.Mutex
 	var lat, hubLat []time.Duration // notification received by the device; PatchTwin returned
-	sent := sync.Map{} // desired nonce -> time.Time
+	sent := sync.Map{}              // desired nonce -> time.Time
 	payload := func(n int) []byte {
 		return fmt.Appendf(nil, `{"telemetry":{"temp":%d.5,"hum":40},"firmware":{"version":"1.2.3","status":"ok"},"n":%d}`, n%40, n)
 	}
