@@ -222,3 +222,27 @@ func TestEditConflictRebaseNeverLosesTheEdit(t *testing.T) {
 func containsText(s, sub string) bool {
 	return len(s) >= len(sub) && (stripANSI(s) != "" && indexOf(stripANSI(s), sub) >= 0)
 }
+
+func TestEventsPauseAndFilter(t *testing.T) {
+	m, _ := newTestModel(t, 10, false)
+	m = size(t, m, 80, 24)
+	m = update(t, m, batchMsg{batch: liveBatch(m)})
+	m = keys(t, m, "v", "p")
+	// While paused, new events do not show.
+	later := common.Batch{Events: []common.Event{{Time: uitest.Clock, DeviceID: "dev-00007", Kind: "connected"}}}
+	m = update(t, m, batchMsg{batch: later})
+	if out := stripANSI(m.Render()); !containsText(out, "PAUSED") || containsText(out, "dev-00007") {
+		t.Fatalf("paused stream shows a new event or no pause mark:\n%s", out)
+	}
+	m = keys(t, m, "p")
+	if out := stripANSI(m.Render()); !containsText(out, "dev-00007") {
+		t.Fatalf("resumed stream misses the event that came while paused:\n%s", out)
+	}
+	m = keys(t, m, "/")
+	m = typeText(t, m, "disconn")
+	m = keys(t, m, "enter")
+	out := stripANSI(m.Render())
+	if !containsText(out, "dev-00001") || containsText(out, "dev-00004 ") || containsText(out, "dev-00007") {
+		t.Fatalf("filter disconn shows the wrong events:\n%s", out)
+	}
+}
