@@ -122,7 +122,8 @@ func (d *device) report(p map[string]any) {
 }
 
 // flush sends the queued reported patch if the device is connected. On failure it is
-// kept (merged with later changes) and retried.
+// kept (merged with later changes) and retried, unless the hub refused it for good (4xx
+// other than 429).
 func (d *device) flush(ctx context.Context) {
 	if len(d.unsent) == 0 || d.dev == nil || !d.dev.Status().Connected {
 		return
@@ -135,7 +136,7 @@ func (d *device) flush(ctx context.Context) {
 	case err == nil:
 		d.unsent = nil
 		d.f.reports.Add(1)
-	case errors.As(err, &herr):
+	case errors.As(err, &herr) && herr.Status != 429 && herr.Status < 500:
 		d.f.fail(fmt.Errorf("device %s: the hub refused a report: %w", d.id, err))
 		d.unsent = nil // it would be refused again
 	case ctx.Err() != nil:
