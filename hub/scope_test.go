@@ -149,3 +149,49 @@ func TestSessionSurvivesHubRestart(t *testing.T) {
 		t.Fatal("a clean session got an answer before it subscribed")
 	}
 }
+
+func TestBackendWrites(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	ctx := context.Background()
+	d := mustDial(t, h, createDevice(t, h, "dev1"))
+	d.subscribe("$iothub/twin/PATCH/properties/desired/#", 0)
+	if _, err := h.PatchTwin(ctx, "dev1", TwinPatch{Desired: map[string]any{"a": 1, "b": map[string]any{"c": 2, "d": 3}}, HasDesired: true}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.nextWith("$iothub/twin/PATCH/properties/desired/"); n.payload != `{"a":1,"b":{"c":2,"d":3},"$version":2}` {
+		t.Fatalf("patch notification %s", n.payload)
+	}
+	before, _ := h.GetTwin(ctx, "dev1")
+
+	// Both sections or neither: a valid tags patch with an invalid desired patch changes nothing.
+	_, err := h.PatchTwin(ctx, "dev1", TwinPatch{Tags: map[string]any{"ok": true}, Desired: map[string]any{"bad.key": 1}, HasTags: true, HasDesired: true}, "")
+	if st, _, _ := ErrorStatus(err); st != 400 {
+		t.Fatalf("invalid desired: %v", err)
+	}
+	after, _ := h.GetTwin(ctx, "dev1")
+	if after.Version != before.Version || len(after.Tags) != 0 {
+		t.Fatalf("a refused write changed the twin: version %d -> %d, tags %v", before.Version, after.Version, after.Tags)
+	}
+
+	// Replace: the device gets the smallest patch (nulls for removed keys).
+	doc, err := h.ReplaceTwin(ctx, "dev1", TwinPatch{Desired: map[string]any{"b": map[string]any{"c": 2}, "e": "x"}, HasDesired: true}, before.Etag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := d.nextWith("$iothub/twin/PATCH/properties/desired/")
+	if n.payload != `{"a":null,"b":{"d":null},"e":"x","$version":3}` {
+		t.Fatalf("replace notification %s", n.payload)
+	}
+	if doc.Desired.Version != 3 || len(doc.Desired.Values) != 2 {
+		t.Fatalf("replaced desired %+v", doc.Desired)
+	}
+	// The etag of the replace is now stale.
+	if _, err := h.ReplaceTwin(ctx, "dev1", TwinPatch{Tags: map[string]any{}, HasTags: true}, before.Etag); err == nil {
+		t.Fatal("stale etag accepted by replace")
+	}
+	if _, err := h.PatchTwin(ctx, "ghost", TwinPatch{Tags: map[string]any{}, HasTags: true}, ""); err == nil {
+		t.Fatal("patch of an unknown device")
+	} else if st, code, _ := ErrorStatus(err); st != 404 || code != CodeDeviceNotFound {
+		t.Fatalf("unknown device: %d %d", st, code)
+	}
+}
