@@ -187,7 +187,23 @@ func (s *Store) Apply(b Batch) FleetChangedMsg {
 		s.recs = make(map[string]*record, len(b.Twins))
 	}
 	s.recordHistory(b)
-	for id, d := range b.Twins {
+	// The per-twin work (the desired-vs-reported walk) is pure: do it on every core.
+	ids := make([]string, 0, len(b.Twins))
+	for id := range b.Twins {
+		ids = append(ids, id)
+	}
+	sums := make([]twin.Summary, len(ids))
+	failed := make([]bool, len(ids))
+	Parallel(len(ids), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if d := b.Twins[ids[i]]; d != nil {
+				sums[i] = twin.Summarize(d)
+				failed[i] = Failed(d, sums[i])
+			}
+		}
+	})
+	for i, id := range ids {
+		d := b.Twins[id]
 		r := s.recs[id]
 		had := r != nil && r.doc != nil
 		if had {
@@ -208,9 +224,8 @@ func (s *Store) Apply(b Batch) FleetChangedMsg {
 		if !had {
 			msg.Added = true
 		}
-		sum := twin.Summarize(d)
-		r.doc, r.sum = d, sum
-		r.connected, r.failed, r.disabled = d.ConnectionState == "Connected", Failed(d, sum), d.Status == "disabled"
+		r.doc, r.sum = d, sums[i]
+		r.connected, r.failed, r.disabled = d.ConnectionState == "Connected", failed[i], d.Status == "disabled"
 		s.account(r, 1)
 		msg.Changed[id] = false
 	}

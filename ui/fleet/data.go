@@ -29,6 +29,8 @@ func (m *Model) apply(msg common.FleetChangedMsg) {
 		m.rows = make(map[string]*row, len(msg.Changed))
 		m.view = make([]*row, 0, len(msg.Changed))
 	}
+	// Build the new rows on every core (reads only), then fold them in.
+	ids := make([]string, 0, len(msg.Changed))
 	for id, deleted := range msg.Changed {
 		if deleted {
 			delete(m.rows, id)
@@ -36,15 +38,25 @@ func (m *Model) apply(msg common.FleetChangedMsg) {
 			needRebuild = true
 			continue
 		}
-		d := st.Get(id)
-		if d == nil {
+		ids = append(ids, id)
+	}
+	fresh := make([]*row, len(ids))
+	common.Parallel(len(ids), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if d := st.Get(ids[i]); d != nil {
+				fresh[i] = newRow(d, st.Summary(ids[i]), st.IsFailed(ids[i]), m.rows[ids[i]])
+			}
+		}
+	})
+	for i, id := range ids {
+		r := fresh[i]
+		if r == nil {
 			continue
 		}
-		old := m.rows[id]
-		r := newRow(d, st.Summary(id), st.IsFailed(id), old)
 		if m.q != nil {
-			r.qmatch = m.q.Match(d)
+			r.qmatch = m.q.Match(st.Get(id))
 		}
+		old := m.rows[id]
 		if old == nil {
 			m.rows[id] = r
 			needRebuild = true
