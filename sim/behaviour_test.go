@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,10 +82,11 @@ func TestBatteryDrains(t *testing.T) {
 
 func TestFirmwareUpdateLifecycle(t *testing.T) {
 	simLeakCheck(t)
-	tests := map[string]struct {
+	type lifecycleCase struct {
 		failureRate float64
 		steps       func(t *testing.T, s *simHub, id, running string)
-	}{
+	}
+	tests := map[string]lifecycleCase{
 		"retargeted mid-update": {
 			steps: func(t *testing.T, s *simHub, id, _ string) {
 				s.setDesired(t, id, map[string]any{"firmware": map[string]any{"version": "5.0.0"}})
@@ -126,6 +128,16 @@ func TestFirmwareUpdateLifecycle(t *testing.T) {
 			},
 		},
 	}
+	tests["a version that is not a string is reported, not installed"] = lifecycleCase{steps: func(t *testing.T, s *simHub, id, running string) {
+		s.setDesired(t, id, map[string]any{"firmware": map[string]any{"version": 3.0}})
+		s.waitFor(t, 30*time.Second, "a lastError about the version", func(fw map[string]map[string]any) bool {
+			e, _ := fw[id]["lastError"].(string)
+			return strings.Contains(e, "not a version string")
+		})
+		if fw := s.firmware(t, id); fw["version"] != running || fw["status"] != statusCurrent {
+			t.Fatalf("after a numeric version: %v, want %s still current", fw, running)
+		}
+	}}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			s := startSimHub(t)

@@ -71,6 +71,7 @@ type device struct {
 	battery  int
 	freq     any    // applied telemetryConfig.sendFrequency
 	freqSeen string // the desired value last acted on
+	badFw    string // a non-string desired firmware.version already complained about
 	unsent   map[string]any
 	fwC      <-chan time.Time
 	retryC   <-chan time.Time
@@ -269,7 +270,16 @@ func parseFrequency(v any) (time.Duration, error) {
 
 // reconcileFirmware starts, restarts or leaves alone a firmware update.
 func (d *device) reconcileFirmware(desired map[string]any) {
-	target, _ := lookup(desired, "firmware", "version").(string)
+	raw := lookup(desired, "firmware", "version")
+	target, ok := raw.(string)
+	if raw != nil && !ok {
+		if bad := fmt.Sprint(raw); bad != d.badFw {
+			d.badFw = bad
+			d.reportFirmware(map[string]any{"lastError": fmt.Sprintf("desired firmware.version %s is not a version string; write it in quotes, e.g. \"%s\"", bad, bad)})
+		}
+		return
+	}
+	d.badFw = ""
 	switch {
 	case target == "":
 	case d.fw.stage == stageRebooting:
