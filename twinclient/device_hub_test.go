@@ -402,3 +402,24 @@ func TestDeviceSurvivesHubRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A device token signed with a policy key (skn=device), as gateways and token services do.
+func TestDevicePolicyKeyToken(t *testing.T) {
+	devLeakCheck(t)
+	th := startDevHub(t)
+	o := th.device(t, "dev-1")
+	var key string
+	for _, p := range th.h.Policies() {
+		if p.Name == "device" {
+			key = p.PrimaryKey
+		}
+	}
+	if key == "" {
+		t.Fatal("the hub has no device policy")
+	}
+	o.ConnectionString = "HostName=localhost;DeviceId=dev-1;SharedAccessKeyName=device;SharedAccessKey=" + key
+	d := dialTest(t, o)
+	if _, err := d.PatchReported(devTestCtx(t), map[string]any{"via": "policy"}); err != nil {
+		t.Fatal(err)
+	}
+}
