@@ -9,8 +9,8 @@ import (
 	"github.com/twinops/twinops/hub"
 )
 
-// benchHub starts a hub for a benchmark.
-func benchHub(b *testing.B) *devTestHub {
+// devBenchHub starts a hub for a benchmark.
+func devBenchHub(b *testing.B) *devTestHub {
 	b.Helper()
 	h, err := hub.New(hub.Config{DataDir: b.TempDir(), Hostname: "localhost", TLSAddr: "127.0.0.1:0"})
 	if err != nil {
@@ -23,8 +23,8 @@ func benchHub(b *testing.B) *devTestHub {
 	return &devTestHub{h: h, url: "mqtts://" + h.TLSAddr().String()}
 }
 
-// benchDevice creates and dials a device.
-func benchDevice(b *testing.B, th *devTestHub, id string, onDesired func(DesiredUpdate)) *Device {
+// devBenchDevice creates and dials a device.
+func devBenchDevice(b *testing.B, th *devTestHub, id string, onDesired func(DesiredUpdate)) *Device {
 	b.Helper()
 	ctx := context.Background()
 	if _, err := th.h.CreateDevice(ctx, hub.Identity{DeviceID: id}); err != nil {
@@ -42,8 +42,8 @@ func benchDevice(b *testing.B, th *devTestHub, id string, onDesired func(Desired
 	return d
 }
 
-// reportPercentiles adds p50 and p99 of lat (in microseconds) to the benchmark output.
-func reportPercentiles(b *testing.B, lat []time.Duration) {
+// devReportPercentiles adds p50 and p99 of lat (in microseconds) to the benchmark output.
+func devReportPercentiles(b *testing.B, lat []time.Duration) {
 	if len(lat) == 0 {
 		return
 	}
@@ -55,8 +55,8 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 // One device, one durable reported patch at a time over TLS: the round trip the hub
 // acknowledges only after fsync.
 func BenchmarkDevicePatchReported(b *testing.B) {
-	th := benchHub(b)
-	d := benchDevice(b, th, "bench-1", nil)
+	th := devBenchHub(b)
+	d := devBenchDevice(b, th, "bench-1", nil)
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
@@ -68,15 +68,15 @@ func BenchmarkDevicePatchReported(b *testing.B) {
 		lat = append(lat, time.Since(start))
 	}
 	b.StopTimer()
-	reportPercentiles(b, lat)
+	devReportPercentiles(b, lat)
 }
 
 // A service-side desired patch (the hub's Go API, durable) until the device's OnDesired
 // callback has it.
 func BenchmarkDeviceDesiredToCallback(b *testing.B) {
-	th := benchHub(b)
+	th := devBenchHub(b)
 	got := make(chan int64, 1)
-	benchDevice(b, th, "bench-1", func(u DesiredUpdate) { got <- u.Version })
+	devBenchDevice(b, th, "bench-1", func(u DesiredUpdate) { got <- u.Version })
 	<-got // the first whole-twin read
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, b.N)
@@ -92,5 +92,5 @@ func BenchmarkDeviceDesiredToCallback(b *testing.B) {
 		lat = append(lat, time.Since(start))
 	}
 	b.StopTimer()
-	reportPercentiles(b, lat)
+	devReportPercentiles(b, lat)
 }

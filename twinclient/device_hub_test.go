@@ -66,21 +66,21 @@ func (th *devTestHub) setDesired(t *testing.T, id string, patch map[string]any) 
 	return d.Desired.Version
 }
 
-// recorder collects a Device's callbacks on channels.
-type recorder struct {
+// devRecorder collects a Device's callbacks on channels.
+type devRecorder struct {
 	updates chan DesiredUpdate
 	conns   chan bool
 }
 
-func newRecorder(o *DeviceOptions) *recorder {
-	r := &recorder{updates: make(chan DesiredUpdate, 1000), conns: make(chan bool, 1000)}
+func newDevRecorder(o *DeviceOptions) *devRecorder {
+	r := &devRecorder{updates: make(chan DesiredUpdate, 1000), conns: make(chan bool, 1000)}
 	o.OnDesired = func(u DesiredUpdate) { r.updates <- u }
 	o.OnConnection = func(c bool, _ error) { r.conns <- c }
 	return r
 }
 
 // next waits for the next desired update.
-func (r *recorder) next(t *testing.T) DesiredUpdate {
+func (r *devRecorder) next(t *testing.T) DesiredUpdate {
 	t.Helper()
 	select {
 	case u := <-r.updates:
@@ -92,7 +92,7 @@ func (r *recorder) next(t *testing.T) DesiredUpdate {
 }
 
 // waitConn waits for a connect (true) or disconnect (false) callback.
-func (r *recorder) waitConn(t *testing.T, want bool) {
+func (r *devRecorder) waitConn(t *testing.T, want bool) {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
@@ -107,7 +107,7 @@ func (r *recorder) waitConn(t *testing.T, want bool) {
 	}
 }
 
-func dialTest(t *testing.T, o DeviceOptions) *Device {
+func devDial(t *testing.T, o DeviceOptions) *Device {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -128,7 +128,7 @@ func devTestCtx(t *testing.T) context.Context {
 func TestDeviceGetAndPatchReported(t *testing.T) {
 	devLeakCheck(t)
 	th := startDevHub(t)
-	d := dialTest(t, th.device(t, "dev-1"))
+	d := devDial(t, th.device(t, "dev-1"))
 	ctx := devTestCtx(t)
 
 	tw, err := d.GetTwin(ctx)
@@ -176,8 +176,8 @@ func TestDeviceDesiredCallback(t *testing.T) {
 	th := startDevHub(t)
 	o := th.device(t, "dev-1")
 	th.setDesired(t, "dev-1", map[string]any{"telemetryConfig": map[string]any{"sendFrequency": "5m"}})
-	r := newRecorder(&o)
-	dialTest(t, o)
+	r := newDevRecorder(&o)
+	devDial(t, o)
 
 	u := r.next(t)
 	if !u.Full || u.Version != 2 || !reflect.DeepEqual(u.Desired, map[string]any{"telemetryConfig": map[string]any{"sendFrequency": "5m"}}) {
@@ -200,8 +200,8 @@ func TestDeviceReconnectReadsTwinAndDropsStale(t *testing.T) {
 	devLeakCheck(t)
 	th := startDevHub(t)
 	o := th.device(t, "dev-1")
-	r := newRecorder(&o)
-	d := dialTest(t, o)
+	r := newDevRecorder(&o)
+	d := devDial(t, o)
 	if u := r.next(t); u.Version != 1 || !u.Full {
 		t.Fatalf("first update %+v", u)
 	}
@@ -234,8 +234,8 @@ func TestDeviceDesiredConvergesAcrossDrops(t *testing.T) {
 	devLeakCheck(t)
 	th := startDevHub(t)
 	o := th.device(t, "dev-1")
-	r := newRecorder(&o)
-	d := dialTest(t, o)
+	r := newDevRecorder(&o)
+	d := devDial(t, o)
 	const patches = 60
 	var last int64
 	for i := range patches {
@@ -271,8 +271,8 @@ func TestDeviceRequestWaitsForReconnect(t *testing.T) {
 	devLeakCheck(t)
 	th := startDevHub(t)
 	o := th.device(t, "dev-1")
-	r := newRecorder(&o)
-	d := dialTest(t, o)
+	r := newDevRecorder(&o)
+	d := devDial(t, o)
 	r.waitConn(t, true)
 	d.Drop(300 * time.Millisecond)
 	r.waitConn(t, false)
@@ -294,8 +294,8 @@ func TestDeviceTokenRenewal(t *testing.T) {
 	th := startDevHub(t)
 	o := th.device(t, "dev-1")
 	o.TokenLifetime, o.RenewBefore = 3*time.Second, 2*time.Second
-	r := newRecorder(&o)
-	d := dialTest(t, o)
+	r := newDevRecorder(&o)
+	d := devDial(t, o)
 	r.next(t)
 	for range 3 { // the first connect and two renewals
 		r.waitConn(t, true)
@@ -323,7 +323,7 @@ func TestDeviceGatewayHostName(t *testing.T) {
 	o := th.device(t, "dev-1")
 	o.ConnectionString += ";GatewayHostName=" + th.h.TLSAddr().String()
 	o.URL = ""
-	d := dialTest(t, o)
+	d := devDial(t, o)
 	if _, err := d.GetTwin(devTestCtx(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -372,8 +372,8 @@ func TestDeviceSurvivesHubRestart(t *testing.T) {
 	th := &devTestHub{h: h, url: "mqtts://" + addr}
 	o := th.device(t, "dev-1")
 	o.RetryMax = 200 * time.Millisecond
-	r := newRecorder(&o)
-	d := dialTest(t, o)
+	r := newDevRecorder(&o)
+	d := devDial(t, o)
 	r.next(t)
 	r.waitConn(t, true)
 
@@ -418,7 +418,7 @@ func TestDevicePolicyKeyToken(t *testing.T) {
 		t.Fatal("the hub has no device policy")
 	}
 	o.ConnectionString = "HostName=localhost;DeviceId=dev-1;SharedAccessKeyName=device;SharedAccessKey=" + key
-	d := dialTest(t, o)
+	d := devDial(t, o)
 	if _, err := d.PatchReported(devTestCtx(t), map[string]any{"via": "policy"}); err != nil {
 		t.Fatal(err)
 	}

@@ -13,19 +13,19 @@ import (
 	"github.com/twinops/twinops/hub"
 )
 
-// syncBuffer is a bytes.Buffer safe for a logger and a reader at once.
-type syncBuffer struct {
+// simLogBuffer is a bytes.Buffer safe for a logger and a reader at once.
+type simLogBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *simLogBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *simLogBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -38,7 +38,7 @@ func TestSimCommandAgainstLocalHub(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := cliHub(t, cfg)
-			logs := &syncBuffer{}
+			logs := &simLogBuffer{}
 			f, err := parseSimFlags([]string{"--devices", "5", "--seed", "3", "--speed", "50", "--interval", "20ms", "--prefix", "cmd-"}, io.Discard)
 			if err != nil {
 				t.Fatal(err)
