@@ -43,7 +43,10 @@ func TestFleetKeys(t *testing.T) {
 func TestLiveUpdateKeepsCursorOnDevice(t *testing.T) {
 	m, _ := newTestModel(t, 40, false)
 	m = size(t, m, 80, 24)
-	m = keys(t, m, ">", ">", ">") // sort by SYNC: order changes when sync states change
+	m = keys(t, m, ">", ">") // sort by SYNC (80 columns: DEVICE, CONN, SYNC): order changes with sync states
+	if !containsText(m.Render(), "SYNC▲") {
+		t.Fatal("not sorted by SYNC")
+	}
 	m = keys(t, m, "j", "j", "j", "j", "j")
 	sel := m.fleet.Selected()
 	// Make five in-sync devices fail, which moves them below the cursor's device in sort order,

@@ -199,9 +199,9 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	case key.Matches(msg, m.keys.ClearMarks):
 		m.marks = map[string]bool{}
 	case key.Matches(msg, m.keys.SortNext):
-		m.setSort((m.sortCol+1)%numCols, false)
+		m.setSort(m.nextSortCol(1), false)
 	case key.Matches(msg, m.keys.SortPrev):
-		m.setSort((m.sortCol+numCols-1)%numCols, false)
+		m.setSort(m.nextSortCol(-1), false)
 	case key.Matches(msg, m.keys.Reverse):
 		m.setSort(m.sortCol, !m.sortDesc)
 	case key.Matches(msg, k.Enter):
@@ -290,6 +290,18 @@ func (m *Model) runQuery(s string) {
 		m.agg = runAggregate(q, m.c.Store)
 	}
 	m.rebuild(true)
+}
+
+// nextSortCol is the visible column d steps from the sorted one.
+func (m *Model) nextSortCol(d int) int {
+	cols := layout(m.width)
+	at := 0
+	for i, c := range cols {
+		if c.col == m.sortCol {
+			at = i
+		}
+	}
+	return cols[(at+d+len(cols))%len(cols)].col
 }
 
 func (m *Model) setSort(col int, desc bool) {
