@@ -39,6 +39,11 @@ type serviceSide struct {
 	cancel func()
 
 	cursors cursorCache
+
+	// the batched event stream ($twinops/events/batch), guarded by mu
+	batch      []byte
+	batchN     int
+	batchArmed bool
 }
 
 // service returns the service side, starting it on first use: it watches the hub's events

@@ -25,7 +25,7 @@ const syncInterval = time.Second
 // the client sees the gap in seq.
 func (h *Hub) publishEvent(e Event) {
 	s := &h.svc
-	var topic string
+	var topic, kind string
 	var body []byte
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -42,7 +42,8 @@ func (h *Hub) publishEvent(e Event) {
 		mark := len(body)
 		body = e.Twin.AppendJSON(body)
 		body = append(body[:mark], body[mark+1:]...) // drop the change's '{': its members follow "seq"
-		topic = svcEventsPrefix + "twin/" + topicLevel(e.Twin.DeviceID)
+		kind = "twin"
+		topic = svcEventsPrefix + kind + "/" + topicLevel(e.Twin.DeviceID)
 	case EventConnection:
 		if e.Conn == nil {
 			return
@@ -59,7 +60,8 @@ func (h *Hub) publishEvent(e Event) {
 			SequenceNumber uint64    `json:"sequenceNumber"`
 			Time           time.Time `json:"time"`
 		}{s.seq[seqConnection], e.Conn.DeviceID, state, e.Conn.Seq, e.Conn.Time.UTC()})
-		topic = svcEventsPrefix + "connection/" + topicLevel(e.Conn.DeviceID)
+		kind = "connection"
+		topic = svcEventsPrefix + kind + "/" + topicLevel(e.Conn.DeviceID)
 	case EventIdentity:
 		if e.Identity == nil {
 			return
@@ -74,11 +76,61 @@ func (h *Hub) publishEvent(e Event) {
 			Time     time.Time `json:"time"`
 		}{s.seq[seqIdentity], e.Identity.DeviceID, e.Identity.Op, e.Identity.Identity.Etag,
 			e.Identity.Identity.Status, e.Identity.Time.UTC()})
-		topic = svcEventsPrefix + "identity/" + topicLevel(e.Identity.DeviceID)
+		kind = "identity"
+		topic = svcEventsPrefix + kind + "/" + topicLevel(e.Identity.DeviceID)
 	default:
 		return
 	}
 	h.publish(topic, body)
+	h.batchLocked(kind, body)
+}
+
+// Batching: the same events go out a second time, many per publish, on
+// $twinops/events/batch: {"events":[{"kind":"twin",<event members>},...]}. A fleet cache
+// subscribes to that alone, so that a burst of events costs a few publishes (mochi keeps
+// only a few pending writes per client and drops the rest). A batch goes out when it
+// reaches batchBytes or batchEvents, or batchDelay after its first event.
+const (
+	batchBytes  = 64 << 10
+	batchEvents = 1000
+	batchDelay  = 2 * time.Millisecond
+)
+
+// batchLocked adds one event body ({...}) of kind to the batch. Called with s.mu held.
+func (h *Hub) batchLocked(kind string, body []byte) {
+	s := &h.svc
+	if s.batchN == 0 {
+		s.batch = append(make([]byte, 0, 4096), `{"events":[`...)
+	} else {
+		s.batch = append(s.batch, ',')
+	}
+	s.batch = append(s.batch, `{"kind":"`...)
+	s.batch = append(s.batch, kind...)
+	s.batch = append(s.batch, `",`...)
+	s.batch = append(s.batch, body[1:]...)
+	s.batchN++
+	switch {
+	case len(s.batch) >= batchBytes || s.batchN >= batchEvents:
+		h.flushBatchLocked()
+	case !s.batchArmed:
+		s.batchArmed = true
+		time.AfterFunc(batchDelay, func() {
+			s.mu.Lock()
+			s.batchArmed = false
+			h.flushBatchLocked()
+			s.mu.Unlock()
+		})
+	}
+}
+
+// flushBatchLocked publishes the batch (mochi keeps the payload: a new buffer follows).
+func (h *Hub) flushBatchLocked() {
+	s := &h.svc
+	if s.batchN == 0 {
+		return
+	}
+	h.publish(svcEventsPrefix+"batch", append(s.batch, "]}"...))
+	s.batch, s.batchN = nil, 0
 }
 
 // syncLoop publishes the stream positions every second until the hub closes, so that a
@@ -108,6 +160,8 @@ func (h *Hub) publishSync() {
 	}{s.epoch, map[string]int64{"twin": s.seq[seqTwin], "connection": s.seq[seqConnection],
 		"identity": s.seq[seqIdentity]}, h.now().UTC()})
 	h.publish(svcEventsPrefix+"sync", body)
+	h.batchLocked("sync", body)
+	h.flushBatchLocked()
 }
 
 // topicLevel makes a device id usable as a topic level: '%', '+' and '#' are

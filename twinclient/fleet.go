@@ -163,13 +163,13 @@ func (s *Service) isReadyLocked() bool {
 
 // subscribe adds the event subscription on a connection made before the fleet started.
 func (f *Fleet) subscribe(gen uint64) {
-	tok := f.svc.client.Subscribe(topicEventsAll, 0, f.svc.route)
+	tok := f.svc.client.Subscribe(topicEventsBatch, 0, f.svc.route)
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		f.fail("subscribing to events failed; reconnecting", tok.Error())
 		f.svc.dropConn()
 		return
 	}
-	if st, ok := tok.(*mqtt.SubscribeToken); ok && st.Result()[topicEventsAll] == 0x80 {
+	if st, ok := tok.(*mqtt.SubscribeToken); ok && st.Result()[topicEventsBatch] == 0x80 {
 		f.fail("the hub refused the event subscription: the policy "+f.svc.cs.SharedAccessKeyName+" lacks serviceConnect", nil)
 		return
 	}

@@ -40,21 +40,43 @@ func parseTwinEvent(b []byte) (twinEvent, error) {
 	return ev, nil
 }
 
-// leadingSeq reads N from a body that starts with {"seq":N, and no etag member.
+// leadingSeq reads N from a body that starts with {"seq":N, (or {"kind":"...","seq":N,
+// in a batch) and has no etag member.
 func leadingSeq(b []byte) (int64, bool) {
-	const prefix = `{"seq":`
-	if len(b) < len(prefix)+2 || string(b[:len(prefix)]) != prefix || bytes.Contains(b, []byte(`"etag"`)) {
+	const prefix = `"seq":`
+	if len(b) < 2 || b[0] != '{' || bytes.Contains(b, []byte(`"etag"`)) {
 		return 0, false
 	}
+	i := 1
+	if k := eventKind(b); k != "" {
+		i = len(`{"kind":"`) + len(k) + len(`",`)
+	}
+	if len(b) < i+len(prefix)+2 || string(b[i:i+len(prefix)]) != prefix {
+		return 0, false
+	}
+	i += len(prefix)
+	start := i
 	var n int64
-	i := len(prefix)
-	for ; i < len(b) && b[i] >= '0' && b[i] <= '9' && i < len(prefix)+18; i++ {
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9' && i < start+18; i++ {
 		n = n*10 + int64(b[i]-'0')
 	}
-	if i == len(prefix) || i >= len(b) || b[i] != ',' {
+	if i == start || i >= len(b) || b[i] != ',' {
 		return 0, false
 	}
 	return n, true
+}
+
+// eventKind reads K from an event that starts with {"kind":"K", ("" if it does not).
+func eventKind(b []byte) string {
+	const prefix = `{"kind":"`
+	if len(b) < len(prefix) || string(b[:len(prefix)]) != prefix {
+		return ""
+	}
+	end := bytes.IndexByte(b[len(prefix):], '"')
+	if end < 0 || len(b) <= len(prefix)+end+1 || b[len(prefix)+end+1] != ',' {
+		return ""
+	}
+	return string(b[len(prefix) : len(prefix)+end])
 }
 
 // connEvent is the body of $twinops/events/connection/{id}.
@@ -88,6 +110,18 @@ type syncEvent struct {
 // are skipped with their escapes. It fails on anything that is not well-formed enough to
 // split, and the caller then uses encoding/json.
 func splitPage(b []byte) (items [][]byte, cont string, ok bool) {
+	return splitObject(b, "items")
+}
+
+// splitArrayMember returns the elements of the array member name of the object b.
+func splitArrayMember(b []byte, name string) ([][]byte, bool) {
+	items, _, ok := splitObject(b, name)
+	return items, ok
+}
+
+// splitObject splits the array member name of the object b and reads its string member
+// "continuation".
+func splitObject(b []byte, name string) (items [][]byte, cont string, ok bool) {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return nil, "", false
@@ -112,7 +146,7 @@ func splitPage(b []byte) (items [][]byte, cont string, ok bool) {
 			return nil, "", false
 		}
 		switch string(key) {
-		case "items":
+		case name:
 			if items, good = splitArray(b[start:i]); !good {
 				return nil, "", false
 			}

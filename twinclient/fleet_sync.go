@@ -286,6 +286,25 @@ func (f *Fleet) apply(q []rawEvent, w *watch) error {
 
 func (f *Fleet) applyOneLocked(r rawEvent, w *watch, reread map[string]struct{}) error {
 	kind, _, _ := strings.Cut(r.topic, "/")
+	if kind != "batch" {
+		return f.applyEventLocked(kind, r.payload, w, reread)
+	}
+	events, ok := splitArrayMember(r.payload, "events")
+	if !ok {
+		f.svc.log.Warn("fleet: undecodable event batch")
+		return errLost
+	}
+	for _, e := range events {
+		if err := f.applyEventLocked(eventKind(e), e, w, reread); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyEventLocked applies one event of kind (twin, connection, identity, sync).
+func (f *Fleet) applyEventLocked(kind string, payload []byte, w *watch, reread map[string]struct{}) error {
+	r := rawEvent{payload: payload}
 	switch kind {
 	case "twin":
 		ev, err := parseTwinEvent(r.payload)

@@ -287,7 +287,7 @@ func (s *Service) onConnect(c mqtt.Client) {
 	s.mu.Unlock()
 	filters := map[string]byte{topicResAll: 0}
 	if fleet != nil {
-		filters[topicEventsAll] = 0
+		filters[topicEventsBatch] = 0
 	}
 	tok := c.SubscribeMultiple(filters, s.route)
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -455,11 +455,11 @@ func (s *Service) Close() error {
 
 // topic helpers
 const (
-	topicReqPrefix = "$twinops/req/"
-	topicResPrefix = "$twinops/res/"
-	topicResAll    = "$twinops/res/#"
-	topicEventsAll = "$twinops/events/#"
-	topicEvents    = "$twinops/events/"
+	topicReqPrefix   = "$twinops/req/"
+	topicResPrefix   = "$twinops/res/"
+	topicResAll      = "$twinops/res/#"
+	topicEventsBatch = "$twinops/events/batch"
+	topicEvents      = "$twinops/events/"
 )
 
 // route receives every publish of our subscriptions, on paho's router goroutine. It

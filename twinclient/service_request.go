@@ -78,7 +78,7 @@ func (s *Service) roundTrip(ctx context.Context, op string, body []byte) (int, [
 				pubDone = nil
 				if err := tok.Error(); err != nil {
 					s.forget(rid)
-					return 0, nil, fmt.Errorf("%s: sending the request: %w", op, err)
+					return 0, nil, fmt.Errorf("%s: sending the request failed (%v): %w", op, err, ErrDisconnected)
 				}
 			case <-ctx.Done():
 				s.forget(rid)
