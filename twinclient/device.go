@@ -56,7 +56,8 @@ type DeviceOptions struct {
 	// OnDesired receives desired-property updates: first the whole desired section read
 	// after connecting, then every change, in $version order, without duplicates. It is
 	// called on the Device's own delivery goroutine, one call at a time; it may block
-	// (updates arriving meanwhile are coalesced into one). It must not call Close.
+	// for a while (updates arriving meanwhile are coalesced into one), but Close waits
+	// for a call in progress, so it must return and must not call Close.
 	OnDesired func(DesiredUpdate)
 	// OnConnection is told about every connect (err == nil) and every disconnect (err says
 	// why; nil for a token renewal or Close). It is called on the Device's connection
