@@ -71,6 +71,13 @@ func (h *Hub) handleDevice(c *conn, pk packets.Packet) {
 		h.log.Debug("direct method response ignored: the hub sends no direct methods", "device", c.DeviceID, "topic", topic)
 	case strings.HasPrefix(topic, "devices/") && strings.Contains(topic, topicTelemetryInfix):
 		h.log.Debug("telemetry discarded: the hub keeps no device-to-cloud messages", "device", c.DeviceID)
+	case strings.HasPrefix(topic, "$iothub/"):
+		if r := parseDeviceTopic(topic); r.rid != "" {
+			h.deviceError(c, r.rid, &Error{Status: 400, Code: CodeUnknownOperation,
+				Message: "unknown operation in topic " + strconv.Quote(topic) + "; the hub serves device twins only ($iothub/twin/...)"})
+			return
+		}
+		h.log.Info("unknown device topic without $rid ignored", "device", c.DeviceID, "topic", topic)
 	default:
 		h.log.Info("unknown device topic ignored", "device", c.DeviceID, "topic", topic)
 	}

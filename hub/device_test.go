@@ -104,6 +104,7 @@ func TestDeviceErrors(t *testing.T) {
 		"over 32 KB":        {"$iothub/twin/PATCH/properties/reported/?$rid=r", big, "400", 0},
 		"unknown operation": {"$iothub/twin/DELETE/?$rid=r", ``, "400", CodeUnknownOperation},
 		"desired by device": {"$iothub/twin/PATCH/properties/desired/?$rid=r", `{"a":1}`, "400", CodeUnknownOperation},
+		"not a twin topic":  {"$iothub/jobs/GET/?$rid=r", ``, "400", CodeUnknownOperation},
 		"bad $version":      {"$iothub/twin/PATCH/properties/reported/?$rid=r&$version=x", `{"a":1}`, "400", 400004},
 	}
 	i := 0

@@ -25,8 +25,5 @@ func (h *Hub) setupTLS() error {
 	}
 	h.tlsConfig = r.TLS
 	h.caFile, h.certFile, h.keyFile = r.CAFile, r.CertFile, r.KeyFile
-	if r.CreatedCA {
-		h.log.Info("created the hub's CA; devices must trust it", "caFile", r.CAFile)
-	}
 	return nil
 }
