@@ -55,6 +55,9 @@ func (m *Model) navigate(msg tea.Msg) (tea.Cmd, bool) {
 				m.screen, m.stack = m.stack[n-1], m.stack[:n-1]
 			}
 		}
+	case common.ShowDevicesMsg:
+		m.fleet.ShowDevices(msg.IDs, msg.Label)
+		m.screen, m.stack = screenFleet, nil
 	case common.BackMsg:
 		m.back()
 	default:

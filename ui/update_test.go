@@ -2,6 +2,7 @@ package ui
 
 import (
 	"reflect"
+	"time"
 	"testing"
 
 	"github.com/twinops/twinops/twin"
@@ -247,5 +248,31 @@ func TestEventsPauseAndFilter(t *testing.T) {
 	out := stripANSI(m.Render())
 	if !containsText(out, "dev-00001") || containsText(out, "dev-00004 ") || containsText(out, "dev-00007") {
 		t.Fatalf("filter disconn shows the wrong events:\n%s", out)
+	}
+}
+
+func TestRolloutFailuresInFleet(t *testing.T) {
+	m, _ := newTestModel(t, 40, false)
+	m = size(t, m, 80, 24)
+	m = keys(t, m, "r")
+	m = typeText(t, m, "1.5.0")
+	m = keys(t, m, "enter", "y")
+	// dev-00005, -00022 and -00039 report a failure from before the rollout: not counted.
+	// dev-00004 already wanted 1.5.0 (so it is not queued) and now reports a failure.
+	d := m.c.Store.Get("dev-00004").Clone()
+	if err := d.Patch(twin.Reported, map[string]any{"firmware": map[string]any{"status": "failed"}}, uitest.Clock.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	m = update(t, m, batchMsg{batch: common.Batch{Twins: map[string]*twin.Doc{d.DeviceID: d}}})
+	m = keys(t, m, "f")
+	if m.screen != screenFleet {
+		t.Fatalf("f opened %s, want the fleet", screenNames[m.screen])
+	}
+	if got := m.fleet.ViewIDs(); !reflect.DeepEqual(got, []string{"dev-00004"}) {
+		t.Fatalf("fleet shows %v, want the failed dev-00004", got)
+	}
+	m = keys(t, m, "c")
+	if n := len(m.fleet.ViewIDs()); n != 40 {
+		t.Fatalf("c left %d devices", n)
 	}
 }

@@ -111,6 +111,11 @@ type (
 		IDs   []string
 		Label string
 	}
+	// ShowDevicesMsg asks the root to show these devices in the fleet view.
+	ShowDevicesMsg struct {
+		IDs   []string
+		Label string
+	}
 	// BackMsg asks the root to go back to the previous screen.
 	BackMsg struct{}
 	// FlashMsg shows a short message in the status line (Err marks it as an error).

@@ -84,6 +84,9 @@ func (m *Model) apply(msg common.FleetChangedMsg) {
 }
 
 func (m *Model) visible(r *row) bool {
+	if m.idSet != nil && !m.idSet[r.id] {
+		return false
+	}
 	if m.q != nil && !r.qmatch {
 		return false
 	}

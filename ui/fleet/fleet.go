@@ -60,6 +60,8 @@ type Model struct {
 	q        *query.Query
 	agg      []string // result lines of an aggregate query, shown instead of the table
 	queryErr string
+	idSet    map[string]bool // a fixed set of devices (from a rollout), nil for none
+	idLabel  string
 
 	sortCol     int
 	sortDesc    bool
@@ -114,6 +116,9 @@ func (m Model) ViewIDs() []string {
 // ViewLabel describes the current view for other screens ("all devices", the query).
 func (m Model) ViewLabel() string {
 	var parts []string
+	if m.idSet != nil {
+		parts = append(parts, m.idLabel)
+	}
 	if m.queryStr != "" {
 		parts = append(parts, m.queryStr)
 	}
@@ -124,6 +129,16 @@ func (m Model) ViewLabel() string {
 		return "all devices"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// ShowDevices makes a fixed set of devices the view (c clears it).
+func (m *Model) ShowDevices(ids []string, label string) {
+	m.idSet = make(map[string]bool, len(ids))
+	for _, id := range ids {
+		m.idSet[id] = true
+	}
+	m.idLabel = label
+	m.rebuild(true)
 }
 
 // Help lists the screen's keys for the help view.
@@ -186,6 +201,7 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		return m.startInput(inputQuery, m.queryStr)
 	case key.Matches(msg, m.keys.Clear):
 		m.filter, m.words, m.queryStr, m.q, m.agg, m.queryErr = "", nil, "", nil, nil, ""
+		m.idSet, m.idLabel = nil, ""
 		m.rebuild(true)
 	case key.Matches(msg, m.keys.Mark):
 		if m.selID != "" {

@@ -66,7 +66,12 @@ func (m Model) viewLine() string {
 	var b strings.Builder
 	b.WriteString(st.Muted.S("view "))
 	label := "all devices"
-	if m.queryStr != "" {
+	switch {
+	case m.idSet != nil && m.queryStr != "":
+		label = m.idLabel + ", " + m.queryStr
+	case m.idSet != nil:
+		label = m.idLabel
+	case m.queryStr != "":
 		label = m.queryStr
 	}
 	b.WriteString(st.Accent.S(label))

@@ -37,7 +37,7 @@ const (
 )
 
 // Keys are the rollout screen's bindings.
-type Keys struct{ Next, Apply, Confirm, Pause, Abort key.Binding }
+type Keys struct{ Next, Apply, Confirm, Pause, Abort, Failed key.Binding }
 
 // Model is the rollout screen.
 type Model struct {
@@ -82,6 +82,7 @@ func New(c *common.Common) Model {
 		Confirm: key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "confirm: start writing")),
 		Pause:   key.NewBinding(key.WithKeys("p", "space"), key.WithHelp("p", "pause/resume writes")),
 		Abort:   key.NewBinding(key.WithKeys("A"), key.WithHelp("A", "abort: stop all further writes")),
+		Failed:  key.NewBinding(key.WithKeys("f"), key.WithHelp("f", "show the failed devices in the fleet view")),
 	}}
 	placeholders := [3]string{"firmware.version", "2.1.0", "10"}
 	for i := range m.fields {
@@ -130,7 +131,7 @@ func (m *Model) SetSize(w, h int) {
 
 // Help lists the screen's keys.
 func (m Model) Help() []key.Binding {
-	return []key.Binding{m.keys.Next, m.keys.Apply, m.keys.Confirm, m.keys.Pause, m.keys.Abort}
+	return []key.Binding{m.keys.Next, m.keys.Apply, m.keys.Confirm, m.keys.Pause, m.keys.Abort, m.keys.Failed}
 }
 
 // StatusText summarises a started rollout for the status line ("" when none).
@@ -227,6 +228,10 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		return m, tick(m.runID)
 	case key.Matches(msg, m.keys.Abort) && m.Active():
 		m.phase, m.queue = phaseAborted, nil
+	case key.Matches(msg, m.keys.Failed):
+		if failed := m.progress().failed; len(failed) > 0 {
+			return m, common.Send(common.ShowDevicesMsg{IDs: failed, Label: "rollout failures (" + strconv.Itoa(len(failed)) + ")"})
+		}
 	case msg.String() == "esc" || msg.String() == "q":
 		return m, common.Send(common.BackMsg{})
 	}
