@@ -2,8 +2,8 @@ package ui
 
 import (
 	"reflect"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/twinops/twinops/twin"
 	"github.com/twinops/twinops/ui/common"
