@@ -200,7 +200,7 @@ func (m Model) runView() []string {
 		}
 		lines = append(lines, "")
 	}
-	lines = append(lines, st.Faint.S("p pause/resume · A abort · f failed devices in the fleet · esc back (the rollout keeps going)"))
+	lines = append(lines, st.Faint.S("p pause/resume · A abort · f failed devices in the fleet · esc back (keeps going)"))
 	return lines
 }
 
