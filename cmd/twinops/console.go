@@ -343,9 +343,14 @@ func (b *backend) Info() common.HubInfo { return b.info }
 // hubError gives twinclient's error answers the status the UI looks for.
 type hubError struct{ e *twinclient.Error }
 
-func (h hubError) Error() string   { return h.e.Error() }
+// Error returns the hub's answer as twinclient formats it.
+func (h hubError) Error() string { return h.e.Error() }
+
+// StatusCode is the 3-digit status the hub answered with (412 on a stale etag).
 func (h hubError) StatusCode() int { return h.e.Status }
-func (h hubError) Unwrap() error   { return h.e }
+
+// Unwrap gives the twinclient error.
+func (h hubError) Unwrap() error { return h.e }
 
 func wrapErr(err error) error {
 	var te *twinclient.Error
