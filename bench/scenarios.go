@@ -68,7 +68,20 @@ func runDesired(ctx context.Context, t Target, o Options) (*Result, error) {
 	res.Latency["patch"] = r.patch.Percentiles()
 	res.Latency["notify"] = r.notify.Percentiles()
 	res.Latency["roundtrip"] = r.round.Percentiles()
+	noteLostEvents(res, svc)
 	return res, nil
+}
+
+// noteLostEvents records the events the hub dropped for the load tool, if it can tell.
+func noteLostEvents(res *Result, svc Service) {
+	l, ok := svc.(interface{ EventsLost() int64 })
+	if !ok {
+		return
+	}
+	if res.Extra == nil {
+		res.Extra = map[string]float64{}
+	}
+	res.Extra["events lost"] = float64(l.EventsLost())
 }
 
 func watchDevices(svc Service, prefix string, devs []*twinDev, r *twinRun, countOps bool) (func(), error) {
@@ -241,6 +254,7 @@ func runMix(ctx context.Context, t Target, o Options) (*Result, error) {
 		"queries/s": float64(qc.ops.Load()) / res.Elapsed.Seconds(),
 	}
 	res.Errors += qc.errs.Load()
+	noteLostEvents(res, svc)
 	return res, nil
 }
 

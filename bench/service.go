@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twinops/twinops/hub"
@@ -25,6 +26,8 @@ type remoteService struct {
 	mu       sync.Mutex
 	watchers map[int]func(id string, patch map[string]any)
 	next     int
+	lastSeq  int64 // last twin event seq seen (events reader goroutine only)
+	lost     atomic.Int64
 }
 
 // dialService connects to the hub described by info with a service connection string.
@@ -72,6 +75,7 @@ func dialService(ctx context.Context, info hub.Info, connStr string, log *slog.L
 
 // twinEvent is the part of a twin change event the load tool reads.
 type twinEvent struct {
+	Seq      int64          `json:"seq"`
 	DeviceID string         `json:"deviceId"`
 	Section  string         `json:"section"`
 	Patch    map[string]any `json:"patch"`
@@ -82,7 +86,14 @@ func (s *remoteService) onEvent(topic string, payload []byte) {
 		return
 	}
 	var e twinEvent
-	if json.Unmarshal(payload, &e) != nil || e.Section != "reported" {
+	if json.Unmarshal(payload, &e) != nil {
+		return
+	}
+	if s.lastSeq > 0 && e.Seq > s.lastSeq+1 {
+		s.lost.Add(e.Seq - s.lastSeq - 1)
+	}
+	s.lastSeq = max(s.lastSeq, e.Seq)
+	if e.Section != "reported" {
 		return
 	}
 	s.mu.Lock()
@@ -126,6 +137,10 @@ func (s *remoteService) Query(ctx context.Context, q string) (int, error) {
 	}
 	return n, nil
 }
+
+// EventsLost is how many twin events the hub dropped for the load tool (gaps in seq: the
+// hub drops events for a service client whose outgoing queue is full).
+func (s *remoteService) EventsLost() int64 { return s.lost.Load() }
 
 // Close ends both connections.
 func (s *remoteService) Close() error {
