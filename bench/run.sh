@@ -98,7 +98,7 @@ mkdir -p docs/benchmarks
 # Hand-written analysis below the marker line in the old file is kept.
 marker='<!-- analysis: kept by bench/run.sh -->'
 if [ -f "$doc" ] && grep -qF "$marker" "$doc"; then
-	{ echo; sed -n "/$marker/,\$p" "$doc"; } >>"$doc.new"
+	{ echo; awk -v m="$marker" 'index($0, m) == 1 { keep = 1 } keep' "$doc"; } >>"$doc.new"
 fi
 mv "$doc.new" "$doc"
 echo "== wrote $doc" >&2
