@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"image/color"
 	"testing"
 	"time"
 
@@ -149,4 +150,15 @@ func TestGoldenStartingUp(t *testing.T) {
 		m = update(t, m, tea.WindowSizeMsg{Width: m0.c.Width, Height: m0.c.Height})
 		return update(t, m, batchMsg{batch: common.Batch{Status: common.Status{State: "failed", LastError: "embedded hub: data dir is locked by another twinops (pid 4242); run with --data DIR", ErrorTime: uitest.Clock}}})
 	})
+}
+
+func TestGoldenLightTheme(t *testing.T) {
+	for _, s := range sizes {
+		t.Run(fmt.Sprintf("%dx%d", s.w, s.h), func(t *testing.T) {
+			m, _ := newTestModel(t, 40, false)
+			m = update(t, m, tea.BackgroundColorMsg{Color: color.White})
+			m = size(t, m, s.w, s.h)
+			goldenView(t, keys(t, m, "j", "j", "j", "j", "enter"))
+		})
+	}
 }
