@@ -61,7 +61,7 @@ type DeviceOptions struct {
 	OnDesired func(DesiredUpdate)
 	// OnConnection is told about every connect (err == nil) and every disconnect (err says
 	// why; nil for a token renewal or Close). It is called on the Device's connection
-	// goroutine and must not block.
+	// goroutine and must not block or call Close.
 	OnConnection func(connected bool, err error)
 	// Logger receives connection events (default: discard).
 	Logger *slog.Logger
