@@ -55,6 +55,7 @@ func (h *Hub) service() *serviceSide {
 		var b [6]byte
 		_, _ = rand.Read(b[:])
 		s.epoch = hex.EncodeToString(b[:])
+		h.addRedeliverHook()
 		s.cancel = h.Watch(h.publishEvent)
 		go h.syncLoop()
 	})

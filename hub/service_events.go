@@ -115,6 +115,11 @@ func (h *Hub) batchLocked(kind string, body []byte) {
 	case !s.batchArmed:
 		s.batchArmed = true
 		time.AfterFunc(batchDelay, func() {
+			select {
+			case <-h.quit:
+				return
+			default:
+			}
 			s.mu.Lock()
 			s.batchArmed = false
 			h.flushBatchLocked()
