@@ -239,7 +239,7 @@ func (d *Device) Status() DeviceStatus {
 // connection if there is none, and resends after a reconnect, until ctx ends. A hub error
 // is returned as *Error.
 func (d *Device) GetTwin(ctx context.Context) (*DeviceTwin, error) {
-	r, err := d.roundTrip(ctx, devTopicGetPrefix, nil, nil)
+	r, err := d.roundTrip(ctx, devTopicGetPrefix, "", nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -255,6 +255,22 @@ func (d *Device) GetTwin(ctx context.Context) (*DeviceTwin, error) {
 // patch may be applied twice; merge patches make that harmless). A hub refusal (invalid
 // key, over a limit) is returned as *Error and nothing is changed.
 func (d *Device) PatchReported(ctx context.Context, patch map[string]any) (int64, error) {
+	return d.patchReported(ctx, patch, "")
+}
+
+// PatchReportedIf is PatchReported applied only if the reported $version is still
+// version (optimistic concurrency, the topic's &$version=); otherwise the hub answers
+// *Error with status 412 and nothing changes. A 412 after a reconnect can also mean that
+// an unanswered first attempt was applied: read the twin to tell.
+func (d *Device) PatchReportedIf(ctx context.Context, patch map[string]any, version int64) (int64, error) {
+	if version < 1 {
+		return 0, fmt.Errorf("twinclient: PatchReportedIf: $version %d is not a reported version (they start at 1)", version)
+	}
+	return d.patchReported(ctx, patch, "&$version="+strconv.FormatInt(version, 10))
+}
+
+// patchReported sends a reported PATCH with an optional topic suffix.
+func (d *Device) patchReported(ctx context.Context, patch map[string]any, suffix string) (int64, error) {
 	if patch == nil {
 		return 0, errors.New("twinclient: PatchReported needs a patch object (use a key with null to delete)")
 	}
@@ -262,7 +278,7 @@ func (d *Device) PatchReported(ctx context.Context, patch map[string]any) (int64
 	if err != nil {
 		return 0, fmt.Errorf("twinclient: reported patch is not JSON: %w", err)
 	}
-	r, err := d.roundTrip(ctx, devTopicPatchPrefix, body, nil)
+	r, err := d.roundTrip(ctx, devTopicPatchPrefix, suffix, body, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -309,9 +325,9 @@ func (d *Device) Close() error {
 // roundTrip sends a request and waits for its response. The request stays pending until
 // answered or ctx ends: a connection that goes away before the answer makes the next one
 // resend it (bound requests are dropped with their connection instead).
-func (d *Device) roundTrip(ctx context.Context, prefix string, body []byte, bound *devConn) (devResponse, error) {
+func (d *Device) roundTrip(ctx context.Context, prefix, suffix string, body []byte, bound *devConn) (devResponse, error) {
 	rid := d.ridPrefix + strconv.FormatUint(d.nextRID.Add(1), 10)
-	req := &devRequest{rid: rid, topic: prefix + rid, body: body, res: make(chan devResponse, 1), bound: bound}
+	req := &devRequest{rid: rid, topic: prefix + rid + suffix, body: body, res: make(chan devResponse, 1), bound: bound}
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()

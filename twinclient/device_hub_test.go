@@ -423,3 +423,26 @@ func TestDevicePolicyKeyToken(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestDevicePatchReportedIf(t *testing.T) {
+	devLeakCheck(t)
+	th := startDevHub(t)
+	d := devDial(t, th.device(t, "dev-1"))
+	ctx := devTestCtx(t)
+	v, err := d.PatchReportedIf(ctx, map[string]any{"a": 1.0}, 1)
+	if err != nil || v != 2 {
+		t.Fatalf("patch at the current version: %d, %v; want 2", v, err)
+	}
+	_, err = d.PatchReportedIf(ctx, map[string]any{"a": 2.0}, 1)
+	var he *Error
+	if !errors.As(err, &he) || he.Status != 412 {
+		t.Fatalf("patch at a stale version: %v, want *Error 412", err)
+	}
+	tw, err := d.GetTwin(ctx)
+	if err != nil || tw.ReportedVersion != 2 || tw.Reported["a"] != 1.0 {
+		t.Fatalf("after the refused patch: %+v, %v; want a=1 at version 2", tw, err)
+	}
+	if _, err := d.PatchReportedIf(ctx, map[string]any{"a": 3.0}, 0); err == nil {
+		t.Fatal("version 0 accepted")
+	}
+}

@@ -79,7 +79,7 @@ func (d *Device) syncDesired(c *devConn) {
 	backoff := 250 * time.Millisecond
 	for {
 		ctx, cancel := context.WithTimeout(c.ctx, d.opts.ConnectTimeout)
-		r, err := d.roundTrip(ctx, devTopicGetPrefix, nil, c)
+		r, err := d.roundTrip(ctx, devTopicGetPrefix, "", nil, c)
 		cancel()
 		var tw *DeviceTwin
 		if err == nil && r.status != 200 {
