@@ -44,6 +44,7 @@ type serviceSide struct {
 	batch      []byte
 	batchN     int
 	batchArmed bool
+	batchLast  time.Time // when the last batch went out
 }
 
 // service returns the service side, starting it on first use: it watches the hub's events

@@ -89,7 +89,8 @@ func (h *Hub) publishEvent(e Event) {
 // $twinops/events/batch: {"events":[{"kind":"twin",<event members>},...]}. A fleet cache
 // subscribes to that alone, so that a burst of events costs a few publishes (mochi keeps
 // only a few pending writes per client and drops the rest). A batch goes out when it
-// reaches batchBytes or batchEvents, or batchDelay after its first event.
+// reaches batchBytes or batchEvents, or batchDelay after its first event; an event that
+// comes after batchDelay of quiet goes out at once.
 const (
 	batchBytes  = 64 << 10
 	batchEvents = 1000
@@ -112,6 +113,8 @@ func (h *Hub) batchLocked(kind string, body []byte) {
 	switch {
 	case len(s.batch) >= batchBytes || s.batchN >= batchEvents:
 		h.flushBatchLocked()
+	case !s.batchArmed && time.Since(s.batchLast) >= batchDelay:
+		h.flushBatchLocked() // quiet stream: no wait for the first event of a burst
 	case !s.batchArmed:
 		s.batchArmed = true
 		time.AfterFunc(batchDelay, func() {
@@ -136,6 +139,7 @@ func (h *Hub) flushBatchLocked() {
 	}
 	h.publish(svcEventsPrefix+"batch", append(s.batch, "]}"...))
 	s.batch, s.batchN = nil, 0
+	s.batchLast = time.Now()
 }
 
 // syncLoop publishes the stream positions every second until the hub closes, so that a
