@@ -115,7 +115,11 @@ func renderRows(st *theme.Styles, cols []colSpec, tv tableView) []string {
 				b.WriteByte(' ')
 			}
 			text := common.Fit(cellText(r, c, tv.now), c.w)
-			b.WriteString(cellPaint(st, r, c.col).S(text))
+			paint := cellPaint(st, r, c.col)
+			if c.col == colLast && tv.now.Sub(r.last) < 2*time.Second {
+				paint = st.Highlight // it just moved
+			}
+			b.WriteString(paint.S(text))
 		}
 		out = append(out, b.String())
 	}

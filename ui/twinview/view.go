@@ -1,6 +1,7 @@
 package twinview
 
 import (
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -103,7 +104,7 @@ func walk(m map[string]any, prefix string, fn func(string, any)) {
 	for k := range m {
 		keys = append(keys, k)
 	}
-	sortStrings(keys)
+	sort.Strings(keys)
 	for _, k := range keys {
 		p := k
 		if prefix != "" {

@@ -1,5 +1,0 @@
-package twinview
-
-import "sort"
-
-func sortStrings(s []string) { sort.Strings(s) }
