@@ -216,7 +216,7 @@ func cliDevice(ctx context.Context, args []string, io cliIO) error {
 	status := fs.String("status", "", "enabled or disabled")
 	reason := fs.String("reason", "", "status reason (at most 128 characters)")
 	etag := fs.String("etag", "", "identity etag precondition (default: any)")
-	pageSize := fs.Int("page-size", 0, "identities per request (default 100, at most 1000)")
+	pageSize := fs.Int("page-size", 1000, "identities per request (1 to 1000)")
 	key := fs.String("key", "", "which key to regenerate: primary, secondary or swap")
 	pos, err := cliParse(fs, args)
 	if err != nil {
