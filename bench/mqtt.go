@@ -29,6 +29,8 @@ const (
 	pktPingreq    = 12
 	pktPingresp   = 13
 	pktDisconnect = 14
+
+	maxPacket = 1 << 20 // largest packet the load tool accepts (twin documents are < 64 KB)
 )
 
 // ConnectOptions are what a Conn puts in its CONNECT packet and how it reaches the broker.
@@ -336,6 +338,9 @@ func readPacket(r *bufio.Reader, buf []byte) (byte, []byte, error) {
 			return 0, nil, errors.New("malformed remaining length")
 		}
 		mult *= 128
+	}
+	if n > maxPacket {
+		return 0, nil, fmt.Errorf("packet of %d bytes is over the load tool's limit of %d", n, maxPacket)
 	}
 	if cap(buf) < n {
 		buf = make([]byte, n)
