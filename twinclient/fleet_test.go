@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/twinops/twinops/hub"
 	"github.com/twinops/twinops/twin"
 )
 
@@ -264,4 +265,55 @@ func TestServiceCloseLeavesNoGoroutines(t *testing.T) {
 	// the hub's side of the connection ends on its own goroutines
 	goleak.VerifyNone(t, before, goleak.IgnoreTopFunction("github.com/mochi-mqtt/server/v2.(*Client).WriteLoop"),
 		goleak.IgnoreAnyFunction("github.com/mochi-mqtt/server/v2.(*Server).EstablishConnection"))
+}
+
+// The hub restarts (same data, same address): the client reconnects by itself and the
+// cache resynchronises, with what changed while it was away.
+func TestFleetSurvivesHubRestart(t *testing.T) {
+	dir := t.TempDir()
+	h1, err := hub.New(hub.Config{DataDir: dir, PlainAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h1.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := h1.PlainAddr().String()
+	sh := &svcHub{h: h1, url: "mqtt://" + addr, data: dir}
+	ctx := testCtx(t)
+	for _, id := range []string{"a", "b"} {
+		if _, err := h1.CreateDevice(ctx, hub.Identity{DeviceID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	watcher := sh.dial(t, "service")
+	f := watcher.Fleet(ctx)
+	v := &fleetView{twins: map[string]*twin.Doc{}}
+	waitSynced(t, ctx, f, 2)
+	if err := h1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h2, err := hub.New(hub.Config{DataDir: dir, PlainAddr: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h2.Close() })
+	if _, err := h2.PatchTwin(ctx, "a", hub.TwinPatch{HasDesired: true, Desired: map[string]any{"after": "restart"}}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h2.CreateDevice(ctx, hub.Identity{DeviceID: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	sh.h = h2
+	admin := sh.dial(t, "iothubowner")
+	for k, d := range f.Snapshot() {
+		v.twins[k] = d
+	}
+	waitEqual(t, ctx, f, v, admin)
+	if v.twins["a"].Desired.Values["after"] != "restart" || v.twins["c"] == nil {
+		t.Fatalf("cache after the restart: a %v, c %v", v.twins["a"].Desired.Values, v.twins["c"])
+	}
 }
