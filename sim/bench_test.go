@@ -36,6 +36,9 @@ func BenchmarkStart200(b *testing.B) {
 		}
 		<-f.Ready()
 		total += time.Since(start)
+		if st := f.Stats(); st.Errors > 0 {
+			b.Logf("start took %v with %d connection errors (last: %v)", time.Since(start), st.Errors, st.LastError)
+		}
 		b.StopTimer()
 		_ = f.Close()
 		b.StartTimer()
