@@ -264,3 +264,35 @@ func desiredRound(t *testing.T, h *hub.Hub, p *proxy, d *nodeDevice, conns <-cha
 		t.Errorf("hub's reported echo = %v, want %d", v, round)
 	}
 }
+
+// TestNodeDevicesScoped: two SDK devices on one hub each see only their own desired
+// notifications and twin, whatever the SDK subscribes to.
+func TestNodeDevicesScoped(t *testing.T) {
+	node := requireNode(t)
+	h := startHub(t)
+	port := tcpPort(t, h)
+	a := startNode(t, node, createDevice(t, h, "scoped-a", port), h.CAFile())
+	b := startNode(t, node, createDevice(t, h, "scoped-b", port), h.CAFile())
+	a.wait("ready", nil, step, "device a to subscribe")
+	b.wait("ready", nil, step, "device b to subscribe")
+	ctx := context.Background()
+	// a's patch goes out first; had b received it, it would be b's first notification.
+	for _, p := range []struct {
+		id   string
+		echo float64
+	}{{"scoped-a", 1}, {"scoped-b", 2}} {
+		if _, err := h.PatchTwin(ctx, p.id, hub.TwinPatch{HasDesired: true, Desired: map[string]any{"echo": p.echo}}, ""); err != nil {
+			t.Fatalf("PatchTwin(%s): %v", p.id, err)
+		}
+	}
+	if e := b.wait("desired", nil, step, "device b's notification"); e.Patch["echo"] != float64(2) {
+		t.Fatalf("device b's first notification is %s, want its own patch (echo 2)", e.Raw)
+	}
+	if e := a.wait("desired", nil, step, "device a's notification"); e.Patch["echo"] != float64(1) {
+		t.Fatalf("device a's first notification is %s, want its own patch (echo 1)", e.Raw)
+	}
+	b.send(map[string]any{"cmd": "get"})
+	if e := b.wait("twin", nil, step, "device b's GET"); e.Desired["echo"] != float64(2) {
+		t.Fatalf("device b's GET shows desired %s, want its own (echo 2)", describe(e.Desired))
+	}
+}
