@@ -205,8 +205,9 @@ func (m Model) updateKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		if m.screen == screenFleet {
 			if msg.String() == "q" {
 				m.confirmQ = true
+				return m, nil
 			}
-			return m, nil
+			return m.routeKey(msg) // esc clears the fleet's filter and query
 		}
 		return m, common.Send(common.BackMsg{})
 	}

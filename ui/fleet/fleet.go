@@ -36,7 +36,7 @@ func newKeys() Keys {
 		SortNext:   key.NewBinding(key.WithKeys(">", "."), key.WithHelp(">", "sort by next column")),
 		SortPrev:   key.NewBinding(key.WithKeys("<", ","), key.WithHelp("<", "sort by previous column")),
 		Reverse:    key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "reverse sort")),
-		Clear:      key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "clear filter and query")),
+		Clear:      key.NewBinding(key.WithKeys("c", "esc"), key.WithHelp("c/esc", "clear filter and query")),
 	}
 }
 
@@ -199,7 +199,7 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		return m.startInput(inputFilter, m.filter)
 	case key.Matches(msg, k.Query):
 		return m.startInput(inputQuery, m.queryStr)
-	case key.Matches(msg, m.keys.Clear):
+	case key.Matches(msg, m.keys.Clear), msg.String() == "esc":
 		m.filter, m.words, m.queryStr, m.q, m.agg, m.queryErr = "", nil, "", nil, nil, ""
 		m.idSet, m.idLabel = nil, ""
 		m.rebuild(true)
