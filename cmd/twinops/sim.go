@@ -39,12 +39,11 @@ func parseSimFlags(args []string, errOut io.Writer) (*simFlags, error) {
 	fs.DurationVar(&f.interval, "interval", 5*time.Second, "how often to log a summary line")
 	fs.DurationVar(&f.tokenLife, "token-lifetime", time.Hour, "lifetime of each device's SAS token (renewed before it ends)")
 	fs.BoolVar(&f.verbose, "v", false, "log every device event (debug)")
-	fs.Usage = func() {
-		cliUsage(fs, "usage: twinops sim --devices N [--seed S] [--failure-rate F] [--flaky-rate F] [--speed X]",
-			"                    [--hub URL --connection-string CS [--ca FILE]] [--data DIR]",
-			"runs N simulated devices (firmware updates, config echo, battery, flaky links) until Ctrl-C;",
-			"by default against the local hub in the data dir, with its iothubowner credentials")
-	}
+	cliUsage(fs, "twinops sim --devices N [--seed S] [--failure-rate F] [--flaky-rate F] [--speed X]",
+		"             [--hub URL --connection-string CS [--ca FILE]] [--data DIR]",
+		"runs N simulated devices (firmware updates, config echo, battery, flaky links) until Ctrl-C,",
+		"by default against the local hub in the data dir with its iothubowner credentials;",
+		"missing devices are created and tagged (region, ring, model)")
 	if _, err := cliParse(fs, args); err != nil {
 		return nil, err
 	}

@@ -95,6 +95,7 @@ func TestSimCommandRejectsBadFlags(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
+		"help":         {args: []string{"-h"}, wantErr: "usage: twinops sim --devices N"},
 		"no devices":   {args: nil, wantErr: "--devices N"},
 		"zero devices": {args: []string{"--devices", "0"}, wantErr: "--devices N"},
 		"zero speed":   {args: []string{"--devices", "3", "--speed", "0"}, wantErr: "--speed"},
