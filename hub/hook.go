@@ -52,14 +52,14 @@ func (k *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 		return false
 	}
 	c.cl = cl
-	if old, ok := h.conns.Swap(c.ID, c); ok {
-		old.(*conn).stopTimer()
-	}
-	d := c.Expires.Sub(h.now())
-	c.timer = time.AfterFunc(d, func() {
+	// The timer is set before c is published: other goroutines stop it.
+	c.timer = time.AfterFunc(c.Expires.Sub(h.now()), func() {
 		h.log.Info("token expired; disconnecting", "client", c.ID)
 		cl.Stop(errTokenExpired)
 	})
+	if old, ok := h.conns.Swap(c.ID, c); ok {
+		old.(*conn).stopTimer()
+	}
 	return true
 }
 
