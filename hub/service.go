@@ -56,7 +56,6 @@ func (h *Hub) service() *serviceSide {
 		var b [6]byte
 		_, _ = rand.Read(b[:])
 		s.epoch = hex.EncodeToString(b[:])
-		h.addRedeliverHook()
 		s.cancel = h.Watch(h.publishEvent)
 		go h.syncLoop()
 	})
@@ -123,14 +122,25 @@ func (h *Hub) handleService(c *conn, pk packets.Packet) {
 		return
 	}
 	go func() {
-		defer func() { <-s.sem }()
 		status, resp, err := h.serve(c, op, body)
+		<-s.sem // the work is done; writing the answer may wait on the client
 		if err != nil {
 			h.serviceError(c, rid, err)
 			return
 		}
-		h.reply(c, svcResPrefix+strconv.Itoa(status)+"/?$rid="+rid, resp)
+		h.answer(c, svcResPrefix+strconv.Itoa(status)+"/?$rid="+rid, resp)
 	}()
+}
+
+// answer writes an answer straight to the requesting connection. Unlike a publish through
+// mochi's queue (64 pending writes per client, dropped when full), it is never lost while
+// the connection lives: it waits for the socket instead. It also skips the topic-tree
+// scan, since the one recipient is known.
+func (h *Hub) answer(c *conn, topic string, payload []byte) {
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: topic, Payload: payload}
+	if err := c.cl.WritePacket(pk); err != nil {
+		h.log.Debug("service answer not delivered", "client", c.ID, "topic", topic, "err", err)
+	}
 }
 
 // serve checks the connection's token and rights and runs the operation.
@@ -169,7 +179,7 @@ func (h *Hub) serviceError(c *conn, rid string, err error) {
 	}
 	h.log.Debug("service request refused", "client", c.ID, "status", status, "err", msg)
 	body := appendErrorBody(nil, code, msg, h.trackingID(), h.now())
-	h.reply(c, svcResPrefix+strconv.Itoa(status)+"/?$rid="+rid, body)
+	h.answer(c, svcResPrefix+strconv.Itoa(status)+"/?$rid="+rid, body)
 }
 
 // parseServiceTopic parses $twinops/req/{op}/?$rid={rid}. The rid must be 1 to 64

@@ -5,9 +5,6 @@ import (
 	"testing"
 	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
-
 	"github.com/twinops/twinops/sas"
 )
 
@@ -34,36 +31,6 @@ func dialService(t *testing.T, h *Hub, name string) *rawClient {
 		t.Fatal(err)
 	}
 	return rc
-}
-
-// A dropped answer is published again; events are left to the client's gap detection,
-// and an answer is given up after redeliverAttempts.
-func TestRedeliverDroppedAnswer(t *testing.T) {
-	h := startHub(t, t.TempDir())
-	rc := dialService(t, h, "redeliver")
-	h.service()
-	k := &redeliverHook{h: h}
-	cl := &mqtt.Client{ID: "service/redeliver"}
-	topic := scopePrefix(kindService, "service/redeliver") + "$twinops/res/200/?$rid=77"
-	k.OnPublishDropped(cl, packets.Packet{TopicName: topic, Payload: []byte(`{"ok":true}`)})
-	_ = rc.c.SetReadDeadline(time.Now().Add(waitTimeout))
-	got, body, err := rc.readPublish()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != "$twinops/res/200/?$rid=77" || string(body) != `{"ok":true}` {
-		t.Fatalf("redelivered %s %s", got, body)
-	}
-	k.OnPublishDropped(cl, packets.Packet{TopicName: "$twinops/events/twin/x", Payload: []byte(`{}`)})
-	if len(k.pending) != 1 {
-		t.Fatalf("bookkeeping %v: an event must not be redelivered", k.pending)
-	}
-	for range redeliverAttempts {
-		k.OnPublishDropped(cl, packets.Packet{TopicName: topic})
-	}
-	if _, still := k.pending[topic]; still {
-		t.Fatalf("after %d drops the answer is still being retried", redeliverAttempts+1)
-	}
 }
 
 // Requests that are not $twinops/req/{op}/?$rid={rid} with a usable rid are not
@@ -112,5 +79,36 @@ func TestTopicLevel(t *testing.T) {
 		if got := topicLevel(in); got != want {
 			t.Errorf("topicLevel(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// Answers go to the requester only, whatever the other clients subscribe to.
+func TestServiceAnswersAreScoped(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	a, b := dialService(t, h, "a"), dialService(t, h, "b")
+	a.publish("$twinops/req/hub.info/?$rid=1", []byte(`{}`))
+	if err := a.flush(); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.c.SetReadDeadline(time.Now().Add(waitTimeout))
+	topic, body, err := a.readPublish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if topic != "$twinops/res/200/?$rid=1" || !strings.Contains(string(body), `"policy":"iothubowner"`) {
+		t.Fatalf("a got %s %s", topic, body)
+	}
+	// b asks after a was answered: the first answer b sees must be its own
+	b.publish("$twinops/req/twin.get/?$rid=2", []byte(`{"deviceId":"none"}`))
+	if err := b.flush(); err != nil {
+		t.Fatal(err)
+	}
+	_ = b.c.SetReadDeadline(time.Now().Add(waitTimeout))
+	topic, _, err = b.readPublish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if topic != "$twinops/res/404/?$rid=2" {
+		t.Fatalf("b's first publish is %s, want its own 404 answer", topic)
 	}
 }
