@@ -19,22 +19,22 @@ import (
 	"github.com/twinops/twinops/ui"
 )
 
-// driver runs a root model the way bubbletea's runtime does, without a terminal:
+// consoleDriver runs a root model the way bubbletea's runtime does, without a terminal:
 // commands run on their own goroutines and their messages come back to Update in order.
-type driver struct {
+type consoleDriver struct {
 	t    *testing.T
 	m    tea.Model
 	msgs chan tea.Msg
 }
 
-func newDriver(t *testing.T, m tea.Model) *driver {
-	d := &driver{t: t, m: m, msgs: make(chan tea.Msg, 1024)}
+func newConsoleDriver(t *testing.T, m tea.Model) *consoleDriver {
+	d := &consoleDriver{t: t, m: m, msgs: make(chan tea.Msg, 1024)}
 	d.run(m.Init())
 	d.send(tea.WindowSizeMsg{Width: 120, Height: 40})
 	return d
 }
 
-func (d *driver) run(cmd tea.Cmd) {
+func (d *consoleDriver) run(cmd tea.Cmd) {
 	if cmd == nil {
 		return
 	}
@@ -46,7 +46,7 @@ func (d *driver) run(cmd tea.Cmd) {
 	}()
 }
 
-func (d *driver) send(msg tea.Msg) {
+func (d *consoleDriver) send(msg tea.Msg) {
 	if b, ok := msg.(tea.BatchMsg); ok {
 		for _, c := range b {
 			d.run(c)
@@ -58,10 +58,10 @@ func (d *driver) send(msg tea.Msg) {
 	d.run(cmd)
 }
 
-func (d *driver) screen() string { return ansi.Strip(d.m.(ui.Model).Render()) }
+func (d *consoleDriver) screen() string { return ansi.Strip(d.m.(ui.Model).Render()) }
 
 // waitFor processes messages until the screen satisfies ok.
-func (d *driver) waitFor(what string, timeout time.Duration, ok func(string) bool) {
+func (d *consoleDriver) waitFor(what string, timeout time.Duration, ok func(string) bool) {
 	d.t.Helper()
 	deadline := time.After(timeout)
 	for !ok(d.screen()) {
@@ -76,7 +76,7 @@ func (d *driver) waitFor(what string, timeout time.Duration, ok func(string) boo
 
 // settle handles the messages that arrive within a short while (navigation commands
 // finish at once), so that the next key goes to the screen it was meant for.
-func (d *driver) settle() {
+func (d *consoleDriver) settle() {
 	for {
 		select {
 		case msg := <-d.msgs:
@@ -87,7 +87,7 @@ func (d *driver) settle() {
 	}
 }
 
-func (d *driver) keys(keys ...string) {
+func (d *consoleDriver) keys(keys ...string) {
 	for _, k := range keys {
 		var msg tea.KeyPressMsg
 		switch k {
@@ -107,7 +107,7 @@ func (d *driver) keys(keys ...string) {
 	}
 }
 
-func (d *driver) typeText(s string) {
+func (d *consoleDriver) typeText(s string) {
 	for _, r := range s {
 		if r == ' ' {
 			d.send(tea.KeyPressMsg{Code: tea.KeySpace, Text: " "})
@@ -156,7 +156,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 	be.start(func() (*twinclient.Service, func(), error) { return svc, func() {}, nil })
 	defer be.close()
 	dark := true
-	d := newDriver(t, ui.New(ui.Options{Backend: be, Dark: &dark, Context: ctx}))
+	d := newConsoleDriver(t, ui.New(ui.Options{Backend: be, Dark: &dark, Context: ctx}))
 
 	d.waitFor("three connected devices", 30*time.Second, func(s string) bool { return strings.Contains(s, "3/3 connected") })
 	d.keys("enter")
