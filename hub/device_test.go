@@ -2,7 +2,11 @@ package hub
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -152,5 +156,34 @@ func TestPlainListenerMustBeLoopback(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "loopback") {
 			t.Errorf("plain listener %q: %v, want a loopback error", addr, err)
 		}
+	}
+}
+
+func TestSuppliedCertificate(t *testing.T) {
+	other := startHub(t, t.TempDir()) // its server certificate, signed by its own CA
+	other.Close()
+	dir := t.TempDir()
+	h, err := New(Config{DataDir: dir, TLSAddr: "127.0.0.1:0", Logger: testLogger(),
+		TLSCertFile: filepath.Join(other.DataDir(), "pki", "server.pem"), TLSKeyFile: filepath.Join(other.DataDir(), "pki", "server-key.pem")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if h.CAFile() != "" {
+		t.Fatalf("CA file %q for a supplied certificate", h.CAFile())
+	}
+	pem, _ := os.ReadFile(filepath.Join(other.DataDir(), "pki", "ca.pem"))
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	c, err := tls.Dial("tcp", h.TLSAddr().String(), &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	if err != nil {
+		t.Fatalf("TLS with the supplied certificate: %v", err)
+	}
+	c.Close()
+	if _, err := New(Config{DataDir: t.TempDir(), TLSAddr: "127.0.0.1:0", TLSCertFile: "/nonexistent.pem", TLSKeyFile: "/nonexistent-key.pem"}); err == nil {
+		t.Fatal("missing certificate files accepted")
 	}
 }
