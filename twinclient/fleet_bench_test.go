@@ -337,3 +337,72 @@ func cpuTime() time.Duration {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkFleetInitialLoadRemote is BenchmarkFleetInitialLoad against a hub in another
+// process, so that the CPU figure is the client's alone: set TWINOPS_BENCH_HUB (URL) and
+// TWINOPS_BENCH_CS (an iothubowner connection string). It first creates -fleet.twins
+// devices through the service protocol if the hub has fewer.
+func BenchmarkFleetInitialLoadRemote(b *testing.B) {
+	url, cs := os.Getenv("TWINOPS_BENCH_HUB"), os.Getenv("TWINOPS_BENCH_CS")
+	if url == "" || cs == "" {
+		b.Skip("no external hub: set TWINOPS_BENCH_HUB and TWINOPS_BENCH_CS")
+	}
+	ctx := context.Background()
+	dial := func() *Service {
+		s, err := DialService(ctx, ServiceOptions{URL: url, ConnectionString: cs})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}
+	admin := dial()
+	defer admin.Close()
+	info, err := admin.HubInfo(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if info.Devices < *benchTwins {
+		start := time.Now()
+		var wg sync.WaitGroup
+		next := atomic.Int64{}
+		for range 64 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= *benchTwins {
+						return
+					}
+					id := fmt.Sprintf("dev-%06d", i)
+					if _, err := admin.CreateDevice(ctx, Identity{DeviceID: id}); err != nil && !IsStatus(err, 409) {
+						b.Error(err)
+						return
+					}
+					p := Patch{Tags: map[string]any{"region": []string{"eu", "us", "ap"}[i%3], "ring": fmt.Sprint(i % 5), "model": "pump-x2"},
+						Desired: map[string]any{"firmware": map[string]any{"version": "2.1.0", "url": "https://example.com/fw/2.1.0.bin"},
+							"telemetryConfig": map[string]any{"sendFrequency": "5m"}}}
+					if _, err := admin.PatchTwin(ctx, id, p, ""); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		b.Logf("created %d twins through the service protocol in %v", *benchTwins, time.Since(start))
+		if info, err = admin.HubInfo(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c0 := cpuTime()
+	b.ResetTimer()
+	for b.Loop() {
+		s := dial()
+		f := s.Fleet(ctx)
+		waitSynced(b, ctx, f, info.Devices)
+		s.Close()
+	}
+	b.ReportMetric(float64(info.Devices), "twins")
+	b.ReportMetric((cpuTime() - c0).Seconds()/float64(b.N), "client-cpu-s/op")
+}
