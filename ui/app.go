@@ -46,6 +46,8 @@ type Options struct {
 	// changes coalesce into one batch, one Update and one redraw.
 	FrameInterval time.Duration
 	Context       context.Context
+	// Drafts are unsent edits from an earlier run, by device id.
+	Drafts map[string]common.Draft
 }
 
 // Model is the root model.
@@ -88,6 +90,9 @@ func New(o Options) Model {
 		Styles: theme.New(dark, o.Mono), Keys: common.DefaultKeys(), Now: o.Now,
 		ReadOnly: o.ReadOnly, Backend: o.Backend, Store: common.NewStore(), Ctx: o.Context,
 		Drafts: map[string]common.Draft{},
+	}
+	for id, d := range o.Drafts {
+		c.Drafts[id] = d
 	}
 	m := Model{c: c, opts: o, fleet: fleet.New(c), twin: twinview.New(c, ""), edit: edit.New(c, ""),
 		events: events.New(c), rollout: rollout.New(c)}

@@ -276,3 +276,25 @@ func TestRolloutFailuresInFleet(t *testing.T) {
 		t.Fatalf("c left %d devices", n)
 	}
 }
+
+func TestDraftFromEarlierRunGetsConflictNotOverwrite(t *testing.T) {
+	be := uitest.NewBackend(uitest.Now, uitest.Fleet(5)...)
+	old, _ := be.GetTwin(t.Context(), "dev-00000")
+	be.Mutate("dev-00000", twin.Desired, map[string]any{"mode": "eco"}) // changed after the draft was saved
+	dark := true
+	drafts := map[string]common.Draft{"dev-00000": {Desired: `{"firmware": {"version": "9.0.0"}, "telemetry": {"interval": 30}}`, Tags: "{}", Base: old}}
+	m := New(Options{Backend: be, Now: uitest.Now, Dark: &dark, Drafts: drafts})
+	m = update(t, m, batchMsg{batch: be.InitialBatch()})
+	m = size(t, m, 80, 24)
+	if !containsText(m.Render(), "1 unsent edit") {
+		t.Fatal("the status line does not mention the unsent edit")
+	}
+	m = keys(t, m, "e", "ctrl+s")
+	if !containsText(m.Render(), "conflict") {
+		t.Fatalf("a draft based on an old version was not stopped by its etag:\n%s", stripANSI(m.Render()))
+	}
+	cur, _ := be.GetTwin(t.Context(), "dev-00000")
+	if v, _ := twin.Lookup(cur.Desired.Values, "mode"); v != "eco" {
+		t.Fatal("the old draft overwrote a newer change")
+	}
+}

@@ -71,6 +71,9 @@ func (m Model) statusLine() string {
 	if m.c.ReadOnly {
 		left += st.BarKey.S("READ-ONLY ")
 	}
+	if n := len(m.c.Drafts); n > 0 && m.screen != screenEdit {
+		left += st.BarKey.S("✎ " + strconv.Itoa(n) + " unsent edit" + plural(n) + " ")
+	}
 	if r := m.rollout.StatusText(); r != "" {
 		left += st.BarKey.S(r + " ")
 	}
@@ -137,4 +140,11 @@ func (m Model) helpView() string {
 	}
 	all := strings.Split(strings.Join(lines, "\n"), "\n")
 	return strings.Join(common.PadLines(all, m.c.Height-1), "\n")
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

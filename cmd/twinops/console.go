@@ -158,7 +158,12 @@ func runConsole(ctx context.Context, args []string) error {
 		go be.start(func() (*twinclient.Service, func(), error) { return startDemo(ctx, f, log) })
 	}
 
-	opts := ui.Options{Backend: be, ReadOnly: f.readOnly, Context: ctx, Mono: os.Getenv("NO_COLOR") != ""}
+	dpath := draftsPath(logDir, f.hubURL)
+	drafts, err := loadDrafts(dpath)
+	if err != nil {
+		return err
+	}
+	opts := ui.Options{Backend: be, ReadOnly: f.readOnly, Context: ctx, Mono: os.Getenv("NO_COLOR") != "", Drafts: drafts}
 	switch f.theme {
 	case "dark", "light":
 		dark := f.theme == "dark"
@@ -168,7 +173,7 @@ func runConsole(ctx context.Context, args []string) error {
 	cancel()
 	be.close()
 	if m, ok := final.(ui.Model); ok {
-		saveDrafts(logDir, m.Drafts())
+		saveDrafts(dpath, m.Drafts())
 	}
 	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
 		return nil
@@ -176,22 +181,75 @@ func runConsole(ctx context.Context, args []string) error {
 	return err
 }
 
-// saveDrafts writes unsent edits next to the log so that quitting never loses them.
-func saveDrafts(dir string, drafts map[string]common.Draft) {
+// savedDraft is an unsent edit as kept on disk between runs: the operator's texts and
+// the version they were based on, so that sending it later gets a 412 (and the rebase
+// view) if the twin changed meanwhile, instead of undoing someone else's change.
+type savedDraft struct {
+	Desired     string         `json:"desired"`
+	Tags        string         `json:"tags"`
+	BaseEtag    string         `json:"baseEtag"`
+	BaseVersion int64          `json:"baseVersion"`
+	BaseDesired map[string]any `json:"baseDesired"`
+	BaseTags    map[string]any `json:"baseTags"`
+}
+
+// draftsPath is where a hub's unsent edits are kept: one file per hub.
+func draftsPath(dir, hubURL string) string {
+	name := "drafts.json"
+	if hubURL != "" {
+		name = "drafts-" + strings.NewReplacer(":", "_", "/", "_").Replace(hostOf(hubURL)) + ".json"
+	}
+	return filepath.Join(dir, name)
+}
+
+// loadDrafts reads the edits left unsent by the previous run (none when there is no file).
+func loadDrafts(path string) (map[string]common.Draft, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var saved map[string]savedDraft
+	if err := json.Unmarshal(b, &saved); err != nil {
+		return nil, fmt.Errorf("%s is not valid JSON (%v); move it away to start without your saved edits", path, err)
+	}
+	out := make(map[string]common.Draft, len(saved))
+	for id, d := range saved {
+		base := &twin.Doc{DeviceID: id, Etag: d.BaseEtag, Version: d.BaseVersion, Tags: d.BaseTags,
+			Desired: twin.Props{Values: d.BaseDesired}}
+		out[id] = common.Draft{Desired: d.Desired, Tags: d.Tags, Base: base}
+	}
+	return out, nil
+}
+
+// saveDrafts writes unsent edits so that quitting never loses them; the next run opens
+// them again (e on the device). With no drafts left the file is removed.
+func saveDrafts(path string, drafts map[string]common.Draft) {
 	if len(drafts) == 0 {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintln(os.Stderr, "twinops:", err)
+		}
 		return
 	}
-	out := map[string]map[string]string{}
+	out := make(map[string]savedDraft, len(drafts))
 	for id, d := range drafts {
-		out[id] = map[string]string{"desired": d.Desired, "tags": d.Tags}
+		sd := savedDraft{Desired: d.Desired, Tags: d.Tags}
+		if d.Base != nil {
+			sd.BaseEtag, sd.BaseVersion, sd.BaseDesired, sd.BaseTags = d.Base.Etag, d.Base.Version, d.Base.Desired.Values, d.Base.Tags
+		}
+		out[id] = sd
 	}
-	b, _ := json.MarshalIndent(out, "", "  ")
-	path := filepath.Join(dir, "drafts-"+time.Now().Format("20060102-150405")+".json")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err == nil {
+		err = os.WriteFile(path, b, 0o600)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "twinops: could not save your unsent edits:", err)
 		return
 	}
-	fmt.Fprintf(os.Stderr, "twinops: %d unsent edit(s) saved in %s\n", len(drafts), path)
+	fmt.Fprintf(os.Stderr, "twinops: %d unsent edit(s) kept in %s; they reopen with e on the device next time\n", len(drafts), path)
 }
 
 func hostOf(u string) string {

@@ -15,8 +15,10 @@ import (
 
 	"github.com/twinops/twinops/hub"
 	"github.com/twinops/twinops/sim"
+	"github.com/twinops/twinops/twin"
 	"github.com/twinops/twinops/twinclient"
 	"github.com/twinops/twinops/ui"
+	"github.com/twinops/twinops/ui/common"
 )
 
 // consoleDriver runs a root model the way bubbletea's runtime does, without a terminal:
@@ -229,5 +231,32 @@ func TestResolveRemote(t *testing.T) {
 	f := consoleFlags{}
 	if remote, err := resolveRemote(&f); remote || err != nil {
 		t.Fatalf("no config: remote %v err %v, want the embedded hub", remote, err)
+	}
+}
+
+func TestDraftsKeptBetweenRuns(t *testing.T) {
+	path := draftsPath(t.TempDir(), "mqtts://hub.example:8883")
+	base := &twin.Doc{DeviceID: "pump-7", Etag: "AAA=", Version: 41, Tags: map[string]any{"ring": "canary"},
+		Desired: twin.Props{Values: map[string]any{"fw": "1.0"}}}
+	in := map[string]common.Draft{"pump-7": {Desired: `{"fw": "2.0"}`, Tags: `{"ring": "canary"}`, Base: base}}
+	saveDrafts(path, in)
+	out, err := loadDrafts(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out["pump-7"]
+	if got.Desired != in["pump-7"].Desired || got.Tags != in["pump-7"].Tags || got.Base.Etag != "AAA=" ||
+		got.Base.Version != 41 || got.Base.Desired.Values["fw"] != "1.0" || got.Base.Tags["ring"] != "canary" {
+		t.Fatalf("draft came back as %+v (base %+v)", got, got.Base)
+	}
+	saveDrafts(path, nil)
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("with no drafts left the file should be gone: %v", err)
+	}
+	if err := os.WriteFile(path, []byte("{broken"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadDrafts(path); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
+		t.Fatalf("a broken drafts file gave %v", err)
 	}
 }
