@@ -1,0 +1,239 @@
+package hub
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The load generator of BenchmarkReportedPatchesExternal runs in a child process (this
+// test binary again, selected by HUB_BENCH_CLIENT), so that the hub process's CPU time is
+// the hub's alone and the hub's goroutines do not queue behind the clients'.
+
+type extClientConfig struct {
+	Addr    string     `json:"addr"`
+	Devices []Identity `json:"devices"`
+	Window  int        `json:"window"`
+	Seconds float64    `json:"seconds"`
+}
+
+type extClientResult struct {
+	Acked    int64            `json:"acked"`
+	Errors   int64            `json:"errors"`
+	Seconds  float64          `json:"seconds"`
+	Received map[string]int64 `json:"received"` // desired nonce -> UnixNano when read
+}
+
+// TestBenchClientProcess is the child process's entry point; in a normal test run it
+// returns at once.
+func TestBenchClientProcess(t *testing.T) {
+	path := os.Getenv("HUB_BENCH_CLIENT")
+	if path == "" {
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg extClientConfig
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	res := runExtClients(t, cfg)
+	out, _ := json.Marshal(res)
+	fmt.Printf("RESULT %s\n", out)
+}
+
+func runExtClients(t *testing.T, cfg extClientConfig) extClientResult {
+	clients := make([]*rawClient, len(cfg.Devices))
+	for i, x := range cfg.Devices {
+		tok := deviceToken(t, x.DeviceID, x.Authentication.SymmetricKey.PrimaryKey, time.Now().Add(time.Hour))
+		rc, err := dialRaw(cfg.Addr, x.DeviceID, "localhost/"+x.DeviceID+"/?api-version=2021-04-12", tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"$iothub/twin/res/#", "$iothub/twin/PATCH/properties/desired/#"} {
+			if err := rc.subscribe(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clients[i] = rc
+	}
+	fmt.Println("READY")
+	var acked, errs atomic.Int64
+	var mu sync.Mutex
+	received := map[string]int64{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, rc := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := 0
+			send := func() {
+				n++
+				rc.publish("$iothub/twin/PATCH/properties/reported/?$rid="+strconv.Itoa(n),
+					fmt.Appendf(nil, `{"telemetry":{"temp":%d.5,"hum":40},"firmware":{"version":"1.2.3","status":"ok"},"n":%d}`, (i+n)%40, n))
+			}
+			for range cfg.Window {
+				send()
+			}
+			rc.flush()
+			for {
+				topic, body, err := rc.readPublish()
+				if err != nil {
+					return
+				}
+				switch {
+				case strings.HasPrefix(topic, "$iothub/twin/res/204/"):
+					acked.Add(1)
+				case strings.HasPrefix(topic, "$iothub/twin/PATCH/properties/desired/"):
+					if j := bytes.Index(body, []byte(`"nonce":`)); j >= 0 {
+						k := bytes.IndexByte(body[j+8:], ',')
+						mu.Lock()
+						received[string(body[j+8:j+8+k])] = time.Now().UnixNano()
+						mu.Unlock()
+					}
+					continue
+				default:
+					errs.Add(1)
+				}
+				select {
+				case <-stop:
+					continue
+				default:
+				}
+				send()
+				rc.flush()
+			}
+		}()
+	}
+	time.Sleep(time.Second) // warm-up
+	fmt.Println("START")
+	a0, t0 := acked.Load(), time.Now()
+	time.Sleep(time.Duration(cfg.Seconds * float64(time.Second)))
+	res := extClientResult{Acked: acked.Load() - a0, Seconds: time.Since(t0).Seconds()}
+	fmt.Println("END")
+	close(stop)
+	for _, rc := range clients {
+		rc.close()
+	}
+	wg.Wait()
+	res.Errors = errs.Load()
+	mu.Lock()
+	res.Received = received
+	mu.Unlock()
+	return res
+}
+
+// BenchmarkReportedPatchesExternal: 1,000 devices in a child process keep 8 reported
+// patches each in flight; 200 desired changes/s go through PatchTwin meanwhile.
+// patches/hub-cpu-s is the hub process's CPU alone.
+func BenchmarkReportedPatchesExternal(b *testing.B) {
+	const devices, desiredRate = 1000, 200
+	h := startHub(b, b.TempDir())
+	xs := createDevices(b, h, "ext", devices)
+	cfg := extClientConfig{Addr: h.PlainAddr().String(), Devices: xs, Window: 8, Seconds: benchSeconds().Seconds()}
+	cfgPath := filepath.Join(b.TempDir(), "client.json")
+	cb, _ := json.Marshal(cfg)
+	if err := os.WriteFile(cfgPath, cb, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestBenchClientProcess$", "-test.v")
+		cmd.Env = append(os.Environ(), "HUB_BENCH_CLIENT="+cfgPath)
+		cmd.Stderr = os.Stderr
+		stdout, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		lines := bufio.NewScanner(stdout)
+		lines.Buffer(make([]byte, 1<<20), 64<<20)
+		for lines.Scan() && lines.Text() != "READY" {
+		}
+		stop := make(chan struct{})
+		var sentMu sync.Mutex
+		sent := map[string]time.Time{}
+		var hubLat []time.Duration
+		var dwg sync.WaitGroup
+		dwg.Add(1)
+		go func() {
+			defer dwg.Done()
+			tick := time.NewTicker(time.Second / desiredRate)
+			defer tick.Stop()
+			for nonce := 0; ; nonce++ {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				id := xs[rand.IntN(devices)].DeviceID
+				t0 := time.Now()
+				sentMu.Lock()
+				sent[strconv.Itoa(nonce)] = t0
+				sentMu.Unlock()
+				dwg.Add(1)
+				go func() {
+					defer dwg.Done()
+					if _, err := h.PatchTwin(context.Background(), id, TwinPatch{Desired: map[string]any{"nonce": float64(nonce), "interval": 5.0}, HasDesired: true}, "*"); err == nil {
+						sentMu.Lock()
+						hubLat = append(hubLat, time.Since(t0))
+						sentMu.Unlock()
+					}
+				}()
+			}
+		}()
+		var res extClientResult
+		var c0, cpu time.Duration
+		for lines.Scan() {
+			line := lines.Text()
+			if line == "START" {
+				c0 = cpuTime()
+			} else if line == "END" {
+				cpu = cpuTime() - c0
+			} else if r, ok := strings.CutPrefix(line, "RESULT "); ok {
+				if err := json.Unmarshal([]byte(r), &res); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		close(stop)
+		dwg.Wait()
+		if err := cmd.Wait(); err != nil {
+			b.Fatalf("client process: %v", err)
+		}
+		var lat []time.Duration
+		for k, ns := range res.Received {
+			if t0, ok := sent[k]; ok {
+				lat = append(lat, time.Unix(0, ns).Sub(t0))
+			}
+		}
+		slices.Sort(lat)
+		slices.Sort(hubLat)
+		b.ReportMetric(float64(res.Acked)/res.Seconds, "patches/s")
+		b.ReportMetric(float64(res.Acked)/cpu.Seconds(), "patches/hub-cpu-s")
+		if len(lat) > 0 {
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "desired-p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "desired-p99-ms")
+		}
+		if len(hubLat) > 0 {
+			b.ReportMetric(float64(hubLat[len(hubLat)*99/100].Microseconds())/1000, "patchtwin-p99-ms")
+		}
+		if res.Errors > 0 {
+			b.Errorf("%d error answers", res.Errors)
+		}
+	}
+}
