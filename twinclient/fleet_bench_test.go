@@ -404,5 +404,5 @@ func BenchmarkFleetInitialLoadRemote(b *testing.B) {
 		s.Close()
 	}
 	b.ReportMetric(float64(info.Devices), "twins")
-	b.ReportMetric((cpuTime() - c0).Seconds()/float64(b.N), "client-cpu-s/op")
+	b.ReportMetric((cpuTime()-c0).Seconds()/float64(b.N), "client-cpu-s/op")
 }
