@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -24,14 +23,13 @@ type HubTarget struct {
 	dataDir  string
 	log      *slog.Logger
 
-	h       *hub.Hub // embedded hub, or nil
-	child   *exec.Cmd
-	exited  chan struct{}
-	info    hub.Info
-	tlsConf *tls.Config
+	h      *hub.Hub // embedded hub, or nil
+	child  *exec.Cmd
+	exited chan struct{}
+	info   hub.Info
 
 	prefix string
-	conns  []string // device connection strings by index
+	creds  []ConnectOptions // how each device connects, by index
 	svc    Service
 }
 
@@ -80,7 +78,10 @@ func (t *HubTarget) Prepare(ctx context.Context, prefix string, n int) error {
 	t.prefix = prefix
 	if t.h != nil {
 		conns, err := provision(ctx, t.h, prefix, n)
-		t.conns = conns
+		if err != nil {
+			return err
+		}
+		t.creds, err = credentialsFor(conns, t.info.PlainAddr, nil)
 		return err
 	}
 	if t.child != nil {
@@ -101,8 +102,10 @@ func (t *HubTarget) Prepare(ctx context.Context, prefix string, n int) error {
 	if serr != nil {
 		return serr
 	}
-	t.conns = conns
 	if err := t.startChild(ctx); err != nil {
+		return err
+	}
+	if t.creds, err = credentialsFor(conns, t.info.PlainAddr, nil); err != nil {
 		return err
 	}
 	svc, err := dialService(ctx, t.info, svcConn, t.log)
@@ -188,14 +191,7 @@ func (t *HubTarget) startChild(ctx context.Context) error {
 }
 
 // Device implements Target.
-func (t *HubTarget) Device(i int) ConnectOptions {
-	id, user, pass, err := DeviceCredentials(t.conns[i], 24*time.Hour)
-	if err != nil {
-		// Connection strings come from the hub itself; a bad one is a hub bug.
-		panic(err)
-	}
-	return ConnectOptions{Addr: t.info.PlainAddr, ClientID: id, Username: user, Password: pass, TLS: t.tlsConf}
-}
+func (t *HubTarget) Device(i int) ConnectOptions { return t.creds[i] }
 
 // Service implements Target.
 func (t *HubTarget) Service() Service { return t.svc }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/url"
 	"sync"
-	"time"
 
 	"github.com/twinops/twinops/hub"
 	"github.com/twinops/twinops/twinclient"
@@ -27,6 +26,7 @@ type RemoteTarget struct {
 	info   hub.Info
 	tls    *tls.Config
 	conns  []string
+	creds  []ConnectOptions
 	prefix string
 }
 
@@ -86,21 +86,19 @@ func (r *RemoteTarget) Prepare(ctx context.Context, prefix string, n int) error 
 		}()
 	}
 	wg.Wait()
-	return first
-}
-
-// Device implements Target.
-func (r *RemoteTarget) Device(i int) ConnectOptions {
-	id, user, pass, err := DeviceCredentials(r.conns[i], 24*time.Hour)
-	if err != nil {
-		panic(err) // the hub's own connection strings
+	if first != nil {
+		return first
 	}
 	addr := r.info.PlainAddr
 	if addr == "" {
 		addr = r.info.TLSAddr
 	}
-	return ConnectOptions{Addr: addr, TLS: r.tls, ClientID: id, Username: user, Password: pass}
+	r.creds, err = credentialsFor(r.conns, addr, r.tls)
+	return err
 }
+
+// Device implements Target.
+func (r *RemoteTarget) Device(i int) ConnectOptions { return r.creds[i] }
 
 // Service implements Target.
 func (r *RemoteTarget) Service() Service {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"net/url"
@@ -192,4 +193,18 @@ func DeviceCredentials(connStr string, ttl time.Duration) (clientID, username, p
 	sig := url.QueryEscape(base64.StdEncoding.EncodeToString(m.Sum(nil)))
 	password = "SharedAccessSignature sr=" + sr + "&sig=" + sig + "&se=" + se
 	return id, host + "/" + id + "/?api-version=2021-04-12", password, nil
+}
+
+// credentialsFor turns the hub's connection strings into CONNECT fields for addr, so that
+// a bad one is an error at Prepare rather than at connect time.
+func credentialsFor(conns []string, addr string, tlsConf *tls.Config) ([]ConnectOptions, error) {
+	out := make([]ConnectOptions, len(conns))
+	for i, cs := range conns {
+		id, user, pass, err := DeviceCredentials(cs, 24*time.Hour)
+		if err != nil {
+			return nil, fmt.Errorf("device %d: %w", i, err)
+		}
+		out[i] = ConnectOptions{Addr: addr, TLS: tlsConf, ClientID: id, Username: user, Password: pass}
+	}
+	return out, nil
 }
