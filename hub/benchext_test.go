@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -28,6 +30,7 @@ type extClientConfig struct {
 	Devices []Identity `json:"devices"`
 	Window  int        `json:"window"`
 	Seconds float64    `json:"seconds"`
+	CAFile  string     `json:"caFile,omitempty"` // dial TLS, trusting this CA
 }
 
 type extClientResult struct {
@@ -59,9 +62,19 @@ func TestBenchClientProcess(t *testing.T) {
 
 func runExtClients(t *testing.T, cfg extClientConfig) extClientResult {
 	clients := make([]*rawClient, len(cfg.Devices))
+	var tc *tls.Config
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		tc = &tls.Config{RootCAs: pool, ServerName: "localhost", ClientSessionCache: tls.NewLRUClientSessionCache(64)}
+	}
 	for i, x := range cfg.Devices {
 		tok := deviceToken(t, x.DeviceID, x.Authentication.SymmetricKey.PrimaryKey, time.Now().Add(time.Hour))
-		rc, err := dialRaw(cfg.Addr, x.DeviceID, "localhost/"+x.DeviceID+"/?api-version=2021-04-12", tok)
+		rc, err := dialRawTLS(cfg.Addr, tc, x.DeviceID, "localhost/"+x.DeviceID+"/?api-version=2021-04-12", tok)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,6 +86,13 @@ func runExtClients(t *testing.T, cfg extClientConfig) extClientResult {
 		clients[i] = rc
 	}
 	fmt.Println("READY")
+	if cfg.Window == 0 { // idle: hold the connections until the parent closes stdin
+		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+		for _, rc := range clients {
+			rc.close()
+		}
+		return extClientResult{}
+	}
 	var acked, errs atomic.Int64
 	var mu sync.Mutex
 	received := map[string]int64{}
@@ -235,5 +255,56 @@ func BenchmarkReportedPatchesExternal(b *testing.B) {
 		if res.Errors > 0 {
 			b.Errorf("%d error answers", res.Errors)
 		}
+	}
+}
+
+// BenchmarkIdleDeviceMemoryExternal: 2,000 idle devices connected from a child process,
+// over plain TCP and over TLS; the hub process's heap and stacks per device (no client
+// memory in the figure).
+func BenchmarkIdleDeviceMemoryExternal(b *testing.B) {
+	for _, tlsOn := range []bool{false, true} {
+		name := "plain"
+		if tlsOn {
+			name = "tls"
+		}
+		b.Run(name, func(b *testing.B) { benchIdleExternal(b, tlsOn) })
+	}
+}
+
+func benchIdleExternal(b *testing.B, tlsOn bool) {
+	const devices = 2000
+	h := startHub(b, b.TempDir())
+	xs := createDevices(b, h, "idle", devices)
+	cfgPath := filepath.Join(b.TempDir(), "client.json")
+	cfg := extClientConfig{Addr: h.PlainAddr().String(), Devices: xs}
+	if tlsOn {
+		cfg.Addr, cfg.CAFile = h.TLSAddr().String(), h.CAFile()
+	}
+	cb, _ := json.Marshal(cfg)
+	if err := os.WriteFile(cfgPath, cb, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		before := memInUse()
+		cmd := exec.Command(os.Args[0], "-test.run=^TestBenchClientProcess$")
+		cmd.Env = append(os.Environ(), "HUB_BENCH_CLIENT="+cfgPath)
+		cmd.Stderr = os.Stderr
+		stdin, _ := cmd.StdinPipe()
+		stdout, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		lines := bufio.NewScanner(stdout)
+		for lines.Scan() && lines.Text() != "READY" {
+		}
+		after := memInUse()
+		stdin.Close()
+		for lines.Scan() {
+		}
+		if err := cmd.Wait(); err != nil {
+			b.Fatalf("client process: %v", err)
+		}
+		b.ReportMetric(float64(after.heap+after.stack-before.heap-before.stack)/devices/1024, "KB/device")
+		b.ReportMetric(float64(after.stack-before.stack)/devices/1024, "stack-KB/device")
 	}
 }

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -38,7 +39,18 @@ func appendLen(b []byte, n int) []byte {
 
 // dialRaw connects (CleanSession=0, keepalive 180 s) and waits for a successful CONNACK.
 func dialRaw(addr, clientID, username, password string) (*rawClient, error) {
-	c, err := net.DialTimeout("tcp", addr, waitTimeout)
+	return dialRawTLS(addr, nil, clientID, username, password)
+}
+
+// dialRawTLS is dialRaw over TLS when tc is not nil.
+func dialRawTLS(addr string, tc *tls.Config, clientID, username, password string) (*rawClient, error) {
+	var c net.Conn
+	var err error
+	if tc != nil {
+		c, err = tls.DialWithDialer(&net.Dialer{Timeout: waitTimeout}, "tcp", addr, tc)
+	} else {
+		c, err = net.DialTimeout("tcp", addr, waitTimeout)
+	}
 	if err != nil {
 		return nil, err
 	}
