@@ -87,6 +87,20 @@ func renderIdentity(st *theme.Styles, d *twin.Doc, now time.Time, width int) []s
 	l4 += "  " + st.Bad.S("✗ "+strconv.Itoa(sum.Different)+" different") + "  " +
 		st.Muted.S("· "+strconv.Itoa(sum.ReportedOnly)+" reported only")
 	out := []string{l1, l2, l3, l4}
+	if width >= 120 {
+		more := "status " + d.Status
+		if !d.StatusUpdateTime.IsZero() {
+			more += " since " + common.Ago(now, d.StatusUpdateTime)
+		}
+		more += " · cloud-to-device messages " + strconv.Itoa(d.CloudToDeviceMessageCount)
+		if d.DeviceEtag != "" {
+			more += " · device etag " + d.DeviceEtag
+		}
+		if d.X509Thumbprint.PrimaryThumbprint != "" {
+			more += " · x509 " + d.X509Thumbprint.PrimaryThumbprint
+		}
+		out = append(out[:2], append([]string{st.Faint.S(more)}, out[2:]...)...)
+	}
 	for i, l := range out {
 		out[i] = common.TruncateLine(l, width)
 	}
