@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twinops/twinops/hub"
 )
 
 // embedded starts an in-process hub for a scenario test.
@@ -120,5 +122,52 @@ func TestDesiredNeedsService(t *testing.T) {
 	_, err := Run(context.Background(), &BrokerTarget{Addr: "127.0.0.1:1"}, Options{Scenario: "desired"})
 	if err == nil || !strings.Contains(err.Error(), "no service side") {
 		t.Fatalf("desired against a plain broker = %v, want a clear refusal", err)
+	}
+}
+
+// The service side over the network (twinclient for patches and queries, the event
+// stream for reported changes), against a hub running in this process.
+func TestRemoteTarget(t *testing.T) {
+	h, err := hub.New(hub.Config{DataDir: t.TempDir(), Hostname: "localhost", PlainAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := h.ServiceConnectionString("iothubowner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, o := range map[string]Options{
+		"desired": {Scenario: "desired", Devices: 4, Count: 40, Duration: 30 * time.Second},
+		"query":   {Scenario: "query", Devices: 4, Count: 10, Duration: 30 * time.Second, QueryText: "SELECT * FROM devices"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			tg := &RemoteTarget{URL: "mqtt://" + h.PlainAddr().String(), ConnectionString: cs}
+			defer tg.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			r, err := Run(ctx, tg, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Errors != 0 || r.Ops < o.Count {
+				t.Fatalf("%d ops, %d errors (%s); want >= %d and none", r.Ops, r.Errors, r.FirstError, o.Count)
+			}
+			if o.Scenario == "desired" {
+				if r.Latency["roundtrip"].Count < o.Count {
+					t.Errorf("round trips recorded %d, want >= %d", r.Latency["roundtrip"].Count, o.Count)
+				}
+				if _, ok := r.Extra["events lost"]; !ok {
+					t.Errorf("no events-lost figure: %v", r.Extra)
+				}
+			}
+		})
+	}
+	// Devices were created through the service protocol.
+	if _, err := h.GetDevice(context.Background(), "bench-3"); err != nil {
+		t.Errorf("bench-3 not created on the hub: %v", err)
 	}
 }
