@@ -197,13 +197,20 @@ func scanString(b []byte, i int) ([]byte, int, bool) {
 	if i >= len(b) || b[i] != '"' {
 		return nil, 0, false
 	}
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
+	for j := i + 1; j < len(b); {
+		q := bytes.IndexByte(b[j:], '"')
+		if q < 0 {
+			return nil, 0, false
+		}
+		j += q
+		k := j // an odd run of backslashes before the quote escapes it
+		for k > i+1 && b[k-1] == '\\' {
+			k--
+		}
+		if (j-k)%2 == 0 {
 			return b[i+1 : j], j + 1, true
 		}
+		j++
 	}
 	return nil, 0, false
 }
