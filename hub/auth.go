@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -38,30 +37,6 @@ type conn struct {
 	cl     *mqtt.Client
 	prefix string      // scoping prefix of this client's private topics, e.g. "$d/6465763031/"
 	timer  *time.Timer // disconnects the client when its token expires
-}
-
-// scopePrefix returns the internal topic prefix that binds private topics to one client
-// id: "$d/<hex id>/" for devices, "$s/<hex id>/" for service clients. Hex keeps ids with
-// '+', '#' or '/' from turning into wildcards or extra levels.
-func scopePrefix(kind connKind, clientID string) string {
-	lead := "$d/"
-	if kind == kindService {
-		lead = "$s/"
-	}
-	return lead + hex.EncodeToString([]byte(clientID)) + "/"
-}
-
-// stripScope removes a scoping prefix from an internal topic ("$d/<hex>/$iothub/..." ->
-// "$iothub/..."); other topics are returned unchanged.
-func stripScope(topic string) string {
-	if len(topic) < 4 || topic[0] != '$' || (topic[1] != 'd' && topic[1] != 's') || topic[2] != '/' {
-		return topic
-	}
-	i := strings.IndexByte(topic[3:], '/')
-	if i < 0 {
-		return topic
-	}
-	return topic[3+i+1:]
 }
 
 // errNotAuthorized is the cause of every refused CONNECT; the detail goes to the log only.

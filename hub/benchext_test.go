@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -298,6 +299,12 @@ func benchIdleExternal(b *testing.B, tlsOn bool) {
 		for lines.Scan() && lines.Text() != "READY" {
 		}
 		after := memInUse()
+		if path := os.Getenv("HUB_BENCH_HEAPPROFILE"); path != "" {
+			if f, err := os.Create(path); err == nil {
+				_ = pprof.WriteHeapProfile(f)
+				f.Close()
+			}
+		}
 		stdin.Close()
 		for lines.Scan() {
 		}

@@ -183,5 +183,5 @@ func (h *Hub) trackingID() string {
 // and subscribed to the desired topic).
 func (h *Hub) notifyDesired(id string, patch map[string]any, version int64) {
 	body := twin.AppendDesiredNotification(nil, patch, version)
-	h.publish(scopePrefix(kindDevice, id)+topicDesiredPatch+strconv.FormatInt(version, 10), body)
+	h.publish(scopeDeviceTopic(scopePrefix(kindDevice, id), topicDesiredPatch+strconv.FormatInt(version, 10)), body)
 }

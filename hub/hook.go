@@ -159,12 +159,13 @@ func (k *hook) OnUnsubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet 
 	return pk
 }
 
-// scopeFilter returns the internal filter for a client's filter.
+// scopeFilter returns the internal filter for a client's filter; a filter it does not
+// take is returned unchanged, and OnACLCheck refuses it.
 func (h *Hub) scopeFilter(c *conn, f string) string {
 	switch c.Kind {
 	case kindDevice:
-		if deviceFilter(f) {
-			return c.prefix + f
+		if s := scopeDeviceFilter(c.prefix, f); s != "" {
+			return s
 		}
 	case kindService:
 		if strings.HasPrefix(f, "$twinops/res/") && h.serviceFilterAllowed(c, f) {
@@ -172,18 +173,6 @@ func (h *Hub) scopeFilter(c *conn, f string) string {
 		}
 	}
 	return f
-}
-
-// deviceFilter reports whether f is a filter a device may hold: within `$iothub/twin/`
-// (or `$iothub/#`, `$iothub/+/...` which match nothing else once scoped). Direct methods
-// and cloud-to-device messages are not served: their filters are refused.
-func deviceFilter(f string) bool {
-	rest, ok := strings.CutPrefix(f, "$iothub/")
-	if !ok {
-		return false
-	}
-	first, _, _ := strings.Cut(rest, "/")
-	return first == "twin" || first == "#" || first == "+"
 }
 
 // OnACLCheck allows a device to publish `$iothub/...` and its own telemetry topic, a
@@ -233,6 +222,12 @@ func (k *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 // "$iothub/twin/res/200/?$rid=1"), if c holds a matching subscription. QoS 0; it never
 // blocks: a client whose write queue is full loses the message (logged).
 func (h *Hub) reply(c *conn, topic string, payload []byte) {
+	if c.Kind == kindDevice {
+		if t := scopeDeviceTopic(c.prefix, topic); t != "" {
+			h.publish(t, payload)
+		}
+		return
+	}
 	h.publish(c.prefix+topic, payload)
 }
 

@@ -51,14 +51,28 @@ func FuzzParseDeviceTopic(f *testing.F) {
 func FuzzScope(f *testing.F) {
 	f.Add("dev1", "$iothub/twin/res/200/?$rid=1")
 	f.Add("a/+#", "$iothub/twin/PATCH/properties/desired/?$version=2")
+	f.Add("svc", "$twinops/res/200/?$rid=1")
 	f.Fuzz(func(t *testing.T, id, topic string) {
 		for _, k := range []connKind{kindDevice, kindService} {
 			p := scopePrefix(k, id)
 			if strings.Count(p, "/") != 2 || strings.ContainsAny(p[3:], "+#") {
 				t.Fatalf("prefix %q of %q is not one safe level", p, id)
 			}
-			if got := stripScope(p + topic); got != topic {
-				t.Fatalf("strip(%q) = %q, want %q", p+topic, got, topic)
+			internal := p + topic
+			if k == kindDevice {
+				internal = scopeDeviceTopic(p, topic)
+				if internal == "" {
+					if strings.HasPrefix(topic, resLong) || strings.HasPrefix(topic, desiredLong) {
+						t.Fatalf("device topic %q not scoped", topic)
+					}
+					continue
+				}
+			}
+			if !strings.HasPrefix(internal, p) {
+				t.Fatalf("%q is outside %q", internal, p)
+			}
+			if got := stripScope(internal); got != topic {
+				t.Fatalf("strip(%q) = %q, want %q", internal, got, topic)
 			}
 		}
 	})
