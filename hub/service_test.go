@@ -112,3 +112,63 @@ func TestServiceAnswersAreScoped(t *testing.T) {
 		t.Fatalf("b's first publish is %s, want its own 404 answer", topic)
 	}
 }
+
+// A service connection ends when its token expires.
+func TestServiceTokenExpiryEndsConnection(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	var key string
+	for _, p := range h.Policies() {
+		if p.Name == "service" {
+			key = p.PrimaryKey
+		}
+	}
+	tok, err := sas.NewToken(h.Hostname(), key, "service", time.Now().Add(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := dialRaw(h.PlainAddr().String(), "service/short", "localhost/service", tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.close()
+	_ = rc.c.SetReadDeadline(time.Now().Add(waitTimeout))
+	for {
+		_, _, err := rc.read()
+		if err == nil {
+			continue
+		}
+		if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
+			t.Fatalf("the connection outlived its token by %v", waitTimeout)
+		}
+		return // closed by the hub
+	}
+}
+
+// Device credentials cannot open a service connection.
+func TestServiceRefusesDeviceCredentials(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	x := createDevice(t, h, "dev1")
+	devTok, err := sas.NewToken(sas.DeviceResource(h.Hostname(), "dev1"), x.Authentication.SymmetricKey.PrimaryKey, "", time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var devPolicyKey string
+	for _, p := range h.Policies() {
+		if p.Name == "device" {
+			devPolicyKey = p.PrimaryKey
+		}
+	}
+	policyTok, err := sas.NewToken(h.Hostname(), devPolicyKey, "device", time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tok := range map[string]string{"device key": devTok, "device policy": policyTok} {
+		t.Run(name, func(t *testing.T) {
+			rc, err := dialRaw(h.PlainAddr().String(), "service/intruder", "localhost/service", tok)
+			if err == nil {
+				rc.close()
+				t.Fatal("connected")
+			}
+		})
+	}
+}
