@@ -5,18 +5,21 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // proxy forwards TCP connections from its own loopback port to the hub, and can cut every
 // connection it carries: to the device that is a network drop (the socket closes under
 // it), the case the Azure SDK reconnects from without re-subscribing.
 type proxy struct {
-	ln     net.Listener
-	target string
+	ln net.Listener
 
 	mu       sync.Mutex
+	target   string        // "" holds new connections until a target is set
+	changed  chan struct{} // closed when target changes
 	conns    map[net.Conn]struct{}
 	accepted chan struct{} // one value per accepted connection
+	done     chan struct{} // closed by close
 	wg       sync.WaitGroup
 }
 
@@ -26,7 +29,8 @@ func startProxy(t *testing.T, target string) *proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}, accepted: make(chan struct{}, 64)}
+	p := &proxy{ln: ln, target: target, changed: make(chan struct{}), conns: map[net.Conn]struct{}{},
+		accepted: make(chan struct{}, 64), done: make(chan struct{})}
 	p.wg.Add(1)
 	go p.serve()
 	t.Cleanup(p.close)
@@ -43,8 +47,8 @@ func (p *proxy) serve() {
 		if err != nil {
 			return
 		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
+		up := p.dial()
+		if up == nil {
 			c.Close()
 			continue
 		}
@@ -58,6 +62,39 @@ func (p *proxy) serve() {
 		p.wg.Add(2)
 		go p.pipe(c, up)
 		go p.pipe(up, c)
+	}
+}
+
+// setTarget points new connections at addr; "" makes them wait (a hub restarting).
+func (p *proxy) setTarget(addr string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.target = addr
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// dial connects to the current target, waiting up to 30 s for one that answers (while
+// the target is unset or refuses, it waits for the next setTarget).
+func (p *proxy) dial() net.Conn {
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	for {
+		p.mu.Lock()
+		target, changed := p.target, p.changed
+		p.mu.Unlock()
+		if target != "" {
+			if up, err := net.Dial("tcp", target); err == nil {
+				return up
+			}
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return nil
+		case <-p.done:
+			return nil
+		}
 	}
 }
 
@@ -84,6 +121,7 @@ func (p *proxy) cut() int {
 }
 
 func (p *proxy) close() {
+	close(p.done)
 	p.ln.Close()
 	p.cut()
 	p.wg.Wait()
