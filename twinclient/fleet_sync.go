@@ -28,6 +28,7 @@ func (f *Fleet) run() {
 		close(f.stopped)
 	}()
 	sessions := 0
+	var backoff time.Duration
 	for {
 		for !f.up.Load() {
 			select {
@@ -37,23 +38,34 @@ func (f *Fleet) run() {
 			}
 		}
 		gen := f.gen.Load()
+		began := time.Now()
 		err := f.session(gen, sessions)
 		sessions++
 		if f.ctx.Err() != nil {
 			return
 		}
+		// Listing again right away is right after a rare loss; after losses in a row it
+		// would add a full listing to a hub that is already behind, so wait longer each time.
+		if time.Since(began) > time.Minute {
+			backoff = 0
+		}
 		switch {
 		case errors.Is(err, errConnChanged), errors.Is(err, ErrDisconnected):
+			continue
 		case errors.Is(err, errLost):
 			f.fail("events lost", nil)
 		case err != nil:
 			f.fail("fleet sync", err)
-			select { // do not spin against a hub that keeps failing
-			case <-time.After(500 * time.Millisecond):
+			backoff = max(backoff, 250*time.Millisecond)
+		}
+		if backoff > 0 {
+			select {
+			case <-time.After(backoff):
 			case <-f.ctx.Done():
 				return
 			}
 		}
+		backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
 	}
 }
 
