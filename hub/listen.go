@@ -16,8 +16,8 @@ import (
 // MQTT limits. Azure's largest device message is 256 KB; twin sections are 32 KB.
 const (
 	maxPacketSize       = 256*1024 + 1024
-	maxWritesPending    = 64   // per client; mochi's default (8192) costs 64 KB per client
-	readBufferSize      = 1024 // per client; mochi's default is 2 KB
+	maxWritesPending    = 64  // per client; mochi's default (8192) costs 64 KB per client
+	readBufferSize      = 512 // per client; mochi's default is 2 KB
 	sysTopicInterval    = 24 * 60 * 60
 	tlsHandshakeTimeout = 10 * time.Second
 )
@@ -32,6 +32,7 @@ func (h *Hub) newServer() error {
 	caps.RetainAvailable = 0
 	caps.SharedSubAvailable = 0
 	caps.MaximumInflight = 1024
+	caps.TopicAliasMaximum = 0 // an MQTT 5 feature; nothing to keep per client
 	h.srv = mqtt.New(&mqtt.Options{
 		Capabilities:            caps,
 		Logger:                  h.log.With("component", "mqtt"),
