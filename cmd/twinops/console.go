@@ -155,7 +155,7 @@ func runConsole(ctx context.Context, args []string) error {
 		})
 	} else {
 		be.info = common.HubInfo{Name: "embedded demo hub", Embedded: true}
-		go be.start(func() (*twinclient.Service, func(), error) { return startDemo(ctx, f, log) })
+		go be.start(func() (*twinclient.Service, func(), error) { return startDemo(ctx, f, be, log) })
 	}
 
 	dpath := draftsPath(logDir, f.hubURL)
@@ -396,7 +396,28 @@ func (b *backend) PatchTwin(ctx context.Context, id string, p common.Patch, etag
 }
 
 // Info describes the hub.
-func (b *backend) Info() common.HubInfo { return b.info }
+func (b *backend) Info() common.HubInfo {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.info
+}
+
+func (b *backend) setInfo(i common.HubInfo) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.info = i
+}
+
+// dialLocal connects to the hub already running on a data dir, with the credentials it
+// keeps there (as `twinops twin` and the other commands do).
+func dialLocal(ctx context.Context, dir string, log *slog.Logger) (*twinclient.Service, error) {
+	c := cliConn{data: dir}
+	o := twinclient.ServiceOptions{Logger: log}
+	if err := c.local(&o, defaultIO()); err != nil {
+		return nil, err
+	}
+	return twinclient.DialService(ctx, o)
+}
 
 // hubError gives twinclient's error answers the status the UI looks for.
 type hubError struct{ e *twinclient.Error }
@@ -420,12 +441,18 @@ func wrapErr(err error) error {
 
 // startDemo starts the embedded hub in the data dir, then the simulated demo fleet, and
 // connects to the hub over TLS like any remote console.
-func startDemo(ctx context.Context, f consoleFlags, log *slog.Logger) (*twinclient.Service, func(), error) {
+func startDemo(ctx context.Context, f consoleFlags, be *backend, log *slog.Logger) (*twinclient.Service, func(), error) {
 	h, err := hub.New(hub.Config{DataDir: f.dataDir, Hostname: "localhost", TLSAddr: "127.0.0.1:0", Logger: log})
-	if err != nil {
-		if strings.Contains(err.Error(), "lock") {
-			return nil, nil, fmt.Errorf("embedded hub: %w (another twinops is using %s: connect to it with --hub, or use --data DIR)", err, f.dataDir)
+	if err != nil && strings.Contains(err.Error(), "in use") {
+		// A twinops hub already runs on this data dir: use it, as the other commands do.
+		svc, lerr := dialLocal(ctx, f.dataDir, log)
+		if lerr != nil {
+			return nil, nil, fmt.Errorf("%w; and connecting to the hub running there failed: %v", err, lerr)
 		}
+		be.setInfo(common.HubInfo{Name: "local hub (" + f.dataDir + ")"})
+		return svc, func() {}, nil
+	}
+	if err != nil {
 		return nil, nil, fmt.Errorf("embedded hub in %s: %w", f.dataDir, err)
 	}
 	if err := h.Start(); err != nil {
