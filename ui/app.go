@@ -145,6 +145,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case common.TickMsg:
 		var cmd tea.Cmd
 		m.fleet, cmd = m.fleet.Update(msg)
+		m.rollout, _ = m.rollout.Update(msg)
 		return m, tea.Batch(cmd, tickClock())
 	case common.FlashMsg:
 		m.flash, m.flashErr, m.flashAt = msg.Text, msg.Err, m.c.Now()

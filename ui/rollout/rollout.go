@@ -61,6 +61,8 @@ type Model struct {
 	credit   float64
 	writeErr map[string]string
 	started  time.Time
+	prog     progress  // cached: counting a large rollout on every frame would cost the frame
+	progAt   time.Time // wall time of prog
 	width    int
 	height   int
 }
@@ -139,7 +141,7 @@ func (m Model) StatusText() string {
 	if !m.Started() {
 		return ""
 	}
-	p := m.progress()
+	p := m.prog
 	s := "rollout " + strconv.Itoa(p.counts[stSucceeded]) + "/" + strconv.Itoa(len(m.ids)) + " ok"
 	if f := p.counts[stFailed]; f > 0 {
 		s += " " + strconv.Itoa(f) + " failed"
@@ -156,6 +158,9 @@ func (m Model) StatusText() string {
 // Update handles a message.
 func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 	switch msg := msg.(type) {
+	case common.FleetChangedMsg, common.TickMsg:
+		m.refresh(false)
+		return m, nil
 	case tickMsg:
 		if msg.runID != m.runID || m.phase != phaseRunning {
 			return m, nil
@@ -173,6 +178,7 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 		if m.phase == phaseRunning && len(m.queue) == 0 && m.inFlight == 0 {
 			m.phase = phaseDone
 		}
+		m.refresh(false)
 		return m, nil
 	case tea.KeyPressMsg:
 		return m.updateKeys(msg)
@@ -229,7 +235,7 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	case key.Matches(msg, m.keys.Abort) && m.Active():
 		m.phase, m.queue = phaseAborted, nil
 	case key.Matches(msg, m.keys.Failed):
-		if failed := m.progress().failed; len(failed) > 0 {
+		if failed := m.prog.failed; len(failed) > 0 {
 			return m, common.Send(common.ShowDevicesMsg{IDs: failed, Label: "rollout failures (" + strconv.Itoa(len(failed)) + ")"})
 		}
 	case msg.String() == "esc" || msg.String() == "q":
@@ -295,6 +301,9 @@ func (m Model) start() (Model, tea.Cmd) {
 	m.phase = phaseRunning
 	if len(m.queue) == 0 {
 		m.phase = phaseDone
+	}
+	m.refresh(true)
+	if m.phase == phaseDone {
 		return m, nil
 	}
 	return m, tick(m.runID)
@@ -343,4 +352,19 @@ func write(ctx context.Context, be common.Backend, runID int, id string, p commo
 		_, err := be.PatchTwin(ctx, id, p, "*")
 		return writeDoneMsg{runID: runID, id: id, err: err}
 	}
+}
+
+// refreshEvery bounds how often a large rollout's progress is recounted.
+const refreshEvery = 200 * time.Millisecond
+
+// refresh recounts the progress: at once for small rollouts or when forced, at most every
+// refreshEvery for large ones.
+func (m *Model) refresh(force bool) {
+	if !m.Started() {
+		return
+	}
+	if !force && len(m.ids) > 2000 && time.Since(m.progAt) < refreshEvery {
+		return
+	}
+	m.prog, m.progAt = m.progress(), time.Now()
 }

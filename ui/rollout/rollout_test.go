@@ -206,7 +206,7 @@ func TestGoldenRolloutProgress(t *testing.T) {
 				}
 				b.Twins[p.ID] = d
 			}
-			m.c.Store.Apply(b)
+			m, _ = m.Update(m.c.Store.Apply(b))
 			golden.RequireEqual(t, m.View())
 		})
 	}

@@ -157,7 +157,7 @@ func (m Model) runView() []string {
 		lines = append(lines, st.Bad.S(strconv.Itoa(n)+" writes refused by the hub"))
 	}
 	lines = append(lines, "", st.Header.S("DEVICES BY REPORTED STATUS"))
-	p := m.progress()
+	p := m.prog
 	for s := range numStates {
 		c := p.counts[s]
 		f := 0.0
