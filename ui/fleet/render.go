@@ -22,8 +22,7 @@ func (m Model) View() string {
 		cols := layout(m.width)
 		lines = append(lines, renderHeader(st, cols, m.sortCol, m.sortDesc))
 		end := min(m.offset+m.tableRows(), len(m.view))
-		tv := tableView{rows: m.view[m.offset:end], cursor: m.cursor - m.offset, marks: m.marks,
-			sortCol: m.sortCol, sortDesc: m.sortDesc, now: m.c.Now(), width: m.width}
+		tv := tableView{rows: m.view[m.offset:end], cursor: m.cursor - m.offset, marks: m.marks, now: m.c.Now()}
 		lines = append(lines, renderRows(st, cols, tv)...)
 		if len(m.view) == 0 {
 			lines = append(lines, "  "+st.Muted.S(m.emptyText()))

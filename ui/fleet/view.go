@@ -59,14 +59,10 @@ func layout(width int) []colSpec {
 
 // tableView is what renderTable needs: plain values, no model.
 type tableView struct {
-	rows      []*row // the visible window only
-	cursor    int    // index into rows, -1 for none
-	marks     map[string]bool
-	sortCol   int
-	sortDesc  bool
-	now       time.Time
-	width     int
-	compactID bool
+	rows   []*row // the visible window only
+	cursor int    // index into rows, -1 for none
+	marks  map[string]bool
+	now    time.Time
 }
 
 // renderHeader renders the column header line.

@@ -33,7 +33,7 @@ func (m Model) View() string {
 		left = scrollLines(left, m.scroll, bodyH)
 		right = common.PadLines(right, bodyH)
 		for i := range bodyH {
-			body = append(body, common.Fit("", 0)+padStyled(left[i], leftW)+st.Faint.S("│ ")+right[i])
+			body = append(body, padStyled(left[i], leftW)+st.Faint.S("│ ")+right[i])
 		}
 	} else {
 		all := renderLeaves(st, m.doc, m.leaves, hot, now, m.width)
