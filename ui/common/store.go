@@ -89,6 +89,14 @@ func (s *Store) IsFailed(id string) bool {
 	return r != nil && r.failed
 }
 
+// Entry returns a device's twin, summary and failed flag with one lookup (nil when absent).
+func (s *Store) Entry(id string) (*twin.Doc, twin.Summary, bool) {
+	if r := s.recs[id]; r != nil {
+		return r.doc, r.sum, r.failed
+	}
+	return nil, twin.Summary{}, false
+}
+
 // Counts returns the fleet totals.
 func (s *Store) Counts() Counts { return s.counts }
 

@@ -43,8 +43,8 @@ func (m *Model) apply(msg common.FleetChangedMsg) {
 	fresh := make([]*row, len(ids))
 	common.Parallel(len(ids), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			if d := st.Get(ids[i]); d != nil {
-				fresh[i] = newRow(d, st.Summary(ids[i]), st.IsFailed(ids[i]), m.rows[ids[i]])
+			if d, sum, failed := st.Entry(ids[i]); d != nil {
+				fresh[i] = newRow(d, sum, failed, m.rows[ids[i]])
 			}
 		}
 	})
