@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -315,5 +316,47 @@ func TestFleetSurvivesHubRestart(t *testing.T) {
 	waitEqual(t, ctx, f, v, admin)
 	if v.twins["a"].Desired.Values["after"] != "restart" || v.twins["c"] == nil {
 		t.Fatalf("cache after the restart: a %v, c %v", v.twins["a"].Desired.Values, v.twins["c"])
+	}
+}
+
+// A burst of new devices (ids with quotes and backslash-free oddities included) reaches
+// the cache by batched re-reads, and the cache stays exact.
+func TestFleetBurstOfCreates(t *testing.T) {
+	sh := startSvcHub(t)
+	admin := sh.dial(t, "iothubowner")
+	ctx := testCtx(t)
+	if _, err := admin.CreateDevice(ctx, Identity{DeviceID: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	f := admin.Fleet(ctx)
+	v := &fleetView{twins: map[string]*twin.Doc{}}
+	waitEqual(t, ctx, f, v, admin)
+	ids := []string{"o'brien", "a+b", "x#1", "50%", "(paren)", "semi;colon"}
+	for i := range 60 {
+		ids = append(ids, fmt.Sprintf("burst-%02d", i))
+	}
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := admin.CreateDevice(ctx, Identity{DeviceID: id}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	waitEqual(t, ctx, f, v, admin)
+	if len(v.twins) != len(ids)+1 {
+		t.Fatalf("cache holds %d twins, want %d", len(v.twins), len(ids)+1)
+	}
+}
+
+func TestQueryString(t *testing.T) {
+	cases := map[string]string{"plain": `'plain'`, "o'brien": `'o\'brien'`, `back\slash`: `'back\\slash'`}
+	for in, want := range cases {
+		if got := queryString(in); got != want {
+			t.Errorf("queryString(%q) = %s, want %s", in, got, want)
+		}
 	}
 }
