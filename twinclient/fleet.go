@@ -136,7 +136,11 @@ func (s *Service) Fleet(ctx context.Context) *Fleet {
 	s.fleet = f
 	up := s.isReadyLocked()
 	gen := s.gen
+	closed := s.closed
 	s.mu.Unlock()
+	if closed {
+		f.stop() // a cache of a closed Service ends at once: Next says ErrClosed
+	}
 	go f.run()
 	if up {
 		go f.subscribe(gen)
