@@ -39,9 +39,6 @@ type conn struct {
 	timer  *time.Timer // disconnects the client when its token expires
 }
 
-// errNotAuthorized is the cause of every refused CONNECT; the detail goes to the log only.
-var errNotAuthorized = errors.New("not authorized")
-
 // authenticate checks a CONNECT packet and returns the connection record, or an error
 // saying why it is refused (logged, never sent: the client gets CONNACK 5 and nothing else).
 func (h *Hub) authenticate(cl *mqtt.Client, pk packets.Packet) (*conn, error) {
