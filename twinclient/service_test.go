@@ -254,3 +254,29 @@ func TestServiceTokenRenewal(t *testing.T) {
 		}
 	}
 }
+
+// twin.patch also takes Azure's REST body shape {"tags":...,"properties":{"desired":...}}.
+func TestServiceAzureShapedPatch(t *testing.T) {
+	sh := startSvcHub(t)
+	s := sh.dial(t, "iothubowner")
+	ctx := testCtx(t)
+	if _, err := s.CreateDevice(ctx, Identity{DeviceID: "az"}); err != nil {
+		t.Fatal(err)
+	}
+	status, body, err := s.roundTrip(ctx, "twin.patch",
+		[]byte(`{"deviceId":"az","etag":"*","tags":{"site":"b43"},"properties":{"desired":{"mode":"eco"}}}`))
+	if err != nil || status != 200 {
+		t.Fatalf("status %d %s %v", status, body, err)
+	}
+	d, err := s.GetTwin(ctx, "az")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Tags["site"] != "b43" || d.Desired.Values["mode"] != "eco" {
+		t.Fatalf("tags %v desired %v", d.Tags, d.Desired.Values)
+	}
+	status, _, _ = s.roundTrip(ctx, "twin.patch", []byte(`{"deviceId":"az","desired":{"a":1},"properties":{"desired":{"b":2}}}`))
+	if status != 400 {
+		t.Fatalf("desired given twice: status %d, want 400", status)
+	}
+}
