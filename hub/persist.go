@@ -146,16 +146,14 @@ func (h *Hub) initSeq() error {
 	if err := h.st.putSeq(limit); err != nil {
 		return err
 	}
-	var mu sync.Mutex // only for the reservation of the next block
+	// Called by the event bus under its lock, so next and limit need no lock of their own.
 	h.events.seq = func() uint64 {
 		next++
 		if next >= limit {
-			mu.Lock()
 			limit = next + seqBlock
 			if err := h.st.putSeq(limit); err != nil {
 				h.log.Error("could not reserve connection sequence numbers; they may repeat after a crash", "err", err)
 			}
-			mu.Unlock()
 		}
 		return next
 	}
