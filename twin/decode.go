@@ -300,6 +300,9 @@ func (d *decoder) key() string {
 		return k // an error, or it had escapes: already a fresh string
 	}
 	if d.inMeta {
+		if k != "" && k[0] == '$' {
+			return k // $lastUpdated…: compared, not kept
+		}
 		for i := d.recPos; i < len(d.recKeys) && i < d.recPos+32; i++ {
 			if d.recKeys[i] == k {
 				d.recPos = i + 1

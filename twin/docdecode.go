@@ -2,6 +2,7 @@ package twin
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -24,8 +25,10 @@ func (d *Doc) UnmarshalJSON(b []byte) error {
 }
 
 // members reads an object at d.pos, calling fn for each member with d.pos at its value;
-// fn must consume the value. It returns false if the value is not an object.
-func (d *decoder) members(fn func(k string)) bool {
+// fn must consume the value. It returns false if the value is not an object. With
+// keepNames the names are decoded to be kept (see key); otherwise they are only compared
+// and may point into the input.
+func (d *decoder) members(keepNames bool, fn func(k string)) bool {
 	d.ws()
 	if d.pos >= len(d.data) || d.data[d.pos] != '{' {
 		return false
@@ -42,7 +45,15 @@ func (d *decoder) members(fn func(k string)) bool {
 			d.fail("expected a member name in double quotes")
 			return true
 		}
-		k := d.key()
+		var k string
+		if keepNames {
+			k = d.key()
+		} else {
+			copyStrings := d.copyStrings
+			d.copyStrings = false
+			k = d.str()
+			d.copyStrings = copyStrings
+		}
 		d.ws()
 		if d.err != nil || d.pos >= len(d.data) || d.data[d.pos] != ':' {
 			d.fail("expected ':' after the member name")
@@ -134,7 +145,7 @@ func (d *decoder) readDoc(nd *Doc) error {
 	nd.Tags, nd.tagsSize = map[string]any{}, 1
 	nd.Desired = Props{Values: map[string]any{}, Meta: &Meta{}, Version: 1, size: 1, leaves: 1}
 	nd.Reported = Props{Values: map[string]any{}, Meta: &Meta{}, Version: 1, size: 1, leaves: 1}
-	ok := d.members(func(k string) {
+	ok := d.members(false, func(k string) {
 		switch k {
 		case "deviceId":
 			nd.DeviceID = r.text(k)
@@ -185,7 +196,7 @@ func (d *decoder) readDoc(nd *Doc) error {
 }
 
 func (r *docReader) thumbprint(x *X509Thumbprint) {
-	ok := r.members(func(k string) {
+	ok := r.members(false, func(k string) {
 		switch k {
 		case "primaryThumbprint":
 			x.PrimaryThumbprint = r.text("x509Thumbprint." + k)
@@ -201,7 +212,7 @@ func (r *docReader) thumbprint(x *X509Thumbprint) {
 }
 
 func (r *docReader) properties(nd *Doc) {
-	ok := r.members(func(k string) {
+	ok := r.members(false, func(k string) {
 		switch k {
 		case "desired":
 			r.props(&nd.Desired, "properties.desired")
@@ -222,7 +233,7 @@ func (r *docReader) props(p *Props, name string) {
 	fresh := len(p.Values) == 0
 	var st stats
 	n := 0
-	ok := r.members(func(k string) {
+	ok := r.members(true, func(k string) {
 		switch k {
 		case "$version":
 			p.Version = int64(r.number(name, ".$version"))
@@ -260,7 +271,7 @@ func (r *docReader) meta(name string, depth int) *Meta {
 		return nil
 	}
 	m := r.metas.new()
-	ok := r.members(func(k string) {
+	ok := r.members(true, func(k string) {
 		switch k {
 		case "$lastUpdated":
 			m.LastUpdated = r.time(name, ".$metadata…$lastUpdated")
@@ -270,6 +281,9 @@ func (r *docReader) meta(name string, depth int) *Meta {
 			if r.pos < len(r.data) && r.data[r.pos] == '{' {
 				if m.Children == nil {
 					m.Children = make(map[string]*Meta)
+				}
+				if k != "" && k[0] == '$' {
+					k = strings.Clone(k) // key leaves $ names pointing into the input
 				}
 				m.Children[k] = r.meta(name, depth+1)
 				return
