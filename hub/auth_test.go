@@ -170,3 +170,45 @@ func TestQoS2Refused(t *testing.T) {
 	}
 	var _ paho.Client = d.c
 }
+
+func TestServiceAuth(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	createDevice(t, h, "dev1")
+	hour := time.Now().Add(time.Hour)
+	owner, _ := h.policy("iothubowner")
+	reader, _ := h.policy("registryRead")
+	dev, _ := h.policy("device")
+	cases := map[string]struct {
+		clientID, token string
+		ok              bool
+		rights          Rights
+	}{
+		"owner":                {"service/a", mustToken(t, "localhost", owner.PrimaryKey, "iothubowner", hour), true, owner.Rights},
+		"registryRead":         {"service/b", mustToken(t, "localhost:8883", reader.SecondaryKey, "registryRead", hour), true, RegistryRead},
+		"device policy":        {"service/c", mustToken(t, "localhost", dev.PrimaryKey, "device", hour), false, 0},
+		"no skn":               {"service/d", mustToken(t, "localhost", owner.PrimaryKey, "", hour), false, 0},
+		"other host":           {"service/e", mustToken(t, "evil", owner.PrimaryKey, "iothubowner", hour), false, 0},
+		"wrong key":            {"service/f", mustToken(t, "localhost", reader.PrimaryKey, "iothubowner", hour), false, 0},
+		"expired":              {"service/g", mustToken(t, "localhost", owner.PrimaryKey, "iothubowner", time.Now().Add(-time.Second)), false, 0},
+		"service token as dev": {"dev1", mustToken(t, "localhost", owner.PrimaryKey, "iothubowner", hour), false, 0},
+		"reserved client id":   {"inline", mustToken(t, "localhost", owner.PrimaryKey, "iothubowner", hour), false, 0},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := dialDevice(t, h, "x", "", dialOpts{clientID: c.clientID, username: "localhost/service", password: c.token})
+			if !c.ok {
+				if err == nil {
+					t.Fatal("accepted")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			v, ok := h.conns.Load(c.clientID)
+			if !ok || v.(*conn).Kind != kindService || v.(*conn).Rights != c.rights {
+				t.Fatalf("connection record %+v", v)
+			}
+		})
+	}
+}
