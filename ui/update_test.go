@@ -238,7 +238,11 @@ func TestEventsPauseAndFilter(t *testing.T) {
 	if out := stripANSI(m.Render()); !containsText(out, "PAUSED") || containsText(out, "dev-00007") {
 		t.Fatalf("paused stream shows a new event or no pause mark:\n%s", out)
 	}
-	m = keys(t, m, "p")
+	m = keys(t, m, "j", "enter") // the second newest event, dev-00004's report
+	if m.screen != screenTwin || m.twin.ID() != "dev-00004" {
+		t.Fatalf("enter on a paused event opened %s %q", screenNames[m.screen], m.twin.ID())
+	}
+	m = keys(t, m, "q", "k", "p")
 	if out := stripANSI(m.Render()); !containsText(out, "dev-00007") {
 		t.Fatalf("resumed stream misses the event that came while paused:\n%s", out)
 	}

@@ -11,6 +11,7 @@ import (
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/twinops/twinops/ui/common"
 )
@@ -59,7 +60,8 @@ func (m Model) Capturing() bool { return m.typing }
 // Help lists the screen's keys.
 func (m Model) Help() []key.Binding {
 	k := m.c.Keys
-	return []key.Binding{m.keys.Pause, k.Filter, m.keys.Fleet}
+	open := key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "paused: open the top event's device"))
+	return []key.Binding{m.keys.Pause, k.Filter, m.keys.Fleet, open}
 }
 
 // Update handles a message.
@@ -106,6 +108,10 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 			m.scroll = max(m.scroll-m.height/2, 0)
 		case key.Matches(msg, k.Top):
 			m.scroll = 0
+		case key.Matches(msg, k.Enter) && m.paused != nil:
+			if e, ok := m.selected(); ok {
+				return m, common.Send(common.OpenTwinMsg{ID: e.DeviceID})
+			}
 		}
 	}
 	return m, nil
@@ -120,6 +126,21 @@ func (m Model) snapshot() []common.Event {
 		return true
 	})
 	return out
+}
+
+// selected is the event at the top of the paused list (the highlighted one).
+func (m Model) selected() (common.Event, bool) {
+	skip := m.scroll
+	for _, e := range m.paused {
+		if !m.matches(e) {
+			continue
+		}
+		if skip == 0 {
+			return e, true
+		}
+		skip--
+	}
+	return common.Event{}, false
 }
 
 func (m Model) matches(e common.Event) bool {
@@ -148,7 +169,7 @@ func (m Model) View() string {
 	}
 	head := st.Title.S(title)
 	if m.paused != nil {
-		head += "  " + st.Warn.S("⏸ PAUSED") + st.Muted.S(" (p resumes)")
+		head += "  " + st.Warn.S("⏸ PAUSED") + st.Muted.S(" (p resumes, j/k, enter opens)")
 	} else {
 		head += "  " + st.OK.S("● live")
 	}
@@ -178,7 +199,11 @@ func (m Model) View() string {
 			skip--
 			return true
 		}
-		rows = append(rows, renderEvent(st, e, m.width))
+		line := renderEvent(st, e, m.width)
+		if m.paused != nil && len(rows) == 0 {
+			line = st.Selected.S(common.Fit(ansi.Strip(line), m.width)) // enter opens this device
+		}
+		rows = append(rows, line)
 		return len(rows) < bodyH
 	}
 	if m.paused != nil {
