@@ -161,9 +161,10 @@ func provision(ctx context.Context, h *hub.Hub, prefix string, n int) ([]string,
 
 func (t *HubTarget) startChild(ctx context.Context) error {
 	// Plain loopback only: the load is measured without TLS, like the mosquitto baseline.
+	// Its banner (stdout) is dropped; warnings and errors reach our stderr.
 	cmd := exec.Command(t.spawnBin, "hub", "--data", t.dataDir, "--hostname", "localhost",
-		"--tls-addr", "", "--plain-addr", "127.0.0.1:0")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		"--tls-addr", "", "--plain-addr", "127.0.0.1:0", "--log-level", "warn")
+	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s hub: %w", t.spawnBin, err)
 	}
