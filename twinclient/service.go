@@ -21,6 +21,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/twinops/twinops/sas"
 )
@@ -106,8 +107,12 @@ func DialService(ctx context.Context, o ServiceOptions) (*Service, error) {
 		return nil, fmt.Errorf("connecting to %s: %w", s.broker.Redacted(), ctx.Err())
 	}
 	if err := tok.Error(); err != nil {
-		return nil, fmt.Errorf("connecting to %s as policy %q: %w (check the URL, the CA and the connection string)",
-			s.broker.Redacted(), s.cs.SharedAccessKeyName, err)
+		hint := "check the URL, the CA and the connection string"
+		if errors.Is(err, packets.ErrorRefusedNotAuthorised) || errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) {
+			hint = "not authorized: check the connection string's key and policy"
+		}
+		return nil, fmt.Errorf("connecting to %s as policy %q: %w (%s)",
+			s.broker.Redacted(), s.cs.SharedAccessKeyName, err, hint)
 	}
 	select {
 	case <-s.readyChan():
@@ -227,6 +232,9 @@ func (s *Service) clientOptions() *mqtt.ClientOptions {
 	o.SetClientID("service/" + s.opts.ClientID)
 	o.SetCredentialsProvider(s.credentials)
 	o.SetCleanSession(true)
+	// MQTT 3.1.1 only: without it paho retries a refused CONNECT as 3.1, and a wrong key
+	// shows as "unacceptable protocol version" instead of "not authorized".
+	o.SetProtocolVersion(4)
 	o.SetResumeSubs(false)
 	// Order matters: the fleet cache applies events in version order. Our handlers only
 	// append to a queue under a mutex and never call paho, so they cannot block the
