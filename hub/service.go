@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -45,6 +46,11 @@ type serviceSide struct {
 	batchN     int
 	batchArmed bool
 	batchLast  time.Time // when the last batch went out
+
+	// perDevice turns true (for good) once a client is allowed a subscription that can
+	// match per-device event topics; until then only batches are published. It is set
+	// during the SUBSCRIBE's ACL check, before the SUBACK, so nothing after is missed.
+	perDevice atomic.Bool
 }
 
 // service returns the service side, starting it on first use: it watches the hub's events
@@ -225,9 +231,15 @@ func (h *Hub) serviceFilterAllowed(c *conn, filter string) bool {
 	switch kind {
 	case "sync":
 		return true
-	case "identity":
-		return c.Rights&(RegistryRead|ServiceConnect) != 0
-	default: // twin, connection, + and #
+	case "batch":
 		return c.Rights.Has(ServiceConnect)
+	case "identity":
+		ok = c.Rights&(RegistryRead|ServiceConnect) != 0
+	default: // twin, connection, + and #
+		ok = c.Rights.Has(ServiceConnect)
 	}
+	if ok && !h.svc.perDevice.Load() {
+		h.svc.perDevice.Store(true)
+	}
+	return ok
 }

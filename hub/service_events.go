@@ -81,7 +81,9 @@ func (h *Hub) publishEvent(e Event) {
 	default:
 		return
 	}
-	h.publish(topic, body)
+	if s.perDevice.Load() {
+		h.publish(topic, body)
+	}
 	h.batchLocked(kind, body)
 }
 
