@@ -12,18 +12,28 @@ import (
 )
 
 // Patch is a change to a twin's back-end sections: a merge patch for PatchTwin (null
-// deletes a key), whole documents for ReplaceTwin. A nil map leaves that section alone.
+// deletes a key), whole documents for ReplaceTwin. A nil map leaves that section alone;
+// an empty one is sent as {} (for ReplaceTwin: empty the section).
 type Patch struct {
 	Tags    map[string]any
 	Desired map[string]any
 }
 
-// twinWriteReq is the body of twin.patch and twin.replace.
+// twinWriteReq is the body of twin.patch and twin.replace. The sections are pointers so
+// that an empty map is sent as {} while a nil one is left out (omitempty drops both).
 type twinWriteReq struct {
-	DeviceID string         `json:"deviceId"`
-	Etag     string         `json:"etag,omitempty"`
-	Tags     map[string]any `json:"tags,omitempty"`
-	Desired  map[string]any `json:"desired,omitempty"`
+	DeviceID string          `json:"deviceId"`
+	Etag     string          `json:"etag,omitempty"`
+	Tags     *map[string]any `json:"tags,omitempty"`
+	Desired  *map[string]any `json:"desired,omitempty"`
+}
+
+// present is a pointer to m, or nil when m is nil (the section is left out).
+func present(m map[string]any) *map[string]any {
+	if m == nil {
+		return nil
+	}
+	return &m
 }
 
 type idReq struct {
@@ -60,7 +70,7 @@ func (s *Service) writeTwin(ctx context.Context, op, id string, p Patch, etag st
 		return nil, errors.New(op + ": nothing to write; give tags or desired properties")
 	}
 	d := new(twin.Doc)
-	if err := s.do(ctx, op, twinWriteReq{DeviceID: id, Etag: etag, Tags: p.Tags, Desired: p.Desired}, d); err != nil {
+	if err := s.do(ctx, op, twinWriteReq{DeviceID: id, Etag: etag, Tags: present(p.Tags), Desired: present(p.Desired)}, d); err != nil {
 		return nil, err
 	}
 	return d, nil
