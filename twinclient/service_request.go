@@ -36,8 +36,11 @@ func (s *Service) do(ctx context.Context, op string, req, out any) error {
 }
 
 // roundTrip publishes $twinops/req/{op}/?$rid={rid} once the connection is up and waits
-// for $twinops/res/{status}/?$rid={rid}. A request is never sent twice: if the connection
-// drops while it is out, it fails with ErrDisconnected.
+// for $twinops/res/{status}/?$rid={rid}. If the connection drops while it is out, it fails
+// with ErrDisconnected (it may or may not have been carried out). Requests go at QoS 0: paho
+// re-sends stored QoS 1 publishes after a reconnect, which would run a request again after
+// its caller was told it failed (a second create, a 412 for an applied patch); the caller
+// retries instead.
 func (s *Service) roundTrip(ctx context.Context, op string, body []byte) (int, []byte, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -68,7 +71,7 @@ func (s *Service) roundTrip(ctx context.Context, op string, body []byte) (int, [
 		s.pending[rid] = c
 		s.mu.Unlock()
 
-		tok := s.client.Publish(topicReqPrefix+op+"/?$rid="+rid, 1, false, body)
+		tok := s.client.Publish(topicReqPrefix+op+"/?$rid="+rid, 0, false, body)
 		pubDone := tok.Done()
 		for {
 			select {
