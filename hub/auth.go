@@ -34,10 +34,16 @@ type conn struct {
 	Rights   Rights // service connections (and device-policy tokens): the policy's rights
 	Expires  time.Time
 
-	cl     *mqtt.Client
-	prefix string      // scoping prefix of this client's private topics, e.g. "$d/6465763031/"
-	timer  *time.Timer // disconnects the client when its token expires
+	cl       *mqtt.Client
+	prefix   string        // scoping prefix of this client's private topics, e.g. "$d/6465763031/"
+	timer    *time.Timer   // disconnects the client when its token expires
+	inflight chan struct{} // devices: one token per request not yet answered
 }
+
+// maxDeviceInflight bounds a device's unanswered twin requests. A device that sends more
+// waits (its own reads stall): its answers must fit in its write queue (maxWritesPending)
+// or mochi would drop them, and the SDKs wait forever for a lost answer.
+const maxDeviceInflight = maxWritesPending / 2
 
 // authenticate checks a CONNECT packet and returns the connection record, or an error
 // saying why it is refused (logged, never sent: the client gets CONNACK 5 and nothing else).
@@ -101,7 +107,8 @@ func (h *Hub) authDevice(id, username string, tok sas.Token, now time.Time) (*co
 	if !h.hostMatches(host) || rest != "devices/"+id {
 		return nil, fmt.Errorf("token for resource %q; expected %q", tok.Resource, sas.DeviceResource(h.cfg.Hostname, id))
 	}
-	c := &conn{ID: id, Kind: kindDevice, DeviceID: id, Expires: tok.Expiry, prefix: scopePrefix(kindDevice, id)}
+	c := &conn{ID: id, Kind: kindDevice, DeviceID: id, Expires: tok.Expiry, prefix: scopePrefix(kindDevice, id),
+		inflight: make(chan struct{}, maxDeviceInflight)}
 	if tok.Policy != "" {
 		p, ok := h.policy(tok.Policy)
 		if !ok || !p.Rights.Has(DeviceConnect) {

@@ -65,31 +65,31 @@ func parseDeviceTopic(topic string) deviceRequest {
 func (h *Hub) handleDevice(c *conn, pk packets.Packet) {
 	topic := pk.TopicName
 	switch {
-	case strings.HasPrefix(topic, topicTwinPrefix):
-		h.handleTwinRequest(c, topic, pk.Payload)
 	case strings.HasPrefix(topic, topicMethodsRes):
 		h.log.Debug("direct method response ignored: the hub sends no direct methods", "device", c.DeviceID, "topic", topic)
 	case strings.HasPrefix(topic, "devices/") && strings.Contains(topic, topicTelemetryInfix):
 		h.log.Debug("telemetry discarded: the hub keeps no device-to-cloud messages", "device", c.DeviceID)
 	case strings.HasPrefix(topic, "$iothub/"):
-		if r := parseDeviceTopic(topic); r.rid != "" {
+		r := parseDeviceTopic(topic)
+		if r.rid == "" {
+			h.log.Info("device request without $rid ignored: nowhere to answer", "device", c.DeviceID, "topic", topic)
+			return
+		}
+		c.inflight <- struct{}{} // released by answerDevice; waits while maxDeviceInflight are unanswered
+		if !strings.HasPrefix(topic, topicTwinPrefix) {
 			h.deviceError(c, r.rid, &Error{Status: 400, Code: CodeUnknownOperation,
 				Message: "unknown operation in topic " + strconv.Quote(topic) + "; the hub serves device twins only ($iothub/twin/...)"})
 			return
 		}
-		h.log.Info("unknown device topic without $rid ignored", "device", c.DeviceID, "topic", topic)
+		h.handleTwinRequest(c, r, topic, pk.Payload)
 	default:
 		h.log.Info("unknown device topic ignored", "device", c.DeviceID, "topic", topic)
 	}
 }
 
-// handleTwinRequest serves a `$iothub/twin/...` request.
-func (h *Hub) handleTwinRequest(c *conn, topic string, body []byte) {
-	r := parseDeviceTopic(topic)
-	if r.rid == "" {
-		h.log.Info("twin request without $rid ignored: nowhere to answer", "device", c.DeviceID, "topic", topic)
-		return
-	}
+// handleTwinRequest serves a `$iothub/twin/...` request; every path ends in exactly one
+// answer.
+func (h *Hub) handleTwinRequest(c *conn, r deviceRequest, topic string, body []byte) {
 	switch {
 	case r.op == "":
 		h.deviceError(c, r.rid, &Error{Status: 400, Code: CodeUnknownOperation,
@@ -118,7 +118,7 @@ func (h *Hub) deviceGet(c *conn, r deviceRequest) {
 		}
 		h.touch(tx, d)
 		body := d.AppendDeviceGet(nil)
-		tx.afterApply(func() { h.reply(c, topicTwinRes+"200/?$rid="+r.rid, body) })
+		tx.afterApply(func() { h.answerDevice(c, topicTwinRes+"200/?$rid="+r.rid, body) })
 	})
 	if !ok {
 		h.deviceError(c, r.rid, errShuttingDown)
@@ -154,7 +154,7 @@ func (h *Hub) devicePatch(c *conn, r deviceRequest, patch map[string]any) {
 				h.deviceError(c, r.rid, errInternal("the change could not be stored (%v); it may be lost", err))
 				return
 			}
-			h.reply(c, topic, nil)
+			h.answerDevice(c, topic, nil)
 			h.events.twin(ch)
 		})
 	})
@@ -171,7 +171,13 @@ func (h *Hub) deviceError(c *conn, rid string, err error) {
 	}
 	h.log.Debug("twin request refused", "device", c.DeviceID, "status", status, "err", msg)
 	body := appendErrorBody(nil, code, msg, h.trackingID(), h.now())
-	h.reply(c, topicTwinRes+strconv.Itoa(status)+"/?$rid="+rid, body)
+	h.answerDevice(c, topicTwinRes+strconv.Itoa(status)+"/?$rid="+rid, body)
+}
+
+// answerDevice publishes the answer to a device request and releases its in-flight token.
+func (h *Hub) answerDevice(c *conn, topic string, body []byte) {
+	h.reply(c, topic, body)
+	<-c.inflight
 }
 
 // trackingID returns a unique id for an error answer.

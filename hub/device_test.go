@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDeviceGetAndPatch(t *testing.T) {
@@ -185,5 +187,41 @@ func TestSuppliedCertificate(t *testing.T) {
 	c.Close()
 	if _, err := New(Config{DataDir: t.TempDir(), TLSAddr: "127.0.0.1:0", TLSCertFile: "/nonexistent.pem", TLSKeyFile: "/nonexistent-key.pem"}); err == nil {
 		t.Fatal("missing certificate files accepted")
+	}
+}
+
+func TestPipelinedRequestsAllAnswered(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	x := createDevice(t, h, "dev1")
+	tok := deviceToken(t, "dev1", x.Authentication.SymmetricKey.PrimaryKey, time.Now().Add(time.Hour))
+	rc, err := dialRaw(h.PlainAddr().String(), "dev1", "localhost/dev1/?api-version=2021-04-12", tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.close()
+	if err := rc.subscribe("$iothub/twin/res/#"); err != nil {
+		t.Fatal(err)
+	}
+	const n = 1000
+	go func() { // write everything at once, without reading
+		for i := range n {
+			if i%2 == 0 {
+				rc.publish("$iothub/twin/GET/?$rid="+strconv.Itoa(i), nil)
+			} else {
+				rc.publish("$iothub/twin/PATCH/properties/reported/?$rid="+strconv.Itoa(i), []byte(`{"i":1}`))
+			}
+		}
+		rc.flush()
+	}()
+	seen := map[string]bool{}
+	_ = rc.c.SetReadDeadline(time.Now().Add(waitTimeout))
+	for len(seen) < n {
+		topic, _, err := rc.readPublish()
+		if err != nil {
+			t.Fatalf("after %d answers: %v", len(seen), err)
+		}
+		_, rid, _ := strings.Cut(topic, "$rid=")
+		rid, _, _ = strings.Cut(rid, "&")
+		seen[rid] = true
 	}
 }
