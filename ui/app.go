@@ -151,7 +151,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.flash, m.flashErr, m.flashAt = msg.Text, msg.Err, m.c.Now()
 		return m, nil
 	case tea.KeyPressMsg:
-		return m.updateKey(msg)
+		return m.updateKey(m.plainAlt(msg))
 	}
 	if cmd, ok := m.navigate(msg); ok {
 		return m, cmd

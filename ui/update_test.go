@@ -260,7 +260,12 @@ func TestRolloutFailuresInFleet(t *testing.T) {
 	m = size(t, m, 80, 24)
 	m = keys(t, m, "r")
 	m = typeText(t, m, "1.5.0")
-	m = keys(t, m, "enter", "y")
+	m = keys(t, m, "enter", "y", "enter")
+	if m.rollout.Started() {
+		t.Fatal("a single y started a rollout on all devices")
+	}
+	m = typeText(t, m, "yes")
+	m = keys(t, m, "enter")
 	// dev-00005, -00022 and -00039 report a failure from before the rollout: not counted.
 	// dev-00004 already wanted 1.5.0 (so it is not queued) and now reports a failure.
 	d := m.c.Store.Get("dev-00004").Clone()

@@ -49,6 +49,8 @@ type Model struct {
 	focus  int
 	phase  phase
 	err    string
+	// confirm takes the device count or "yes" in the review: a stray key cannot start writes.
+	confirm textinput.Model
 
 	runID    int
 	path     []string
@@ -81,7 +83,7 @@ func New(c *common.Common) Model {
 	m := Model{c: c, keys: Keys{
 		Next:    key.NewBinding(key.WithKeys("tab", "shift+tab"), key.WithHelp("tab", "next field")),
 		Apply:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "review and apply")),
-		Confirm: key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "confirm: start writing")),
+		Confirm: key.NewBinding(key.WithKeys("enter"), key.WithHelp("N/yes enter", "in the review: type the device count or yes to start writing")),
 		Pause:   key.NewBinding(key.WithKeys("p", "space"), key.WithHelp("p", "pause/resume writes")),
 		Abort:   key.NewBinding(key.WithKeys("A"), key.WithHelp("A", "abort: stop all further writes")),
 		Failed:  key.NewBinding(key.WithKeys("f"), key.WithHelp("f", "show the failed devices in the fleet view")),
@@ -95,6 +97,10 @@ func New(c *common.Common) Model {
 	}
 	m.fields[0].SetValue("firmware.version")
 	m.fields[2].SetValue("10")
+	m.confirm = textinput.New()
+	m.confirm.Prompt = ""
+	m.confirm.CharLimit = 12
+	m.confirm.SetWidth(12)
 	return m
 }
 
@@ -120,8 +126,9 @@ func (m Model) Active() bool { return m.phase == phaseRunning || m.phase == phas
 // Started reports whether a rollout has ever been started on this screen.
 func (m Model) Started() bool { return m.phase >= phaseRunning }
 
-// Capturing reports whether a text field is taking input.
-func (m Model) Capturing() bool { return m.phase == phasePlan }
+// Capturing reports whether a text field is taking input (the plan's fields or the
+// review's confirmation).
+func (m Model) Capturing() bool { return m.phase == phasePlan || m.phase == phaseConfirm }
 
 // SetSize sets the screen's body size.
 func (m *Model) SetSize(w, h int) {
@@ -183,12 +190,14 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 	case tea.KeyPressMsg:
 		return m.updateKeys(msg)
 	}
-	if m.phase == phasePlan {
-		var cmd tea.Cmd
+	var cmd tea.Cmd
+	switch m.phase {
+	case phasePlan:
 		m.fields[m.focus], cmd = m.fields[m.focus].Update(msg)
-		return m, cmd
+	case phaseConfirm:
+		m.confirm, cmd = m.confirm.Update(msg)
 	}
-	return m, nil
+	return m, cmd
 }
 
 func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
@@ -209,6 +218,9 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 			m.err = m.parse()
 			if m.err == "" {
 				m.phase = phaseConfirm
+				m.fields[m.focus].Blur()
+				m.confirm.SetValue("")
+				return m, m.confirm.Focus()
 			}
 			return m, nil
 		}
@@ -217,14 +229,7 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		m.err = ""
 		return m, cmd
 	case phaseConfirm:
-		switch msg.String() {
-		case "y":
-			return m.start()
-		case "n", "esc":
-			m.phase = phasePlan
-			return m, m.fields[m.focus].Focus()
-		}
-		return m, nil
+		return m.updateConfirm(msg)
 	}
 	switch {
 	case key.Matches(msg, m.keys.Pause) && m.phase == phaseRunning:
@@ -242,6 +247,34 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		return m, common.Send(common.BackMsg{})
 	}
 	return m, nil
+}
+
+// updateConfirm takes the review's confirmation: the number of devices that will change
+// or "yes", then enter. Enter on an empty or wrong answer starts nothing.
+func (m Model) updateConfirm(msg tea.KeyPressMsg) (Model, tea.Cmd) {
+	switch msg.String() {
+	case "esc":
+		m.phase, m.err = phasePlan, ""
+		m.confirm.Blur()
+		return m, m.fields[m.focus].Focus()
+	case "enter":
+		typed := strings.ToLower(strings.TrimSpace(m.confirm.Value()))
+		n := strconv.Itoa(len(m.affected()))
+		switch typed {
+		case "":
+			return m, nil
+		case "yes", n:
+			m.err = ""
+			m.confirm.Blur()
+			return m.start()
+		}
+		m.err = strconv.Quote(typed) + " does not confirm: type " + n + " (the devices that will change) or yes, then enter; esc goes back"
+		m.confirm.SetValue("")
+		return m, nil
+	}
+	var cmd tea.Cmd
+	m.confirm, cmd = m.confirm.Update(msg)
+	return m, cmd
 }
 
 // parse reads the three fields.

@@ -3,10 +3,12 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/golden"
 
 	"github.com/twinops/twinops/theme"
@@ -120,9 +122,9 @@ func TestRolloutWritesAtRatePauseAbort(t *testing.T) {
 	if got := len(m.affected()); got != 40 {
 		t.Fatalf("%d devices affected, want 40", got)
 	}
-	m, _ = m.Update(tea.KeyPressMsg{Code: 'y', Text: "y"})
+	m = press(typeIn(m, "40"), "enter")
 	if m.phase != phaseRunning {
-		t.Fatalf("phase %d after y, want running", m.phase)
+		t.Fatalf("phase %d after typing 40 and enter, want running", m.phase)
 	}
 	var cmd tea.Cmd
 	m, cmd = m.Update(tickMsg{runID: m.runID})
@@ -182,7 +184,7 @@ func TestGoldenRolloutProgress(t *testing.T) {
 			m.SetSize(size.w, size.h-1)
 			m = typeIn(m, "1.5.0")
 			m = press(m, "enter")
-			m, _ = m.Update(tea.KeyPressMsg{Code: 'y', Text: "y"})
+			m = press(typeIn(m, "yes"), "enter")
 			var cmd tea.Cmd
 			for range 3 {
 				m, cmd = m.Update(tickMsg{runID: m.runID})
@@ -208,6 +210,77 @@ func TestGoldenRolloutProgress(t *testing.T) {
 			}
 			m, _ = m.Update(m.c.Store.Apply(b))
 			golden.RequireEqual(t, m.View())
+		})
+	}
+}
+
+func TestRolloutConfirmIsDeliberate(t *testing.T) {
+	tests := map[string]struct {
+		typed       string
+		wantRunning bool
+		wantErr     bool
+	}{
+		"empty enter does nothing":     {"", false, false},
+		"a single y does not start":    {"y", false, true},
+		"a wrong count does not start": {"7", false, true},
+		"yes starts":                   {"yes", true, false},
+		"YES starts":                   {"YES", true, false},
+		"the device count starts":      {"8", true, false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			m, be := setup(t, 8)
+			m = typeIn(m, "3.0.0")
+			m = press(m, "enter")
+			if m.phase != phaseConfirm || !m.Capturing() {
+				t.Fatalf("phase %d capturing %v after enter, want the review taking input", m.phase, m.Capturing())
+			}
+			m = press(typeIn(m, tc.typed), "enter")
+			if got := m.phase == phaseRunning; got != tc.wantRunning {
+				t.Fatalf("running %v after %q, want %v (phase %d)", got, tc.typed, tc.wantRunning, m.phase)
+			}
+			if (m.err != "") != tc.wantErr {
+				t.Fatalf("error %q after %q", m.err, tc.typed)
+			}
+			if !tc.wantRunning {
+				m, cmd := m.Update(tickMsg{runID: m.runID})
+				if n := len(writes(cmd)) + len(be.Patches); n != 0 || m.phase != phaseConfirm {
+					t.Fatalf("%d writes, phase %d: an unconfirmed rollout wrote", n, m.phase)
+				}
+			}
+		})
+	}
+}
+
+func TestRolloutReviewWarnings(t *testing.T) {
+	tests := map[string]struct {
+		value    string
+		label    string
+		n        int // devices chosen of 8
+		wantWarn bool
+		wantAll  bool
+	}{
+		"plain version, a few devices": {"2.1.0", "marked devices", 3, false, false},
+		"query text as the value":      {"g = 'canary'", "all devices", 8, true, true},
+		"quoted word":                  {`"x"y`, "marked devices", 3, true, false},
+		"whole fleet under a query":    {"2.1.0", "tags.ring = 'canary'", 8, false, true},
+		"number":                       {"42", "marked devices", 2, false, false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			m, _ := setup(t, 8)
+			m, _ = m.Plan(m.IDs()[:tc.n], tc.label)
+			m = press(typeIn(m, tc.value), "enter")
+			if m.phase != phaseConfirm {
+				t.Fatalf("phase %d err %q", m.phase, m.err)
+			}
+			out := ansi.Strip(m.View())
+			if got := strings.Contains(out, "typo?"); got != tc.wantWarn {
+				t.Fatalf("typo warning %v, want %v:\n%s", got, tc.wantWarn, out)
+			}
+			if got := strings.Contains(out, "ALL 8 devices"); got != tc.wantAll {
+				t.Fatalf("ALL banner %v, want %v:\n%s", got, tc.wantAll, out)
+			}
 		})
 	}
 }

@@ -121,18 +121,49 @@ func (m Model) planView() []string {
 		lines = append(lines, st.Bad.S("✗ "+m.err))
 	}
 	if m.phase == phaseConfirm {
-		n := len(m.affected())
-		secs := float64(n) / m.rate
-		lines = append(lines,
-			st.Warn.S("set desired."+strings.Join(m.path, ".")+" = "+common.Value(m.value)),
-			st.Bold.S(strconv.Itoa(n))+st.Muted.S(" of "+strconv.Itoa(len(m.ids))+" devices will change ("+strconv.Itoa(len(m.ids)-n)+" already have it)"),
-			st.Muted.S("at "+strconv.FormatFloat(m.rate, 'f', -1, 64)+"/s this takes about "+strconv.Itoa(int(secs+0.5))+"s"),
-			"",
-			st.Accent.S("y")+st.Muted.S(" start   ")+st.Accent.S("n/esc")+st.Muted.S(" back to the plan"))
+		lines = append(lines, m.reviewLines()...)
 	} else {
 		lines = append(lines, st.Faint.S("tab next field · enter review · esc back"))
 	}
 	return lines
+}
+
+// reviewLines are the review step: what will be written, to how many devices (ALL of
+// them said loudly), warnings about a value that looks mistyped, and the confirmation.
+func (m Model) reviewLines() []string {
+	st := m.c.Styles
+	n := len(m.affected())
+	secs := float64(n) / m.rate
+	var lines []string
+	if m.allDevices() {
+		lines = append(lines, st.Bad.S("⚠ ALL "+strconv.Itoa(len(m.ids))+" devices: this rollout targets the whole fleet"))
+	}
+	lines = append(lines,
+		st.Warn.S("set desired."+strings.Join(m.path, ".")+" = "+common.Value(m.value)),
+		st.Bold.S(strconv.Itoa(n))+st.Muted.S(" of "+strconv.Itoa(len(m.ids))+" devices will change ("+strconv.Itoa(len(m.ids)-n)+" already have it)"),
+		st.Muted.S("at "+strconv.FormatFloat(m.rate, 'f', -1, 64)+"/s this takes about "+strconv.Itoa(int(secs+0.5))+"s"))
+	if w := valueWarning(m.value); w != "" {
+		lines = append(lines, st.Bad.S("⚠ "+w))
+	}
+	return append(lines, "",
+		st.Muted.S("type ")+st.Accent.S(strconv.Itoa(n))+st.Muted.S(" or ")+st.Accent.S("yes")+st.Muted.S(" then enter to start: ")+m.confirm.View(),
+		st.Faint.S("esc back to the plan"))
+}
+
+// allDevices reports whether the rollout targets the whole fleet.
+func (m Model) allDevices() bool {
+	n := m.c.Store.Len()
+	return m.label == "all devices" || (n > 0 && len(m.ids) >= n)
+}
+
+// valueWarning flags a string value that looks like a typo: text with spaces, quotes or
+// '=' (a query or an assignment typed into the value field).
+func valueWarning(v any) string {
+	s, ok := v.(string)
+	if !ok || !strings.ContainsAny(s, " \t\"'`=") {
+		return ""
+	}
+	return "the value " + strconv.Quote(s) + " has spaces, quotes or '=': is it a typo? esc and fix it"
 }
 
 func (m Model) runView() []string {
