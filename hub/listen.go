@@ -84,16 +84,31 @@ func (h *Hub) closeListeners() {
 	if h.tlsLn != nil {
 		h.tlsLn.Close()
 	}
+	if h.plainLn != nil {
+		h.plainLn.Close()
+	}
 }
 
 // listener is a mochi listener over a net.Listener the hub bound itself (so the bound
 // address is known), with TLS handshakes done before the MQTT layer sees the connection.
+//
+// It tracks the connections it has accepted until their handle goroutine (TLS handshake
+// and all of mochi's EstablishConnection) returns, and Close waits for them. mochi's
+// Server.Close waits on its ClientsWg after closing the listeners, but EstablishConnection
+// does ClientsWg.Add itself, so a connection accepted just before Close could Add during
+// that Wait (a WaitGroup misuse, and a client attached after Close: mochi #424, #541).
+// Waiting here first means every Add and Done has happened before mochi's Wait starts.
 type listener struct {
 	id   string
 	ln   net.Listener
 	tls  *tls.Config
 	log  *slog.Logger
 	once sync.Once
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[net.Conn]struct{} // accepted, handle not yet returned
+	wg     sync.WaitGroup        // handle goroutines
 }
 
 var _ listeners.Listener = (*listener)(nil)
@@ -112,11 +127,29 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 		if err != nil {
 			return
 		}
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			c.Close()
+			continue // Accept fails next: the listener is closed
+		}
+		if l.conns == nil {
+			l.conns = make(map[net.Conn]struct{})
+		}
+		l.conns[c] = struct{}{}
+		l.wg.Add(1)
+		l.mu.Unlock()
 		go l.handle(c, establish)
 	}
 }
 
 func (l *listener) handle(c net.Conn, establish listeners.EstablishFn) {
+	defer func() {
+		l.mu.Lock()
+		delete(l.conns, c)
+		l.mu.Unlock()
+		l.wg.Done()
+	}()
 	if l.tls != nil {
 		tc := tls.Server(c, l.tls)
 		_ = tc.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
@@ -133,10 +166,20 @@ func (l *listener) handle(c net.Conn, establish listeners.EstablishFn) {
 	}
 }
 
-// Close stops accepting and closes the listener's clients.
+// Close stops accepting, closes the listener's clients and every connection still being
+// set up, and waits until all of them have left mochi's EstablishConnection.
 func (l *listener) Close(closeClients listeners.CloseFn) {
 	l.once.Do(func() {
+		l.mu.Lock()
+		l.closed = true
+		l.mu.Unlock()
 		l.ln.Close()
 		closeClients(l.id)
+		l.mu.Lock()
+		for c := range l.conns {
+			c.Close() // the raw conn: ends a TLS handshake or mochi's read loop
+		}
+		l.mu.Unlock()
+		l.wg.Wait()
 	})
 }
