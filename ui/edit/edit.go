@@ -93,7 +93,14 @@ func New(c *common.Common, id string) Model {
 	m := Model{c: c, keys: newKeys(), id: id}
 	m.bufs[0] = buffer{sec: twin.Desired, area: newArea(c)}
 	m.bufs[1] = buffer{sec: twin.Tags, area: newArea(c)}
-	if d, ok := c.Drafts[id]; ok && d.Base != nil {
+	d, ok := c.Drafts[id]
+	if cur := c.Store.Get(id); ok && d.Base != nil && draftInTwin(d, cur) {
+		delete(c.Drafts, id) // sent after it was kept: nothing is left to restore
+		ok = false
+		m.note = "your edit based on v" + strconv.FormatInt(d.Base.Version, 10) + " is already in the twin (v" +
+			strconv.FormatInt(cur.Version, 10) + "); draft dropped"
+	}
+	if ok && d.Base != nil {
 		m.base = d.Base
 		m.setText(0, d.Desired)
 		m.setText(1, d.Tags)
@@ -171,6 +178,25 @@ func (m Model) patches() (desired, tags map[string]any, ok bool) {
 	desired = twin.MakePatch(m.base.Desired.Values, m.bufs[0].check.value)
 	tags = twin.MakePatch(m.base.Tags, m.bufs[1].check.value)
 	return desired, tags, true
+}
+
+// draftInTwin reports whether every change a draft makes to its base is already in the
+// twin's current version (the edit was sent, or made by someone else).
+func draftInTwin(d common.Draft, cur *twin.Doc) bool {
+	if cur == nil || d.Base == nil || cur.Version == d.Base.Version {
+		return false
+	}
+	desired, tags := validate(twin.Desired, d.Desired), validate(twin.Tags, d.Tags)
+	if desired.value == nil || tags.value == nil {
+		return false
+	}
+	yoursD := twin.MakePatch(d.Base.Desired.Values, desired.value)
+	yoursT := twin.MakePatch(d.Base.Tags, tags.value)
+	if len(yoursD) == 0 && len(yoursT) == 0 {
+		return false
+	}
+	return twin.Equal(applyPatch(cur.Desired.Values, yoursD), cur.Desired.Values) &&
+		twin.Equal(applyPatch(cur.Tags, yoursT), cur.Tags)
 }
 
 // StartEditor opens $EDITOR on the active buffer (used for E from other screens).

@@ -45,6 +45,7 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 		}
 		m.setText(m.active, strings.TrimRight(string(b), "\n"))
 		m.note = "loaded from $EDITOR"
+		m.clearStaleErr()
 		return m, nil
 	case tea.KeyPressMsg:
 		return m.updateKeys(msg)
@@ -92,15 +93,26 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	if v := b.area.Value(); v != before {
 		b.check = validate(b.sec, v)
 		m.note = ""
+		m.clearStaleErr()
 	}
 	return m, cmd
+}
+
+// notSentInvalid is the answer to ctrl+s on invalid JSON; it goes once the JSON is valid.
+const notSentInvalid = "not sent: fix the JSON first (the error is shown above the editor)"
+
+// clearStaleErr drops the "fix the JSON first" error once both buffers are valid.
+func (m *Model) clearStaleErr() {
+	if _, _, ok := m.patches(); ok && m.hubErr == notSentInvalid {
+		m.hubErr = ""
+	}
 }
 
 // send validates the edit and sends the smallest merge patch with an etag.
 func (m Model) send(etag string) (Model, tea.Cmd) {
 	desired, tags, ok := m.patches()
 	if !ok {
-		m.hubErr = "not sent: fix the JSON first (the error is shown above the editor)"
+		m.hubErr = notSentInvalid
 		m.mode = modeEdit
 		return m, nil
 	}
@@ -115,7 +127,7 @@ func (m Model) send(etag string) (Model, tea.Cmd) {
 		m.note, m.hubErr, m.mode = "nothing to send: the edit equals the twin", "", modeEdit
 		return m, nil
 	}
-	m.mode, m.hubErr = modeSending, ""
+	m.mode, m.hubErr, m.note = modeSending, "", ""
 	m.reqID++
 	return m, send(m.c.Ctx, m.c.Backend, m.reqID, m.id, p, etag)
 }
@@ -144,6 +156,7 @@ func (m Model) patchSent(msg patchSentMsg) (Model, tea.Cmd) {
 	if msg.doc != nil {
 		flash += " → twin v" + itoa64(msg.doc.Version)
 	}
+	m.note = "sent: " + flash
 	return m, tea.Batch(common.Send(common.FlashMsg{Text: flash}), common.Send(common.SentMsg{ID: m.id}))
 }
 

@@ -79,8 +79,12 @@ func (m Model) checkLine() string {
 func (m Model) conflictView() []string {
 	st := m.c.Styles
 	h := max(m.height-3, 3)
-	out := []string{st.Bad.S("conflict: the twin changed since you started (now v"+itoa64(m.theirs.Version)+")") +
-		st.Muted.S("  r rebase yours onto theirs · f overwrite · esc keep editing")}
+	choices := "r rebase yours onto theirs · f overwrite theirs · esc keep editing"
+	if m.width < common.Width(choices) {
+		choices = "r rebase · f overwrite · esc keep editing"
+	}
+	out := []string{st.Bad.S("conflict: the twin changed since you started (now v" + itoa64(m.theirs.Version) + ")"),
+		st.Accent.S(choices)}
 	if len(m.clash) > 0 {
 		out = append(out, common.TruncateLine(st.Warn.S("both changed: "+strings.Join(m.clash, ", ")), m.width))
 	}
