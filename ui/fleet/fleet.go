@@ -5,6 +5,7 @@
 package fleet
 
 import (
+	"errors"
 	"strings"
 	"time"
 
@@ -60,8 +61,10 @@ type Model struct {
 	q        *query.Query
 	agg      []string // result lines of an aggregate query, shown instead of the table
 	queryErr string
-	idSet    map[string]bool // a fixed set of devices (from a rollout), nil for none
-	idLabel  string
+	// queryCaret marks the error's column under the prompt ("" when unknown).
+	queryCaret string
+	idSet      map[string]bool // a fixed set of devices (from a rollout), nil for none
+	idLabel    string
 
 	sortCol     int
 	sortDesc    bool
@@ -246,7 +249,7 @@ func (m Model) startInput(mode inputMode, val string) (Model, tea.Cmd) {
 	m.mode = mode
 	m.input.SetValue(val)
 	m.input.CursorEnd()
-	m.queryErr = ""
+	m.queryErr, m.queryCaret = "", ""
 	return m, m.input.Focus()
 }
 
@@ -258,19 +261,23 @@ func (m Model) updateInput(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 			m.rebuild(true)
 		}
 		m.mode = inputNone
+		m.queryErr, m.queryCaret = "", ""
 		m.input.Blur()
 		return m, nil
 	case "enter":
-		mode := m.mode
+		if m.mode == inputQuery && !m.runQuery(m.input.Value()) {
+			return m, nil // the prompt stays open with the text and the error
+		}
 		m.mode = inputNone
 		m.input.Blur()
-		if mode == inputQuery {
-			m.runQuery(strings.TrimSpace(m.input.Value()))
-		}
 		return m, nil
 	}
 	var cmd tea.Cmd
+	before := m.input.Value()
 	m.input, cmd = m.input.Update(msg)
+	if m.mode == inputQuery && m.input.Value() != before {
+		m.queryErr, m.queryCaret = "", ""
+	}
 	if m.mode == inputFilter && m.input.Value() != m.filter {
 		m.filter = m.input.Value()
 		m.words = strings.Fields(strings.ToLower(m.filter))
@@ -279,13 +286,15 @@ func (m Model) updateInput(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	return m, cmd
 }
 
-// runQuery parses a WHERE clause or a full SELECT and makes it the view.
-func (m *Model) runQuery(s string) {
-	m.agg, m.queryErr = nil, ""
+// runQuery parses a WHERE clause or a full SELECT and makes it the view; on a syntax
+// error it keeps the current view, sets the error (and its caret) and returns false.
+func (m *Model) runQuery(raw string) bool {
+	s := strings.TrimSpace(raw)
+	m.queryErr, m.queryCaret = "", ""
 	if s == "" {
-		m.queryStr, m.q = "", nil
+		m.queryStr, m.q, m.agg = "", nil, nil
 		m.rebuild(true)
-		return
+		return true
 	}
 	var q *query.Query
 	var err error
@@ -296,9 +305,15 @@ func (m *Model) runQuery(s string) {
 	}
 	if err != nil {
 		m.queryErr = err.Error()
-		return
+		var se *query.SyntaxError
+		if errors.As(err, &se) && !strings.Contains(s, "\n") {
+			caret := se.Caret()
+			lead := len(raw) - len(strings.TrimLeft(raw, " \t"))
+			m.queryCaret = raw[:lead] + caret[strings.LastIndexByte(caret, '\n')+1:]
+		}
+		return false
 	}
-	m.queryStr, m.q = s, q
+	m.queryStr, m.q, m.agg = s, q, nil
 	for _, r := range m.rows {
 		r.qmatch = m.matchQuery(r.id)
 	}
@@ -306,6 +321,7 @@ func (m *Model) runQuery(s string) {
 		m.agg = runAggregate(q, m.c.Store)
 	}
 	m.rebuild(true)
+	return true
 }
 
 // nextSortCol is the visible column d steps from the sorted one.

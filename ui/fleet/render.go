@@ -33,18 +33,22 @@ func (m Model) View() string {
 			}
 		}
 	}
-	body := m.height
-	if m.mode != inputNone {
-		body--
-	}
-	lines = common.PadLines(lines, body)
+	var below []string
 	if m.mode != inputNone {
 		prompt := "/"
 		if m.mode == inputQuery {
 			prompt = ":"
 		}
-		lines = append(lines, st.Prompt.Render(prompt)+" "+m.input.View())
+		if m.mode == inputQuery && m.queryErr != "" {
+			below = append(below, common.TruncateLine(st.Bad.S("✗ "+m.queryErr)+st.Muted.S("  (fix and enter · esc cancels)"), m.width))
+		}
+		below = append(below, st.Prompt.Render(prompt)+" "+m.input.View())
+		if m.mode == inputQuery && m.queryCaret != "" && common.Width(m.queryCaret) < m.width-4 {
+			below = append(below, "  "+st.Bad.S(m.queryCaret))
+		}
 	}
+	lines = common.PadLines(lines, m.height-len(below))
+	lines = append(lines, below...)
 	return strings.Join(lines, "\n")
 }
 
@@ -84,7 +88,7 @@ func (m Model) viewLine() string {
 	if len(m.view) > m.tableRows() {
 		b.WriteString(st.Faint.S("  row " + strconv.Itoa(m.cursor+1) + "/" + strconv.Itoa(len(m.view))))
 	}
-	if m.queryErr != "" {
+	if m.queryErr != "" && m.mode != inputQuery {
 		b.WriteString("  " + st.Bad.S(m.queryErr))
 	}
 	return common.TruncateLine(b.String(), m.width)
