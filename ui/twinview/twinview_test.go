@@ -2,7 +2,10 @@ package twinview
 
 import (
 	"context"
+	"strings"
 	"testing"
+
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/twinops/twinops/theme"
 	"github.com/twinops/twinops/twin"
@@ -48,6 +51,26 @@ func TestTwinReadResults(t *testing.T) {
 			}
 			if (m.err != "") != tc.wantError {
 				t.Fatalf("error %q, want error: %v", m.err, tc.wantError)
+			}
+		})
+	}
+}
+
+func TestHistoryEntryWithoutChangeSaysSo(t *testing.T) {
+	st := theme.New(true, false)
+	tests := map[string]struct {
+		entry common.HistoryEntry
+		want  string
+	}{
+		"reported patch that set the same values": {common.HistoryEntry{Event: common.Event{Kind: "reported", Version: 7}}, "(no value changed)"},
+		"a changed leaf is listed": {common.HistoryEntry{Event: common.Event{Kind: "reported", Version: 8},
+			Lines: []common.DiffLine{{Path: "reported.battery", Old: 50.0, HadOld: true, New: 49.0}}}, "battery 50 → 49"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			out := ansi.Strip(strings.Join(renderHistory(st, []common.HistoryEntry{tc.entry}, 80, 10), "\n"))
+			if !strings.Contains(out, tc.want) {
+				t.Fatalf("history does not show %q:\n%s", tc.want, out)
 			}
 		})
 	}

@@ -202,6 +202,9 @@ func renderHistory(st *theme.Styles, hist []common.HistoryEntry, width, maxLines
 			head += st.Faint.S(" v" + strconv.FormatInt(e.Version, 10))
 		}
 		out = append(out, head)
+		if len(e.Lines) == 0 && (e.Kind == "reported" || e.Kind == "desired" || e.Kind == "tags") && len(out) < maxLines {
+			out = append(out, "  "+st.Muted.S("(no value changed)")) // a patch that set what was already there
+		}
 		for _, l := range e.Lines {
 			if len(out) >= maxLines {
 				break
