@@ -284,3 +284,39 @@ func TestRolloutReviewWarnings(t *testing.T) {
 		})
 	}
 }
+
+func TestRolloutClassifiesRebooting(t *testing.T) {
+	tests := map[string]struct {
+		status, conn string
+		want         int
+	}{
+		"rebooting and offline is rebooting":  {"rebooting", "Disconnected", stRebooting},
+		"rebooting and online is rebooting":   {"rebooting", "Connected", stRebooting},
+		"installing and offline is offline":   {"installing", "Disconnected", stOffline},
+		"installing and online is installing": {"installing", "Connected", stInstalling},
+		"failed while offline is failed":      {"failed", "Disconnected", stFailed},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			m, be := setup(t, 1)
+			m = press(typeIn(m, "7.0.0"), "enter")
+			m = press(typeIn(m, "yes"), "enter")
+			m, cmd := m.Update(tickMsg{runID: m.runID})
+			for _, d := range writes(cmd) {
+				m, _ = m.Update(d)
+			}
+			if len(be.Patches) != 1 {
+				t.Fatalf("%d writes, want 1", len(be.Patches))
+			}
+			d, _ := be.GetTwin(context.Background(), be.Patches[0].ID)
+			if err := d.Patch(twin.Reported, map[string]any{"firmware": map[string]any{"status": tc.status}}, uitest.Clock.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			d.ConnectionState = tc.conn
+			m, _ = m.Update(m.c.Store.Apply(common.Batch{Twins: map[string]*twin.Doc{d.DeviceID: d}}))
+			if got := m.prog.counts[tc.want]; got != 1 {
+				t.Fatalf("counts %v: want the device as %s", m.prog.counts, stateNames[tc.want])
+			}
+		})
+	}
+}

@@ -13,6 +13,7 @@ import (
 // Progress states, in display order.
 const (
 	stSucceeded = iota
+	stRebooting
 	stInstalling
 	stDownloading
 	stFailed
@@ -22,12 +23,12 @@ const (
 	numStates
 )
 
-var stateNames = [numStates]string{"succeeded", "installing", "downloading", "failed", "offline", "waiting", "not started"}
+var stateNames = [numStates]string{"succeeded", "rebooting", "installing", "downloading", "failed", "offline", "waiting", "not started"}
 
 type progress struct {
 	counts [numStates]int
 	failed []string // device ids, sorted
-	busy   []string // devices downloading or installing, sorted
+	busy   []string // devices downloading, installing or rebooting, sorted
 }
 
 // progress classifies every chosen device by what it reports.
@@ -43,7 +44,7 @@ func (m Model) progress() progress {
 		switch s {
 		case stFailed:
 			p.failed = append(p.failed, id)
-		case stDownloading, stInstalling:
+		case stDownloading, stInstalling, stRebooting:
 			p.busy = append(p.busy, id)
 		}
 	}
@@ -73,13 +74,15 @@ func (m Model) classify(id string, queued map[string]bool) int {
 	switch {
 	case acted && fw == "failed":
 		return stFailed
+	case acted && fw == "rebooting":
+		return stRebooting // a rebooting device is offline for a while: that is expected
 	case d.ConnectionState != "Connected":
 		return stOffline
 	case !acted:
 		return stWaiting
 	case fw == "downloading":
 		return stDownloading
-	case fw == "installing" || fw == "rebooting" || fw == "applying":
+	case fw == "installing" || fw == "applying":
 		return stInstalling
 	}
 	return stWaiting
@@ -241,7 +244,7 @@ func statePaint(st *theme.Styles, s int) theme.Paint {
 		return st.OK
 	case stFailed:
 		return st.Bad
-	case stInstalling, stDownloading, stWaiting:
+	case stRebooting, stInstalling, stDownloading, stWaiting:
 		return st.Warn
 	}
 	return st.Muted
