@@ -30,6 +30,9 @@ type HistoryEntry struct {
 // Counts are the fleet totals shown at the top of the fleet view and in the status line.
 type Counts struct {
 	Total, Connected, Pending, Failed, Disabled int
+	// Different counts devices that reported after a desired change and still disagree
+	// with it (a failed device is counted as failed only).
+	Different int
 }
 
 // record is what the store keeps per device: the twin, its summary, the flags the counts
@@ -155,12 +158,10 @@ func (s *Store) Rate(now time.Time, n int) []int {
 	return out
 }
 
-// Failed reports whether a twin counts as failed: the device contradicts desired, or
-// reports firmware.status "failed".
-func Failed(d *twin.Doc, sum twin.Summary) bool {
-	if sum.Different > 0 {
-		return true
-	}
+// Failed reports whether a twin counts as failed: the device reports firmware.status
+// "failed". A device that disagrees with desired is "different" (Summary.Different), not
+// failed: it may simply not know a desired key.
+func Failed(d *twin.Doc, _ twin.Summary) bool {
 	st, _ := twin.Lookup(d.Reported.Values, "firmware", "status")
 	return st == "failed"
 }
@@ -175,6 +176,8 @@ func (s *Store) account(r *record, sign int) {
 	}
 	if r.failed {
 		s.counts.Failed += sign
+	} else if r.sum.Different > 0 {
+		s.counts.Different += sign
 	}
 	if r.disabled {
 		s.counts.Disabled += sign

@@ -17,6 +17,7 @@ import (
 const (
 	syncIn = iota
 	syncPending
+	syncDifferent
 	syncFailed
 )
 
@@ -25,7 +26,7 @@ type row struct {
 	id         string
 	connected  bool
 	disabled   bool
-	sync, n    int       // sync state and how many leaves pending/failed
+	sync, n    int       // sync state and how many leaves pending/different
 	since      time.Time // oldest pending desired change
 	fwRep      string
 	fwDes      string
@@ -44,7 +45,9 @@ func newRow(d *twin.Doc, sum twin.Summary, failed bool, prev *row) *row {
 	r := &row{id: d.DeviceID, connected: d.ConnectionState == "Connected", disabled: d.Status == "disabled", last: d.LastActivityTime}
 	switch {
 	case failed:
-		r.sync, r.n = syncFailed, sum.Different
+		r.sync, r.n = syncFailed, 0
+	case sum.Different > 0:
+		r.sync, r.n = syncDifferent, sum.Different
 	case sum.Pending > 0:
 		r.sync, r.n, r.since = syncPending, sum.Pending, sum.OldestPending
 	}
@@ -100,7 +103,8 @@ func tagText(tags map[string]any) (string, string) {
 }
 
 // syncText is the SYNC cell: "✓ in sync", "… pending 3" (with the oldest pending
-// change's age when wide), "✗ failed 1".
+// change's age when wide), "≠ differs 2" (reported after a desired change and still
+// disagrees), "✗ fw failed" (firmware.status failed).
 func (r *row) syncText(now time.Time, wide bool) string {
 	switch r.sync {
 	case syncPending:
@@ -108,11 +112,10 @@ func (r *row) syncText(now time.Time, wide bool) string {
 			return "… pending " + strconv.Itoa(r.n) + " " + common.Age(now, r.since)
 		}
 		return "… pending " + strconv.Itoa(r.n)
+	case syncDifferent:
+		return "≠ differs " + strconv.Itoa(r.n)
 	case syncFailed:
-		if r.n == 0 {
-			return "✗ failed"
-		}
-		return "✗ failed " + strconv.Itoa(r.n)
+		return "✗ fw failed"
 	}
 	return "✓ in sync"
 }

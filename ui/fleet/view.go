@@ -204,7 +204,7 @@ func syncPaint(st *theme.Styles, s int) theme.Paint {
 	switch s {
 	case syncPending:
 		return st.Warn
-	case syncFailed:
+	case syncDifferent, syncFailed:
 		return st.Bad
 	}
 	return st.OK
@@ -226,8 +226,11 @@ func renderCounts(st *theme.Styles, c common.Counts, synced bool, state string, 
 		st.Bold.S(strconv.Itoa(c.Total)) + st.Muted.S(" devices"),
 		st.OK.S("● "+strconv.Itoa(c.Connected)) + st.Muted.S("/"+strconv.Itoa(c.Total)+" connected"),
 		st.Warn.S("… "+strconv.Itoa(c.Pending)) + st.Muted.S(" pending"),
-		st.Bad.S("✗ "+strconv.Itoa(c.Failed)) + st.Muted.S(" failed"),
 	}
+	if c.Different > 0 { // reported after a desired change and still disagrees
+		parts = append(parts, st.Bad.S("≠ "+strconv.Itoa(c.Different))+st.Muted.S(" different"))
+	}
+	parts = append(parts, st.Bad.S("✗ "+strconv.Itoa(c.Failed))+st.Muted.S(" fw failed"))
 	if c.Disabled > 0 {
 		parts = append(parts, st.Bad.S("⊘ "+strconv.Itoa(c.Disabled))+st.Muted.S(" disabled"))
 	}
@@ -239,5 +242,10 @@ func renderCounts(st *theme.Styles, c common.Counts, synced bool, state string, 
 	case !synced:
 		parts = append(parts, st.Warn.S("loading…"))
 	}
-	return common.TruncateLine(strings.Join(parts, "  "), width)
+	line := strings.Join(parts, "  ")
+	if common.Width(line) > width { // narrow: "● 33/40 up"
+		parts[1] = st.OK.S("● "+strconv.Itoa(c.Connected)) + st.Muted.S("/"+strconv.Itoa(c.Total)+" up")
+		line = strings.Join(parts, "  ")
+	}
+	return common.TruncateLine(line, width)
 }
