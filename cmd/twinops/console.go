@@ -33,7 +33,20 @@ type consoleFlags struct {
 
 func parseConsoleFlags(args []string) (consoleFlags, error) {
 	var f consoleFlags
+	fs := consoleFlagSet(&f)
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		return f, fmt.Errorf("unexpected argument %q; run twinops help", fs.Arg(0))
+	}
+	return f, nil
+}
+
+// consoleFlagSet defines the console's flags into f; -h prints the whole usage.
+func consoleFlagSet(f *consoleFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("twinops", flag.ContinueOnError)
+	fs.Usage = usage
 	fs.StringVar(&f.hubURL, "hub", "", "hub URL (mqtts://host:8883); default: start an embedded demo hub")
 	fs.StringVar(&f.connStr, "connection-string", "", "service connection string (default $TWINOPS_CONNECTION_STRING or the config file's context)")
 	fs.StringVar(&f.caFile, "ca", "", "PEM file of the CA that signed the hub's certificate (the hub's pki/ca.pem)")
@@ -43,13 +56,7 @@ func parseConsoleFlags(args []string) (consoleFlags, error) {
 	fs.StringVar(&f.theme, "theme", "auto", "dark, light or auto (ask the terminal)")
 	fs.BoolVar(&f.readOnly, "read-only", false, "hide every action that writes")
 	fs.IntVar(&f.devices, "devices", 200, "size of the embedded demo fleet")
-	if err := fs.Parse(args); err != nil {
-		return f, err
-	}
-	if fs.NArg() > 0 {
-		return f, fmt.Errorf("unexpected argument %q; run twinops help", fs.Arg(0))
-	}
-	return f, nil
+	return fs
 }
 
 // configFile is os.UserConfigDir()/twinops/config.json.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -61,12 +62,19 @@ func dispatch(ctx context.Context, args []string) error {
 	return runConsole(ctx, args)
 }
 
-func usage() {
-	fmt.Fprintln(os.Stderr, "usage: twinops [console flags]      start the console (embedded demo hub unless --hub is given)")
-	fmt.Fprintln(os.Stderr, "       twinops COMMAND [flags]")
-	fmt.Fprintln(os.Stderr, "\ncommands:")
+func usage() { printUsage(os.Stderr) }
+
+// printUsage writes the commands and the console's flags to w.
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: twinops [console flags]      start the console (embedded demo hub unless --hub is given)")
+	fmt.Fprintln(w, "       twinops COMMAND [flags]")
+	fmt.Fprintln(w, "\nconsole flags:")
+	fs := consoleFlagSet(&consoleFlags{})
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fmt.Fprintln(w, "\ncommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(os.Stderr, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(os.Stderr, "\nrun twinops COMMAND -h for its flags")
+	fmt.Fprintln(w, "\nrun twinops COMMAND -h for its flags")
 }
