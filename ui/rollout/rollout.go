@@ -268,7 +268,7 @@ func (m Model) updateConfirm(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 			m.confirm.Blur()
 			return m.start()
 		}
-		m.err = strconv.Quote(typed) + " does not confirm: type " + n + " (the devices that will change) or yes, then enter; esc goes back"
+		m.err = strconv.Quote(typed) + " does not confirm: type " + n + " or yes, then enter"
 		m.confirm.SetValue("")
 		return m, nil
 	}

@@ -166,7 +166,7 @@ func valueWarning(v any) string {
 	if !ok || !strings.ContainsAny(s, " \t\"'`=") {
 		return ""
 	}
-	return "the value " + strconv.Quote(s) + " has spaces, quotes or '=': is it a typo? esc and fix it"
+	return strconv.Quote(s) + " has spaces, quotes or '=': a typo? (esc to fix)"
 }
 
 func (m Model) runView() []string {
