@@ -121,7 +121,7 @@ func (h *Hub) deviceGet(c *conn, r deviceRequest) {
 		tx.afterApply(func() { h.answerDevice(c, topicTwinRes+"200/?$rid="+r.rid, body) })
 	})
 	if !ok {
-		h.deviceError(c, r.rid, errShuttingDown)
+		h.deviceError(c, r.rid, h.refusal())
 	}
 }
 
@@ -159,7 +159,7 @@ func (h *Hub) devicePatch(c *conn, r deviceRequest, patch map[string]any) {
 		})
 	})
 	if !ok {
-		h.deviceError(c, r.rid, errShuttingDown)
+		h.deviceError(c, r.rid, h.refusal())
 	}
 }
 

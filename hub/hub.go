@@ -74,6 +74,7 @@ type Hub struct {
 	started   atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
+	failed    atomic.Pointer[error] // the first store write that failed (see storeFailed)
 }
 
 // New opens (or creates) the hub in cfg.DataDir: it creates the access policies and the
@@ -120,7 +121,7 @@ func New(cfg Config) (*Hub, error) {
 	nShards := max(2, runtime.GOMAXPROCS(0))
 	h.shards = make([]*shard, nShards)
 	for i := range h.shards {
-		h.shards[i] = &shard{docs: make(map[string]*twin.Doc), in: make(chan func(*txn), 4096), prio: make(chan func(*txn), 256), comp: make(chan func(), 1024)}
+		h.shards[i] = &shard{docs: make(map[string]*twin.Doc), in: make(chan func(*txn), 4096), prio: make(chan func(*txn), 256), comp: compQueue{wake: make(chan struct{}, 1)}}
 	}
 	if err := h.openStore(); err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
@@ -181,7 +182,7 @@ func (h *Hub) Close() error {
 		h.wg.Wait()
 		h.closeErr = h.st.close() // commits what is pending; its callbacks queue completions
 		for _, s := range h.shards {
-			close(s.comp)
+			s.comp.close()
 		}
 		h.compWG.Wait()
 		h.events.stop()

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"fmt"
 	"hash/maphash"
 	"sync"
 
@@ -25,7 +26,61 @@ type shard struct {
 	touched map[string]struct{} // activity not yet written (LastActivityTime)
 	in      chan func(*txn)     // device operations
 	prio    chan func(*txn)     // back-end operations: applied before queued device ones
-	comp    chan func()         // completions of committed batches, in commit order
+	comp    compQueue           // completions of committed batches, in commit order
+}
+
+// compQueue is a shard's queue of completions. It is unbounded so that the store's
+// committer, which pushes to it from its done callbacks, never waits: a completion may
+// wait (on the event bus, on a client), and a committer waiting on it would stop every
+// commit of the hub.
+type compQueue struct {
+	mu     sync.Mutex
+	q      []func()
+	closed bool
+	wake   chan struct{} // capacity 1
+}
+
+func (c *compQueue) push(fn func()) {
+	c.mu.Lock()
+	c.q = append(c.q, fn)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close makes run return once the queue is empty.
+func (c *compQueue) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run runs the queued completions in order until the queue is closed and empty.
+func (c *compQueue) run() {
+	var batch []func()
+	for {
+		c.mu.Lock()
+		batch, c.q = c.q, batch[:0]
+		closed := c.closed
+		c.mu.Unlock()
+		if len(batch) == 0 {
+			if closed {
+				return
+			}
+			<-c.wake
+			continue
+		}
+		for _, fn := range batch {
+			fn()
+		}
+		clear(batch)
+	}
 }
 
 // kv is one store write: Value nil deletes Key.
@@ -67,8 +122,12 @@ func (h *Hub) shardFor(id string) *shard {
 }
 
 // submit hands op to the owner of device id. It blocks only while the owner's queue is
-// full (back-pressure), and returns false when the hub is closing.
+// full (back-pressure), and returns false when the hub is closing or its store has failed
+// (answer h.refusal()).
 func (h *Hub) submit(id string, op func(*txn)) bool {
+	if h.failed.Load() != nil {
+		return false
+	}
 	select {
 	case h.shardFor(id).in <- op:
 		return true
@@ -81,6 +140,9 @@ func (h *Hub) submit(id string, op func(*txn)) bool {
 // ahead of the device operations already queued, so that a desired change reaches a busy
 // device without waiting behind thousands of reported patches.
 func (h *Hub) submitPriority(id string, op func(*txn)) bool {
+	if h.failed.Load() != nil {
+		return false
+	}
 	select {
 	case h.shardFor(id).prio <- op:
 		return true
@@ -147,7 +209,7 @@ drain:
 		}
 		return
 	}
-	h.commit(writes, func(err error) { s.comp <- func() { tx.finish(err) } })
+	h.commit(writes, func(err error) { s.comp.push(func() { tx.finish(err) }) })
 }
 
 // runCompletions runs the completions (answers, notifications, events) of a shard's
@@ -155,9 +217,7 @@ drain:
 // does not wait for them.
 func (h *Hub) runCompletions(s *shard) {
 	defer h.compWG.Done()
-	for fn := range s.comp {
-		fn()
-	}
+	s.comp.run()
 }
 
 // collect marshals the dirty twins (under the shard lock) into the batch's writes.
@@ -183,7 +243,7 @@ func (tx *txn) collect() []kv {
 // finish runs the completions of a committed batch.
 func (tx *txn) finish(err error) {
 	if err != nil {
-		tx.h.log.Error("store commit failed; changes not acknowledged", "err", err)
+		tx.h.storeFailed(fmt.Errorf("group commit: %w", err))
 	}
 	for _, fn := range tx.done {
 		fn(err)
@@ -199,3 +259,23 @@ const (
 
 func twinKey(id string) string  { return twinPrefix + id }
 func identKey(id string) string { return identPrefix + id }
+
+// storeFailed records the first failed store write. A failed commit leaves the twins in
+// memory ahead of the disk, and Pebble errors are not transient, so from then on the hub
+// refuses every twin operation (503, see refusal) rather than serve or build on changes
+// that are not on disk. Restarting the hub reloads what is durable.
+func (h *Hub) storeFailed(err error) {
+	if h.failed.CompareAndSwap(nil, &err) {
+		h.log.Error("store write failed; the hub refuses all twin requests from now on (503): restart it", "err", err)
+	}
+}
+
+// refusal is the error for an operation the hub no longer takes: the store failed, or the
+// hub is closing.
+func (h *Hub) refusal() *Error {
+	if p := h.failed.Load(); p != nil {
+		return &Error{Status: 503, Code: CodeShuttingDown,
+			Message: fmt.Sprintf("the hub's store failed (%v); the hub takes no requests until it is restarted", *p)}
+	}
+	return errShuttingDown
+}

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twinops/twinops/hub/store"
@@ -146,18 +147,41 @@ func (h *Hub) initSeq() error {
 	if err := h.st.putSeq(limit); err != nil {
 		return err
 	}
-	// Called by the event bus under its lock, so next and limit need no lock of their own.
+	// seq is called by the event bus under its lock, so next and asked need no lock of
+	// their own. It never waits for the disk (that would hold the bus lock across an fsync,
+	// and the completions that push events would stall behind it): half-way through the
+	// durable block it asks for the next one asynchronously, and durable is raised when
+	// that write is on disk.
+	var durable atomic.Uint64
+	durable.Store(limit)
+	asked := limit // the highest reservation asked for
 	h.events.seq = func() uint64 {
 		next++
-		if next >= limit {
-			limit = next + seqBlock
-			if err := h.st.putSeq(limit); err != nil {
-				h.log.Error("could not reserve connection sequence numbers; they may repeat after a crash", "err", err)
-			}
+		if d := durable.Load(); asked == d && next >= d-seqBlock/2 {
+			asked = d + seqBlock
+			h.reserveSeq(asked, &durable)
+		}
+		if next >= durable.Load() {
+			h.log.Warn("connection sequence ran past its durable reservation (the store is slow); numbers may repeat after a crash", "seq", next)
 		}
 		return next
 	}
 	return nil
+}
+
+// reserveSeq durably raises the connection sequence high-water mark to limit and then
+// publishes it in durable. A failure is fatal for the hub: numbers could repeat after a
+// crash, which breaks the strictly increasing contract.
+func (h *Hub) reserveSeq(limit uint64, durable *atomic.Uint64) {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], limit)
+	h.st.st.ApplyAsync([]store.Record{{Key: []byte(seqKey), Value: b[:]}}, func(err error) {
+		if err != nil {
+			h.storeFailed(fmt.Errorf("reserve connection sequence numbers: %w", err))
+			return
+		}
+		durable.Store(limit)
+	})
 }
 
 func (g *storeGlue) putSeq(v uint64) error {

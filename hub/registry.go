@@ -128,7 +128,7 @@ func (h *Hub) registryOp(ctx context.Context, id string, op func(tx *txn) (*Iden
 		})
 	})
 	if !ok {
-		return Identity{}, errShuttingDown
+		return Identity{}, h.refusal()
 	}
 	r, err := wait(ctx, h, done)
 	if err != nil {

@@ -46,6 +46,9 @@ func (h *Hub) GetTwin(ctx context.Context, id string) (*twin.Doc, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if h.failed.Load() != nil {
+		return nil, h.refusal() // memory may be ahead of the disk
+	}
 	s := h.shardFor(id)
 	s.mu.RLock()
 	d := s.docs[id].Clone()
@@ -84,7 +87,7 @@ func (h *Hub) writeTwin(ctx context.Context, id string, p TwinPatch, etag, op st
 	done := make(chan result, 1)
 	ok := h.submitPriority(id, func(tx *txn) { h.applyWrite(tx, id, p, etag, op, done) })
 	if !ok {
-		return nil, errShuttingDown
+		return nil, h.refusal()
 	}
 	r, err := wait(ctx, h, done)
 	if err != nil {
