@@ -26,7 +26,8 @@ func (k *hook) ID() string { return "twinops" }
 func (k *hook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSessionEstablished, mqtt.OnDisconnect,
-		mqtt.OnPacketRead, mqtt.OnPacketEncode, mqtt.OnSubscribe, mqtt.OnUnsubscribe, mqtt.OnPublish:
+		mqtt.OnPacketRead, mqtt.OnPacketEncode, mqtt.OnSubscribe, mqtt.OnUnsubscribe, mqtt.OnPublish,
+		mqtt.OnPublishDropped:
 		return true
 	}
 	return false
@@ -40,6 +41,7 @@ var errQoS2 = fmt.Errorf("%w: QoS 2 publish refused: the hub supports QoS 0 and 
 var (
 	errTokenExpired = errors.New("SAS token expired; reconnect with a new token")
 	errDisabled     = errors.New("device disabled or deleted")
+	errBehind       = errors.New("device does not read its twin messages fast enough: its write queue is full and a twin answer or desired notification was lost; reconnect and get the twin")
 )
 
 // OnConnectAuthenticate authenticates the CONNECT and records the connection. A refusal
@@ -86,7 +88,7 @@ func (h *Hub) connOf(cl *mqtt.Client) *conn {
 // OnSessionEstablished marks a device connected.
 func (k *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	if c := k.h.connOf(cl); c != nil && c.Kind == kindDevice {
-		k.h.setConnected(c.DeviceID, true)
+		k.h.setConnected(c, true)
 	}
 }
 
@@ -104,8 +106,21 @@ func (k *hook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 	c.stopTimer()
 	h.log.Debug("client disconnected", "client", cl.ID, "err", err)
 	if c.Kind == kindDevice {
-		h.setConnected(c.DeviceID, false)
+		h.setConnected(c, false)
 	}
+}
+
+// OnPublishDropped ends the connection of a device that lost a twin answer or a desired
+// notification because its write queue was full. The SDKs wait forever for a lost answer
+// and never learn of a lost desired change; a closed connection at least makes the loss
+// visible, and SDKs that get the twin after reconnecting catch up.
+func (k *hook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
+	c := k.h.connOf(cl)
+	if c == nil || c.Kind != kindDevice || !strings.HasPrefix(pk.TopicName, c.prefix) {
+		return
+	}
+	k.h.log.Warn("twin message to a device dropped (write queue full); disconnecting it", "client", cl.ID, "topic", stripScope(pk.TopicName))
+	cl.Stop(errBehind)
 }
 
 // OnPacketRead closes connections that publish with QoS 2.

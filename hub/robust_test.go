@@ -3,6 +3,8 @@ package hub
 import (
 	"context"
 	"errors"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -113,5 +115,90 @@ func TestStoreFailureIsFatal(t *testing.T) {
 				t.Fatalf("%s after a failed commit: %v; want a 503 error", name, err)
 			}
 		})
+	}
+}
+
+// TestStaleDisconnectIgnored checks that a disconnect of a connection record that a newer
+// connection has replaced does not mark the device disconnected (quick reconnect: the old
+// connection's disconnect reaches the owner after the new connection's connect).
+func TestStaleDisconnectIgnored(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	createDevice(t, h, "dev1")
+	old := &conn{ID: "dev1", Kind: kindDevice, DeviceID: "dev1"}
+	cur := &conn{ID: "dev1", Kind: kindDevice, DeviceID: "dev1"}
+	settle := func() {
+		t.Helper()
+		done := make(chan struct{})
+		if !h.submit("dev1", func(*txn) { close(done) }) {
+			t.Fatal("submit refused")
+		}
+		select {
+		case <-done:
+		case <-time.After(waitTimeout):
+			t.Fatal("owner did not run the operation")
+		}
+	}
+	state := func() string {
+		t.Helper()
+		d, err := h.GetTwin(context.Background(), "dev1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.ConnectionState
+	}
+	h.conns.Store("dev1", cur)
+	defer h.conns.Delete("dev1")
+	h.setConnected(cur, true)
+	h.setConnected(old, false) // late: old was already replaced by cur
+	settle()
+	if s := state(); s != "Connected" {
+		t.Fatalf("after a stale disconnect the twin says %s, want Connected", s)
+	}
+	h.setConnected(old, true) // a connect of a record that is not current
+	h.conns.Delete("dev1")
+	h.setConnected(cur, false)
+	settle()
+	if s := state(); s != "Disconnected" {
+		t.Fatalf("after the current connection's disconnect the twin says %s, want Disconnected", s)
+	}
+}
+
+// TestDroppedDesiredDisconnects checks that a device whose write queue overflows (it does
+// not read) is disconnected instead of silently losing desired notifications.
+func TestDroppedDesiredDisconnects(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	x := createDevice(t, h, "dev1")
+	rc, err := dialRaw(h.PlainAddr().String(), "dev1", "localhost/dev1/?api-version=2021-04-12",
+		deviceToken(t, "dev1", x.Authentication.SymmetricKey.PrimaryKey, time.Now().Add(time.Hour)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.close()
+	if err := rc.subscribe("$iothub/twin/PATCH/properties/desired/#"); err != nil {
+		t.Fatal(err)
+	}
+	gone := make(chan struct{})
+	var once sync.Once
+	cancel := h.Watch(func(e Event) {
+		if e.Kind == EventConnection && e.Conn.DeviceID == "dev1" && !e.Conn.Connected {
+			once.Do(func() { close(gone) })
+		}
+	})
+	defer cancel()
+	big := strings.Repeat("x", 4000)
+	// The client reads nothing: the socket buffers fill, then mochi's queue (64), then
+	// a notification is dropped.
+	for i := 0; ; i++ {
+		select {
+		case <-gone:
+			return
+		default:
+		}
+		if i == 2000 {
+			t.Fatal("device still connected after 2000 unread 24 KB desired notifications")
+		}
+		if _, err := h.PatchTwin(context.Background(), "dev1", TwinPatch{Desired: map[string]any{"a": big, "b": big, "c": big, "d": big, "e": big, "f": big, "n": float64(i)}, HasDesired: true}, ""); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

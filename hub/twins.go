@@ -25,10 +25,19 @@ func (h *Hub) touch(tx *txn, d *twin.Doc) {
 }
 
 // setConnected records a device's connection state on its twin (no disk write) and
-// publishes a connection event with the next sequence number.
-func (h *Hub) setConnected(id string, connected bool) {
+// publishes a connection event with the next sequence number. The owner applies it only
+// while c is still the device's current connection record (for connected) or no newer
+// one has replaced it (for disconnected): after a quick reconnect, the old connection's
+// disconnect can reach the owner after the new one's connect, and must not win.
+func (h *Hub) setConnected(c *conn, connected bool) {
+	id := c.DeviceID
 	now := h.now()
 	h.submit(id, func(tx *txn) {
+		v, ok := h.conns.Load(c.ID)
+		current := ok && v.(*conn) == c
+		if connected && !current || !connected && ok && !current {
+			return // superseded by a newer connection's record
+		}
 		state := "Disconnected"
 		if connected {
 			state = "Connected"
