@@ -251,6 +251,7 @@ func (s *Service) clientOptions() *mqtt.ClientOptions {
 	o.SetCustomOpenConnectionFn(s.openConn)
 	o.SetOnConnectHandler(s.onConnect)
 	o.SetConnectionLostHandler(s.onLost)
+	o.SetReconnectingHandler(s.onReconnecting)
 	return o
 }
 

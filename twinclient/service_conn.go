@@ -38,6 +38,12 @@ func (s *Service) onConnect(c mqtt.Client) {
 			}
 		}
 	}
+	s.opened(fleet)
+}
+
+// opened opens the gate for requests once the connection is subscribed, and tells the
+// fleet; fleet is the cache whose events the subscription included (nil if none).
+func (s *Service) opened(fleet *Fleet) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -45,19 +51,38 @@ func (s *Service) onConnect(c mqtt.Client) {
 	}
 	s.gen++
 	gen := s.gen
-	close(s.ready)
+	select { // a late onConnect of an earlier connection may have opened the gate already
+	case <-s.ready:
+	default:
+		close(s.ready)
+	}
 	s.armRenewal()
+	// Fleet may have been called after onConnect read s.fleet but before the gate opened:
+	// it saw no connection and left the event subscription to us.
+	late := s.fleet
+	if fleet != nil {
+		late = nil
+	}
 	s.mu.Unlock()
 	s.log.Info("connected to hub", "url", s.broker.Redacted(), "generation", gen)
 	if fleet != nil {
 		fleet.connected(gen)
 	}
+	if late != nil {
+		go late.subscribe(gen)
+	}
 }
 
-// onLost runs when the connection drops: close the gate and fail what is pending.
+// onLost runs when the connection drops, concurrently with paho's first reconnect attempt
+// (which may even finish first), so it only records and logs: onReconnecting does the rest.
 func (s *Service) onLost(_ mqtt.Client, err error) {
 	s.setErr(err)
 	s.log.Warn("connection to hub lost; reconnecting", "err", err)
+}
+
+// onReconnecting runs before each reconnect attempt, and so always before the onConnect
+// of the next connection: close the gate and fail what is pending.
+func (s *Service) onReconnecting(mqtt.Client, *mqtt.ClientOptions) {
 	s.disconnected()
 }
 

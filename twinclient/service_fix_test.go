@@ -2,6 +2,7 @@ package twinclient
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -72,5 +73,94 @@ func TestServiceReplaceWithEmptySections(t *testing.T) {
 	}
 	if _, err := s.ReplaceTwin(ctx, "pump-1", Patch{}, ""); err == nil {
 		t.Fatal("a replace naming no section was accepted")
+	}
+}
+
+// paho runs OnConnectionLost concurrently with the first reconnect attempt, so it may run
+// after the new connection is up, and a late onConnect may find the gate open. Neither
+// may break the current connection (the gate stays open, the fleet stays synced) or panic.
+func TestServiceLateConnectionHandlers(t *testing.T) {
+	sh := startSvcHub(t)
+	s := sh.dial(t, "iothubowner")
+	ctx := testCtx(t)
+	if _, err := s.CreateDevice(ctx, Identity{DeviceID: "pump-1"}); err != nil {
+		t.Fatal(err)
+	}
+	f := s.Fleet(ctx)
+	waitState(t, ctx, f, Synced)
+	s.onLost(s.client, errors.New("late notice of an old connection's loss"))
+	if st := f.Status().State; st != Synced {
+		t.Fatalf("fleet state %v after a late connection-lost notice; want synced", st)
+	}
+	s.onConnect(s.client) // the gate is open already: must not close it twice
+	short, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := s.GetTwin(short, "pump-1"); err != nil {
+		t.Fatalf("request after a late connection-lost notice: %v", err)
+	}
+}
+
+// A real drop still fails nothing silently: requests come back after the reconnect and the
+// fleet lists again.
+func TestServiceReconnectsAfterDrop(t *testing.T) {
+	sh := startSvcHub(t)
+	s := sh.dial(t, "iothubowner")
+	ctx := testCtx(t)
+	f := s.Fleet(ctx)
+	waitState(t, ctx, f, Synced)
+	gen := s.generation()
+	s.dropConn()
+	for {
+		_, err := s.CreateDevice(ctx, Identity{DeviceID: "after-drop"})
+		if err == nil || IsStatus(err, 409) { // 409: an attempt that failed with ErrDisconnected was applied
+			break
+		}
+		if !errors.Is(err, ErrDisconnected) {
+			t.Fatalf("create after a drop: %v", err)
+		}
+	}
+	if s.generation() <= gen {
+		t.Fatalf("generation %d after a drop; want > %d", s.generation(), gen)
+	}
+	for f.Get("after-drop") == nil {
+		if _, err := f.Next(ctx); err != nil {
+			t.Fatalf("fleet never saw the device created after the drop: %v", err)
+		}
+	}
+}
+
+// Fleet called while onConnect is between its subscription and opening the gate: it sees
+// no connection, so onConnect must add the event subscription itself.
+func TestServiceFleetStartedDuringConnect(t *testing.T) {
+	sh := startSvcHub(t)
+	s := sh.dial(t, "iothubowner")
+	ctx := testCtx(t)
+	s.mu.Lock()
+	s.ready = make(chan struct{}) // as between a reconnect and its SUBACK
+	s.mu.Unlock()
+	f := s.Fleet(ctx) // sees no connection: leaves the subscription to onConnect
+	s.opened(nil)     // onConnect read s.fleet before Fleet set it
+	waitState(t, ctx, f, Synced)
+	if _, err := s.CreateDevice(ctx, Identity{DeviceID: "late-fleet"}); err != nil {
+		t.Fatal(err)
+	}
+	for f.Get("late-fleet") == nil {
+		if _, err := f.Next(ctx); err != nil {
+			t.Fatalf("no event reached a fleet started during connect: %v", err)
+		}
+	}
+}
+
+// waitState waits (within ctx) until the fleet reaches want.
+func waitState(t *testing.T, ctx context.Context, f *Fleet, want State) {
+	t.Helper()
+	for f.Status().State != want {
+		b, err := f.Next(ctx)
+		if err != nil {
+			t.Fatalf("fleet never reached %v (now %v): %v", want, f.Status().State, err)
+		}
+		if b.Status.State == want {
+			return
+		}
 	}
 }
