@@ -116,8 +116,8 @@ func (k *hook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 // visible, and SDKs that get the twin after reconnecting catch up.
 func (k *hook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
 	c := k.h.connOf(cl)
-	if c == nil || c.Kind != kindDevice || !strings.HasPrefix(pk.TopicName, c.prefix) {
-		return
+	if c == nil || c.Kind != kindDevice || cl.Closed() || !strings.HasPrefix(pk.TopicName, c.prefix) {
+		return // already stopped: log once
 	}
 	k.h.log.Warn("twin message to a device dropped (write queue full); disconnecting it", "client", cl.ID, "topic", stripScope(pk.TopicName))
 	cl.Stop(errBehind)
