@@ -2,6 +2,7 @@ package twinclient
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,9 +77,12 @@ type Batch struct {
 }
 
 const (
-	maxRing  = 10000   // events kept for the consumer between two calls to Next
-	maxQueue = 1 << 20 // events queued from paho before the cache gives up and re-lists
-	listPage = 1000    // page size of the listing
+	maxRing  = 10000 // events kept for the consumer between two calls to Next
+	listPage = 1000  // page size of the listing
+	// maxQueueBytes bounds what is queued from paho (payloads, topics and a per-publish
+	// overhead) before the cache gives up and re-lists; a batch publish is up to 64 KB.
+	maxQueueBytes    = 64 << 20
+	rawEventOverhead = 64 // bytes counted per queued publish besides its topic and payload
 )
 
 // Fleet is an exact, live copy of every twin of the hub, kept by list-then-watch
@@ -91,6 +95,7 @@ type Fleet struct {
 	// from paho's router goroutine to the worker
 	qmu      sync.Mutex
 	queue    []rawEvent
+	qbytes   int // bytes counted in queue, against maxQueueBytes
 	overflow bool
 	wake     chan struct{}                           // cap 1: something queued or the connection changed
 	gen      atomic.Uint64                           // latest connection generation
@@ -101,7 +106,8 @@ type Fleet struct {
 	mu      sync.Mutex
 	docs    map[string]*entry
 	dirty   map[string]struct{}
-	ring    []Event
+	ring    []Event // up to maxRing events; once full, a circular buffer starting at ringOld
+	ringOld int     // index of the oldest event in a full ring
 	status  Status
 	changed bool          // status changed since the last batch
 	notify  chan struct{} // cap 1: a batch is ready
@@ -216,11 +222,13 @@ func (f *Fleet) enqueue(topic string, payload []byte) {
 		return
 	}
 	f.qmu.Lock()
-	if len(f.queue) >= maxQueue {
-		f.queue = nil
+	n := len(topic) + len(payload) + rawEventOverhead
+	if f.qbytes+n > maxQueueBytes {
+		f.queue, f.qbytes = nil, 0
 		f.overflow = true
 	} else if !f.overflow {
 		f.queue = append(f.queue, rawEvent{topic, payload})
+		f.qbytes += n
 	}
 	f.qmu.Unlock()
 	f.poke()
@@ -230,7 +238,7 @@ func (f *Fleet) enqueue(topic string, payload []byte) {
 func (f *Fleet) takeQueue(buf []rawEvent) ([]rawEvent, bool) {
 	f.qmu.Lock()
 	q, over := f.queue, f.overflow
-	f.queue, f.overflow = buf[:0], false
+	f.queue, f.qbytes, f.overflow = buf[:0], 0, false
 	f.qmu.Unlock()
 	return q, over
 }
@@ -265,7 +273,11 @@ func (f *Fleet) Next(ctx context.Context) (Batch, error) {
 }
 
 func (f *Fleet) batchLocked() Batch {
-	b := Batch{Twins: make(map[string]*twin.Doc, len(f.dirty)), Events: f.ring, Status: f.status}
+	events := f.ring
+	if f.ringOld > 0 { // a full ring that wrapped: hand out the events in order
+		events = slices.Concat(f.ring[f.ringOld:], f.ring[:f.ringOld])
+	}
+	b := Batch{Twins: make(map[string]*twin.Doc, len(f.dirty)), Events: events, Status: f.status}
 	for id := range f.dirty {
 		if e := f.docs[id]; e != nil {
 			e.shared = sharedAll
@@ -275,7 +287,7 @@ func (f *Fleet) batchLocked() Batch {
 		}
 	}
 	clear(f.dirty)
-	f.ring = nil
+	f.ring, f.ringOld = nil, 0
 	f.changed = false
 	return b
 }

@@ -267,13 +267,16 @@ func (f *Fleet) removeLocked(id string) {
 	f.dirty[id] = struct{}{}
 }
 
+// pushLocked adds an event for the consumer; when the ring is full it overwrites the
+// oldest in place (no shifting under the lock while the consumer is behind).
 func (f *Fleet) pushLocked(ev Event) {
-	if len(f.ring) >= maxRing {
-		n := copy(f.ring, f.ring[1:])
-		f.ring = f.ring[:n]
-		f.status.EventsDropped++
+	if len(f.ring) < maxRing {
+		f.ring = append(f.ring, ev)
+		return
 	}
-	f.ring = append(f.ring, ev)
+	f.ring[f.ringOld] = ev
+	f.ringOld = (f.ringOld + 1) % len(f.ring)
+	f.status.EventsDropped++
 }
 
 // apply applies a run of queued events, then re-reads the twins whose changes were
