@@ -38,6 +38,7 @@ type conn struct {
 	prefix   string        // scoping prefix of this client's private topics, e.g. "$d/6465763031/"
 	timer    *time.Timer   // disconnects the client when its token expires
 	inflight chan struct{} // devices: one token per request not yet answered
+	out      outbox        // devices: twin messages being written (outbox.go)
 }
 
 // maxDeviceInflight bounds a device's unanswered twin requests. A device that sends more

@@ -174,10 +174,10 @@ func (h *Hub) deviceError(c *conn, rid string, err error) {
 	h.answerDevice(c, topicTwinRes+strconv.Itoa(status)+"/?$rid="+rid, body)
 }
 
-// answerDevice publishes the answer to a device request and releases its in-flight token.
+// answerDevice writes the answer to a device request (never dropped while the connection
+// lives) and then releases its in-flight token.
 func (h *Hub) answerDevice(c *conn, topic string, body []byte) {
-	h.reply(c, topic, body)
-	<-c.inflight
+	h.sendDevice(c, topic, body, true)
 }
 
 // trackingID returns a unique id for an error answer.
@@ -186,8 +186,12 @@ func (h *Hub) trackingID() string {
 }
 
 // notifyDesired pushes a desired change to device id (delivered only if it is connected
-// and subscribed to the desired topic).
+// and subscribed to the desired topic), in order with its twin answers.
 func (h *Hub) notifyDesired(id string, patch map[string]any, version int64) {
+	v, ok := h.conns.Load(id)
+	if !ok || v.(*conn).Kind != kindDevice {
+		return
+	}
 	body := twin.AppendDesiredNotification(nil, patch, version)
-	h.publish(scopeDeviceTopic(scopePrefix(kindDevice, id), topicDesiredPatch+strconv.FormatInt(version, 10)), body)
+	h.sendDevice(v.(*conn), topicDesiredPatch+strconv.FormatInt(version, 10), body, false)
 }

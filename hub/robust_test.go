@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -200,5 +201,55 @@ func TestDroppedDesiredDisconnects(t *testing.T) {
 		if _, err := h.PatchTwin(context.Background(), "dev1", TwinPatch{Desired: map[string]any{"a": big, "b": big, "c": big, "d": big, "e": big, "f": big, "n": float64(i)}, HasDesired: true}, ""); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestUnsubscribedAnswersReleaseInflight checks that requests sent before subscribing to
+// twin answers get none (as on IoT Hub) and do not use up the device's in-flight limit.
+func TestUnsubscribedAnswersReleaseInflight(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	x := createDevice(t, h, "dev1")
+	rc, err := dialRaw(h.PlainAddr().String(), "dev1", "localhost/dev1/?api-version=2021-04-12",
+		deviceToken(t, "dev1", x.Authentication.SymmetricKey.PrimaryKey, time.Now().Add(time.Hour)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.close()
+	patched := make(chan struct{})
+	var once sync.Once
+	cancel := h.Watch(func(e Event) {
+		if e.Kind == EventTwin && e.Twin.DeviceID == "dev1" {
+			once.Do(func() { close(patched) })
+		}
+	})
+	defer cancel()
+	for i := range 3 * maxDeviceInflight {
+		rc.publish("$iothub/twin/GET/?$rid=u"+strconv.Itoa(i), nil)
+	}
+	// Read only once the unanswered GETs have given back their in-flight tokens; its
+	// event comes after every earlier answer was decided.
+	rc.publish("$iothub/twin/PATCH/properties/reported/?$rid=last", []byte(`{"x":1}`))
+	if err := rc.flush(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-patched:
+	case <-time.After(waitTimeout):
+		t.Fatal("the patch after the unanswered requests was not applied: in-flight tokens not released")
+	}
+	if err := rc.subscribe("$iothub/twin/res/#"); err != nil { // SUBACK comes first: nothing was answered
+		t.Fatal(err)
+	}
+	rc.publish("$iothub/twin/GET/?$rid=probe", nil)
+	if err := rc.flush(); err != nil {
+		t.Fatal(err)
+	}
+	_ = rc.c.SetReadDeadline(time.Now().Add(waitTimeout))
+	topic, _, err := rc.readPublish()
+	if err != nil {
+		t.Fatalf("no answer to the probe: %v", err)
+	}
+	if topic != "$iothub/twin/res/200/?$rid=probe" {
+		t.Fatalf("first answer on %s; want the probe's (requests before the subscription get none)", topic)
 	}
 }
