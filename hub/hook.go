@@ -233,19 +233,6 @@ func (k *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	return pk, packets.CodeSuccessIgnore
 }
 
-// reply delivers a publish to client c only, on topic (unscoped, e.g.
-// "$iothub/twin/res/200/?$rid=1"), if c holds a matching subscription. QoS 0; it never
-// blocks: a client whose write queue is full loses the message (logged).
-func (h *Hub) reply(c *conn, topic string, payload []byte) {
-	if c.Kind == kindDevice {
-		if t := scopeDeviceTopic(c.prefix, topic); t != "" {
-			h.publish(t, payload)
-		}
-		return
-	}
-	h.publish(c.prefix+topic, payload)
-}
-
 // publish injects a publish from the hub itself; delivery is governed by subscriptions
 // and OnACLCheck.
 func (h *Hub) publish(topic string, payload []byte) {
