@@ -88,7 +88,7 @@ func New(c *common.Common) Model {
 		Abort:   key.NewBinding(key.WithKeys("A"), key.WithHelp("A", "abort: stop all further writes")),
 		Failed:  key.NewBinding(key.WithKeys("f"), key.WithHelp("f", "show the failed devices in the fleet view")),
 	}}
-	placeholders := [3]string{"firmware.version", "2.1.0", "10"}
+	placeholders := [3]string{"firmware.version", "type the new value, e.g. 2.1.0", "10"}
 	for i := range m.fields {
 		f := textinput.New()
 		f.Prompt = ""
