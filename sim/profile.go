@@ -125,6 +125,16 @@ func (o Options) Profile(id string) Profile {
 	}
 }
 
+// Desired is the desired configuration Provision gives a device it creates through a
+// registry that can set it: the firmware it ships with and the default telemetry
+// frequency, which the device already runs, so a fresh fleet starts in sync.
+func (p Profile) Desired() map[string]any {
+	return map[string]any{
+		"firmware":        map[string]any{"version": p.Firmware},
+		"telemetryConfig": map[string]any{"sendFrequency": defaultFrequency},
+	}
+}
+
 // Tags are the twin tags Provision sets for a profile.
 func (p Profile) Tags() map[string]any {
 	return map[string]any{"region": p.Region, "ring": p.Ring, "model": p.Model}

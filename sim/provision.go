@@ -78,8 +78,14 @@ func provisionOne(ctx context.Context, r Registry, o Options, id string) (string
 		return "", fmt.Errorf("sim: provisioning %s: %w", id, err)
 	}
 	if created {
-		if err := r.SetTags(ctx, id, o.Profile(id).Tags()); err != nil {
+		p := o.Profile(id)
+		if err := r.SetTags(ctx, id, p.Tags()); err != nil {
 			return "", fmt.Errorf("sim: tagging %s: %w", id, err)
+		}
+		if ds, ok := r.(desiredSetter); ok {
+			if err := ds.SetDesired(ctx, id, p.Desired()); err != nil {
+				return "", fmt.Errorf("sim: setting desired of %s: %w", id, err)
+			}
 		}
 	}
 	return c, nil
@@ -105,6 +111,20 @@ func (s serviceRegistry) EnsureDevice(ctx context.Context, id string) (string, b
 	}
 	c, err := s.svc.DeviceConnectionString(ctx, id)
 	return c, created, err
+}
+
+// desiredSetter is what a Registry may also do: give a device it created its first desired
+// properties, so that a new twin shows desired and reported side by side.
+type desiredSetter interface {
+	SetDesired(ctx context.Context, id string, desired map[string]any) error
+}
+
+var _ desiredSetter = serviceRegistry{}
+
+// SetDesired merges desired properties with a patch that applies whatever the twin's etag.
+func (s serviceRegistry) SetDesired(ctx context.Context, id string, desired map[string]any) error {
+	_, err := s.svc.PatchTwin(ctx, id, twinclient.Patch{Desired: desired}, "*")
+	return err
 }
 
 // SetTags merges tags with a patch that applies whatever the twin's etag.

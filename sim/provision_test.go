@@ -43,6 +43,9 @@ func TestProvisionThroughServiceKeepsExisting(t *testing.T) {
 		if !reflect.DeepEqual(tw.Tags, o.Profile(id).Tags()) {
 			t.Fatalf("%s tags %v, want %v", id, tw.Tags, o.Profile(id).Tags())
 		}
+		if !reflect.DeepEqual(tw.Desired.Values, o.Profile(id).Desired()) {
+			t.Fatalf("%s desired %v, want %v", id, tw.Desired.Values, o.Profile(id).Desired())
+		}
 	}
 	retag := map[string]any{"ring": "canary"}
 	if _, err := s.h.PatchTwin(ctx, "svc-0002", hub.TwinPatch{Tags: retag, HasTags: true}, "*"); err != nil {

@@ -99,6 +99,10 @@ func (d *consoleDriver) keys(keys ...string) {
 			msg = tea.KeyPressMsg{Code: tea.KeyEnd}
 		case "left":
 			msg = tea.KeyPressMsg{Code: tea.KeyLeft}
+		case "down":
+			msg = tea.KeyPressMsg{Code: tea.KeyDown}
+		case "backspace":
+			msg = tea.KeyPressMsg{Code: tea.KeyBackspace}
 		case "ctrl+s":
 			msg = tea.KeyPressMsg{Code: 's', Mod: tea.ModCtrl}
 		default:
@@ -163,8 +167,10 @@ func TestConsoleEndToEnd(t *testing.T) {
 	d.waitFor("three connected devices", 30*time.Second, func(s string) bool { return strings.Contains(s, "3/3 connected") })
 	d.keys("enter")
 	d.waitFor("the twin screen", 5*time.Second, func(s string) bool { return strings.Contains(s, "RECENT CHANGES") })
-	d.keys("e", "end", "left")
-	d.typeText(`"telemetryConfig": {"sendFrequency": "17s"}`)
+	// The demo provisioning gives every device its desired firmware and telemetry
+	// settings; line 6 of the editor is `    "sendFrequency": "5m"`: change 5m to 17s.
+	d.keys("e", "down", "down", "down", "down", "down", "end", "left", "backspace", "backspace")
+	d.typeText(`17s`)
 	d.waitFor("a valid edit", 5*time.Second, func(s string) bool {
 		return strings.Contains(s, `patch desired {"telemetryConfig":{"sendFrequency":"17s"}}`)
 	})
