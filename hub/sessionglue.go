@@ -10,11 +10,9 @@ import (
 
 // addSessionHook adds hub/store's session hook, which keeps persistent sessions (the
 // subscriptions as rewritten by our OnSubscribe) in the store across restarts. It must
-// come after the hub's own hook. Sessions are restored lazily, when their client
-// reconnects, so start-up does not grow with the number of stored sessions (eager restore
-// costs about 4 CPU seconds for 100,000; docs/benchmarks/store.md).
+// come after the hub's own hook.
 func (h *Hub) addSessionHook() error {
-	h.sessions = store.NewLazySessionHook(h.st.st, h.srv, h.log.With("component", "sessions"))
+	h.sessions = store.NewSessionHook(h.st.st, h.log.With("component", "sessions"))
 	return h.srv.AddHook(h.sessions, nil)
 }
 
