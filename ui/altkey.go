@@ -30,6 +30,17 @@ func (m Model) plainAlt(msg tea.KeyPressMsg) tea.KeyPressMsg {
 	return msg
 }
 
+// escThenKey reports whether an unbound alt key should act as Esc followed by the key:
+// on screens other than the fleet table and away from text entry, where Esc goes back.
+// (On the table Esc would clear the filter, and in a text field it would end the input,
+// so there the key alone is safer: nothing typed is lost or run as a command.)
+func (m Model) escThenKey(msg tea.KeyPressMsg) bool {
+	if msg.Mod&^tea.ModShift != tea.ModAlt || m.screen == screenFleet || m.capturing() || m.altBound(msg) {
+		return false
+	}
+	return m.plainAlt(msg).Text != ""
+}
+
 // altBound reports whether the alt key has a binding of its own: a global or screen
 // key, or (while text is being typed) one of the text input's and text area's word keys.
 func (m Model) altBound(msg tea.KeyPressMsg) bool {

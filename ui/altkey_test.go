@@ -27,6 +27,19 @@ func TestEscColonTypedFastOpensTheQuery(t *testing.T) {
 	}
 }
 
+func TestEscColonOnTheTwinGoesBackAndOpensTheQuery(t *testing.T) {
+	m, _ := newTestModel(t, 40, false)
+	m = size(t, m, 80, 24)
+	m = keys(t, m, "enter")
+	if m.screen != screenTwin {
+		t.Fatalf("enter on the fleet opened %s, want the twin", screenNames[m.screen])
+	}
+	m = update(t, m, alt(':'))
+	if m.screen != screenFleet || !m.fleet.Capturing() {
+		t.Fatalf("Esc+: on the twin left screen %s capturing %v, want the fleet's query prompt", screenNames[m.screen], m.fleet.Capturing())
+	}
+}
+
 func TestPlainAlt(t *testing.T) {
 	tests := map[string]struct {
 		msg       tea.KeyPressMsg

@@ -151,6 +151,15 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.flash, m.flashErr, m.flashAt = msg.Text, msg.Err, m.c.Now()
 		return m, nil
 	case tea.KeyPressMsg:
+		if m.escThenKey(msg) {
+			// Esc and a key typed fast, away from text entry: go back, then the key.
+			back, cmd := m.Update(common.BackMsg{})
+			if nm, ok := back.(Model); ok {
+				next, kcmd := nm.updateKey(nm.plainAlt(msg))
+				return next, tea.Batch(cmd, kcmd)
+			}
+			return back, cmd
+		}
 		return m.updateKey(m.plainAlt(msg))
 	}
 	if cmd, ok := m.navigate(msg); ok {
