@@ -14,7 +14,7 @@ const maxGroupKeys = 4
 // aggSpec describes one select item of an aggregate query.
 type aggSpec struct {
 	fn    string // "COUNT", "SUM", "AVG", "MIN", "MAX"; "" for a grouped property
-	arg   evalFn // nil for COUNT()
+	arg   exprFn // nil for COUNT()
 	name  string // output member name
 	group int    // index into GROUP BY for a grouped property, else -1
 }
@@ -68,8 +68,12 @@ func (a *Aggregator) add(g *group) {
 // Add accumulates d if it passes the WHERE condition. It reads d only during the call
 // and keeps nothing of it.
 func (a *Aggregator) Add(d *twin.Doc) {
+	a.addCtx(evalCtx{d: d})
+}
+
+func (a *Aggregator) addCtx(d evalCtx) {
 	q := a.q
-	if q.match != nil && !q.match(d).isTrue() {
+	if !q.matchCtx(d) {
 		return
 	}
 	var k groupKey
@@ -158,7 +162,7 @@ func groupKeyOf(v value) scalarKey {
 	return keyOf(v)
 }
 
-func (q *Query) accumulate(g *group, d *twin.Doc) {
+func (q *Query) accumulate(g *group, d evalCtx) {
 	for i := range q.aggs {
 		s := &q.aggs[i]
 		if s.fn == "" {

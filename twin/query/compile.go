@@ -1,48 +1,52 @@
 package query
 
-import (
-	"math"
+import "math"
 
-	"github.com/twinops/twinops/twin"
-)
+// compiler compiles the expressions of one query and numbers the paths that a Table can
+// answer from a column (see column.go): every path with the same canonical text shares
+// one slot.
+type compiler struct {
+	cols  []colPath      // by slot
+	slots map[string]int // canonical path -> slot
+}
 
 // compile turns an expression tree into a closure. Evaluating the closure allocates
 // nothing for paths, constants, comparisons, logic, arithmetic, IN and the functions.
-func compile(e expr) evalFn {
+func (c *compiler) compile(e expr) exprFn {
 	switch e := e.(type) {
 	case *litExpr:
 		v := e.v
-		return func(*twin.Doc) value { return v }
+		return func(evalCtx) value { return v }
 	case *arrayExpr:
-		return compileArray(e)
+		return c.compileArray(e)
 	case *pathExpr:
-		return compilePath(e)
+		return c.compilePathExpr(e)
 	case *unaryExpr:
-		return compileUnary(e)
+		return c.compileUnary(e)
 	case *binaryExpr:
 		switch e.op {
 		case "AND":
-			return compileAnd(compile(e.x), compile(e.y))
+			return compileAnd(c.compile(e.x), c.compile(e.y))
 		case "OR":
-			return compileOr(compile(e.x), compile(e.y))
+			return compileOr(c.compile(e.x), c.compile(e.y))
 		case "=", "!=", "<", ">", "<=", ">=":
-			return compileCompare(e)
+			return c.compileCompare(e)
 		}
-		return compileArith(e.op, compile(e.x), compile(e.y))
+		return compileArith(e.op, c.compile(e.x), c.compile(e.y))
 	case *inExpr:
-		return compileIn(e)
+		return c.compileIn(e)
 	case *callExpr:
-		return compileCall(e)
+		return c.compileCall(e)
 	}
 	panic("query: cannot compile " + e.String())
 }
 
-func compileArray(e *arrayExpr) evalFn {
-	fns := make([]evalFn, len(e.elems))
+func (c *compiler) compileArray(e *arrayExpr) exprFn {
+	fns := make([]exprFn, len(e.elems))
 	for i, x := range e.elems {
-		fns[i] = compile(x)
+		fns[i] = c.compile(x)
 	}
-	return func(d *twin.Doc) value {
+	return func(d evalCtx) value {
 		out := make([]any, 0, len(fns))
 		for _, f := range fns {
 			if x, ok := f(d).toAny(); ok {
@@ -53,25 +57,25 @@ func compileArray(e *arrayExpr) evalFn {
 	}
 }
 
-func compileUnary(e *unaryExpr) evalFn {
-	x := compile(e.x)
+func (c *compiler) compileUnary(e *unaryExpr) exprFn {
+	x := c.compile(e.x)
 	switch e.op {
 	case "NOT":
-		return func(d *twin.Doc) value {
+		return func(d evalCtx) value {
 			if v := x(d); v.k == kBool {
 				return boolv(!v.b)
 			}
 			return undef
 		}
 	case "-":
-		return func(d *twin.Doc) value {
+		return func(d evalCtx) value {
 			if v := x(d); v.k == kNum {
 				return numv(-v.n)
 			}
 			return undef
 		}
 	}
-	return func(d *twin.Doc) value { // unary +
+	return func(d evalCtx) value { // unary +
 		if v := x(d); v.k == kNum {
 			return v
 		}
@@ -80,8 +84,8 @@ func compileUnary(e *unaryExpr) evalFn {
 }
 
 // compileAnd: false if either side is false, true if both are true, else undefined.
-func compileAnd(x, y evalFn) evalFn {
-	return func(d *twin.Doc) value {
+func compileAnd(x, y exprFn) exprFn {
+	return func(d evalCtx) value {
 		a := x(d)
 		if a.k == kBool && !a.b {
 			return vfalse
@@ -98,8 +102,8 @@ func compileAnd(x, y evalFn) evalFn {
 }
 
 // compileOr: true if either side is true, false if both are false, else undefined.
-func compileOr(x, y evalFn) evalFn {
-	return func(d *twin.Doc) value {
+func compileOr(x, y exprFn) exprFn {
+	return func(d evalCtx) value {
 		a := x(d)
 		if a.isTrue() {
 			return vtrue
@@ -118,11 +122,11 @@ func compileOr(x, y evalFn) evalFn {
 // compileCompare compiles a comparison. Only primitives of the same kind compare; any
 // other pair gives undefined, so the condition does not pass. A time attribute compared
 // with a constant string that reads as a time compares by instant.
-func compileCompare(e *binaryExpr) evalFn {
-	if f := compileEquals(e); f != nil {
+func (c *compiler) compileCompare(e *binaryExpr) exprFn {
+	if f := c.compileEquals(e); f != nil {
 		return f
 	}
-	x, y := compile(timeConst(e.x, e.y)), compile(timeConst(e.y, e.x))
+	x, y := c.compile(timeConst(e.x, e.y)), c.compile(timeConst(e.y, e.x))
 	var test func(c int) bool
 	switch e.op {
 	case "=":
@@ -138,7 +142,7 @@ func compileCompare(e *binaryExpr) evalFn {
 	default:
 		test = func(c int) bool { return c >= 0 }
 	}
-	return func(d *twin.Doc) value {
+	return func(d evalCtx) value {
 		c, ok := compare(x(d), y(d))
 		if !ok {
 			return undef
@@ -149,25 +153,25 @@ func compileCompare(e *binaryExpr) evalFn {
 
 // compileEquals is the fast path for the commonest condition, a property = or != a
 // string or number constant; nil when e is not of that form.
-func compileEquals(e *binaryExpr) evalFn {
+func (c *compiler) compileEquals(e *binaryExpr) exprFn {
 	lit, ok := e.y.(*litExpr)
 	p, isPath := e.x.(*pathExpr)
 	if !ok || !isPath || (e.op != "=" && e.op != "!=") || isTimeField(p) {
 		return nil
 	}
-	x, c, eq := compile(p), lit.v, e.op == "="
-	switch c.k {
+	x, k, eq := c.compile(p), lit.v, e.op == "="
+	switch k.k {
 	case kStr:
-		return func(d *twin.Doc) value {
+		return func(d evalCtx) value {
 			if v := x(d); v.k == kStr {
-				return boolv((v.s == c.s) == eq)
+				return boolv((v.s == k.s) == eq)
 			}
 			return undef // times never come from a non-time path
 		}
 	case kNum:
-		return func(d *twin.Doc) value {
+		return func(d evalCtx) value {
 			if v := x(d); v.k == kNum {
-				return boolv((v.n == c.n) == eq)
+				return boolv((v.n == k.n) == eq)
 			}
 			return undef
 		}
@@ -191,7 +195,7 @@ func timeConst(e, other expr) expr {
 
 // compileArith compiles + - * / %: numbers only, else undefined; dividing by zero is
 // undefined too.
-func compileArith(op string, x, y evalFn) evalFn {
+func compileArith(op string, x, y exprFn) exprFn {
 	var f func(a, b float64) (float64, bool)
 	switch op {
 	case "+":
@@ -205,7 +209,7 @@ func compileArith(op string, x, y evalFn) evalFn {
 	default:
 		f = func(a, b float64) (float64, bool) { return math.Mod(a, b), b != 0 }
 	}
-	return func(d *twin.Doc) value {
+	return func(d evalCtx) value {
 		a, b := x(d), y(d)
 		if a.k != kNum || b.k != kNum {
 			return undef
@@ -244,8 +248,8 @@ func keyOf(v value) scalarKey {
 // compileIn compiles x IN [...] / x NIN [...]. IN is true when x equals an element, false
 // when x is another primitive; NIN is its negation. An undefined x, an object or an array
 // gives undefined, so neither IN nor NIN passes for a property the twin does not have.
-func compileIn(e *inExpr) evalFn {
-	x := compile(e.x)
+func (c *compiler) compileIn(e *inExpr) exprFn {
+	x := c.compile(e.x)
 	set := make(map[scalarKey]struct{}, len(e.list))
 	var strs []string // the string elements, for times compared with strings
 	for _, v := range e.list {
@@ -258,7 +262,7 @@ func compileIn(e *inExpr) evalFn {
 		}
 	}
 	not := e.not
-	return func(d *twin.Doc) value {
+	return func(d evalCtx) value {
 		v := x(d)
 		var found bool
 		switch v.k {
@@ -278,11 +282,11 @@ func compileIn(e *inExpr) evalFn {
 	}
 }
 
-func compileCall(e *callExpr) evalFn {
+func (c *compiler) compileCall(e *callExpr) exprFn {
 	if e.fn.arity == 1 {
-		f, a := e.fn.fn1, compile(e.args[0])
-		return func(d *twin.Doc) value { return f(a(d)) }
+		f, a := e.fn.fn1, c.compile(e.args[0])
+		return func(d evalCtx) value { return f(a(d)) }
 	}
-	f, a, b := e.fn.fn2, compile(e.args[0]), compile(e.args[1])
-	return func(d *twin.Doc) value { return f(a(d), b(d)) }
+	f, a, b := e.fn.fn2, c.compile(e.args[0]), c.compile(e.args[1])
+	return func(d evalCtx) value { return f(a(d), b(d)) }
 }

@@ -50,13 +50,14 @@ const (
 
 // Query is a parsed and compiled query.
 type Query struct {
-	src     string
-	st      *stmt
-	match   evalFn   // nil: no WHERE
-	project []evalFn // per select item; nil for aggregates
-	groupBy []evalFn
-	aggs    []aggSpec // per select item (fn "" for plain items)
-	agg     bool
+	src        string
+	st         *stmt
+	match      exprFn   // nil: no WHERE
+	projectFns []exprFn // per select item; nil for aggregates
+	groupBy    []exprFn
+	aggs       []aggSpec // per select item (fn "" for plain items)
+	agg        bool
+	cols       []colPath // the paths a Table may answer from columns, by slot
 }
 
 // Result is the outcome of Run.
@@ -127,8 +128,9 @@ func (p *parser) parseCondition() (*stmt, error) {
 // build checks the select list against GROUP BY and compiles everything.
 func build(src string, st *stmt) (*Query, error) {
 	q := &Query{src: src, st: st, agg: len(st.groupBy) > 0}
+	var c compiler
 	if st.where != nil {
-		q.match = compile(st.where)
+		q.match = c.compile(st.where)
 	}
 	for _, it := range st.items {
 		if it.agg != nil {
@@ -142,30 +144,31 @@ func build(src string, st *stmt) (*Query, error) {
 		return nil, errAt(src, st.groupBy[maxGroupKeys].offset(), "GROUP BY takes at most %d properties", maxGroupKeys)
 	}
 	for _, g := range st.groupBy {
-		q.groupBy = append(q.groupBy, compile(g))
+		q.groupBy = append(q.groupBy, c.compile(g))
 	}
 	for _, it := range st.items {
-		spec, err := q.compileItem(src, it)
+		spec, err := q.compileItem(&c, src, it)
 		if err != nil {
 			return nil, err
 		}
 		q.aggs = append(q.aggs, spec)
 	}
+	q.cols = c.cols
 	return q, nil
 }
 
 // compileItem compiles one projection. In an aggregate query a plain item must be one of
 // the GROUP BY expressions.
-func (q *Query) compileItem(src string, it selItem) (aggSpec, error) {
+func (q *Query) compileItem(c *compiler, src string, it selItem) (aggSpec, error) {
 	if it.agg != nil {
 		spec := aggSpec{fn: it.agg.fn, name: it.name, group: -1}
 		if it.agg.arg != nil {
-			spec.arg = compile(it.agg.arg)
+			spec.arg = c.compile(it.agg.arg)
 		}
-		q.project = append(q.project, nil)
+		q.projectFns = append(q.projectFns, nil)
 		return spec, nil
 	}
-	q.project = append(q.project, compile(it.e))
+	q.projectFns = append(q.projectFns, c.compile(it.e))
 	spec := aggSpec{name: it.name, group: -1}
 	if !q.agg {
 		return spec, nil
@@ -187,7 +190,11 @@ func (q *Query) String() string { return q.src }
 
 // Match reports whether the twin passes the WHERE condition (true when there is none).
 func (q *Query) Match(d *twin.Doc) bool {
-	return q.match == nil || q.match(d).isTrue()
+	return q.matchCtx(evalCtx{d: d})
+}
+
+func (q *Query) matchCtx(x evalCtx) bool {
+	return q.match == nil || q.match(x).isTrue()
 }
 
 // Aggregate reports whether the query aggregates (COUNT/SUM/AVG/MIN/MAX or GROUP BY):
@@ -210,16 +217,23 @@ func (q *Query) Run(docs iter.Seq[*twin.Doc]) (*Result, error) {
 	if q.agg {
 		return &Result{Rows: q.aggregate(docs), ItemType: ItemRaw}, nil
 	}
-	type hit struct {
-		id  string
-		row any
-	}
 	var hits []hit
 	for d := range docs {
-		if q.Match(d) {
-			hits = append(hits, hit{d.DeviceID, q.Project(d)})
+		if x := (evalCtx{d: d}); q.matchCtx(x) {
+			hits = append(hits, hit{d.DeviceID, q.project(x)})
 		}
 	}
+	return q.result(hits), nil
+}
+
+// hit is a twin that passed the WHERE condition: its id and its row.
+type hit struct {
+	id  string
+	row any
+}
+
+// result sorts hits by device id, applies TOP and makes the Result.
+func (q *Query) result(hits []hit) *Result {
 	slices.SortFunc(hits, func(a, b hit) int { return strings.Compare(a.id, b.id) })
 	if q.st.top >= 0 && len(hits) > q.st.top {
 		hits = hits[:q.st.top]
@@ -231,21 +245,25 @@ func (q *Query) Run(docs iter.Seq[*twin.Doc]) (*Result, error) {
 	for i, h := range hits {
 		res.Rows[i] = h.row
 	}
-	return res, nil
+	return res
 }
 
 // Project returns the projection row of one twin for a non-aggregate query with a select
 // list (undefined members left out). For SELECT * it returns d itself.
 func (q *Query) Project(d *twin.Doc) any {
+	return q.project(evalCtx{d: d})
+}
+
+func (q *Query) project(x evalCtx) any {
 	if q.st.star {
-		return d
+		return x.d
 	}
-	row := make(map[string]any, len(q.project))
-	for i, f := range q.project { // toAny copies objects and arrays
+	row := make(map[string]any, len(q.projectFns))
+	for i, f := range q.projectFns { // toAny copies objects and arrays
 		if f == nil {
 			continue
 		}
-		if x, ok := f(d).toAny(); ok {
+		if x, ok := f(x).toAny(); ok {
 			row[q.aggs[i].name] = x
 		}
 	}

@@ -17,7 +17,8 @@ func evalRef(e expr, d *twin.Doc) value {
 	case *pathExpr:
 		return compilePath(e)(d)
 	case *arrayExpr:
-		return compileArray(e)(d)
+		var c compiler
+		return c.compileArray(e)(evalCtx{d: d})
 	case *unaryExpr:
 		v := evalRef(e.x, d)
 		switch {
@@ -124,7 +125,7 @@ func checkAgainstRef(t *testing.T, q *Query, docs []*twin.Doc) {
 		return
 	}
 	for _, d := range docs {
-		got, want := q.match(d), evalRef(q.st.where, d)
+		got, want := q.match(evalCtx{d: d}), evalRef(q.st.where, d)
 		if !sameValue(got, want) {
 			t.Fatalf("%q on %s: compiled %+v, reference %+v", q.src, d.DeviceID, got, want)
 		}
