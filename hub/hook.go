@@ -255,6 +255,6 @@ func (h *Hub) dropSession(id string) {
 	if cl, ok := h.srv.Clients.Get(id); ok {
 		h.srv.UnsubscribeClient(cl)
 		h.srv.Clients.Delete(id)
-		h.forgetStoredSession(cl)
 	}
+	h.forgetStoredSession(id)
 }

@@ -11,6 +11,7 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // MQTT limits. Azure's largest device message is 256 KB; twin sections are 32 KB.
@@ -54,7 +55,7 @@ func (h *Hub) listen() error {
 			return fmt.Errorf("TLS listener on %s: %w", h.cfg.TLSAddr, err)
 		}
 		h.tlsLn = ln
-		if err := h.srv.AddListener(&listener{id: "tls", ln: ln, tls: h.tlsConfig, log: h.log}); err != nil {
+		if err := h.srv.AddListener(&listener{id: "tls", ln: ln, tls: h.tlsConfig, log: h.log, closeClients: h.closeListenerClients}); err != nil {
 			return err
 		}
 	}
@@ -70,7 +71,7 @@ func (h *Hub) listen() error {
 			return fmt.Errorf("plain listener %s resolved to %s, which is not loopback", h.cfg.PlainAddr, ip)
 		}
 		h.plainLn = ln
-		if err := h.srv.AddListener(&listener{id: "plain", ln: ln, log: h.log}); err != nil {
+		if err := h.srv.AddListener(&listener{id: "plain", ln: ln, log: h.log, closeClients: h.closeListenerClients}); err != nil {
 			return err
 		}
 	}
@@ -78,6 +79,20 @@ func (h *Hub) listen() error {
 		return errors.New("no listener configured; give a TLS address (--tls-addr) or a loopback plain address (--plain-addr)")
 	}
 	return nil
+}
+
+// closeListenerClients disconnects the clients of listener id. It replaces mochi's
+// closeListenerClients, whose Clients.GetByListener takes the Clients read lock twice
+// (GetByListener, then Len inside it): a client connecting or disconnecting in between
+// (Clients.Add or Delete, waiting for the write lock) blocks the second RLock behind it
+// while it waits for the first, and the server deadlocks for good (mochi #488, fixes in
+// PRs #489 and #507, not in v2.7.9). GetAll takes the read lock once.
+func (h *Hub) closeListenerClients(id string) {
+	for _, cl := range h.srv.Clients.GetAll() {
+		if cl.Net.Listener == id && !cl.Closed() {
+			_ = h.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+	}
 }
 
 func (h *Hub) closeListeners() {
@@ -98,12 +113,16 @@ func (h *Hub) closeListeners() {
 // does ClientsWg.Add itself, so a connection accepted just before Close could Add during
 // that Wait (a WaitGroup misuse, and a client attached after Close: mochi #424, #541).
 // Waiting here first means every Add and Done has happened before mochi's Wait starts.
+//
+// It disconnects its clients with closeClients (the hub's), never with the CloseFn mochi
+// passes to Close (see Hub.closeListenerClients).
 type listener struct {
-	id   string
-	ln   net.Listener
-	tls  *tls.Config
-	log  *slog.Logger
-	once sync.Once
+	id           string
+	ln           net.Listener
+	tls          *tls.Config
+	log          *slog.Logger
+	closeClients func(listenerID string)
+	once         sync.Once
 
 	mu     sync.Mutex
 	closed bool
@@ -167,14 +186,15 @@ func (l *listener) handle(c net.Conn, establish listeners.EstablishFn) {
 }
 
 // Close stops accepting, closes the listener's clients and every connection still being
-// set up, and waits until all of them have left mochi's EstablishConnection.
-func (l *listener) Close(closeClients listeners.CloseFn) {
+// set up, and waits until all of them have left mochi's EstablishConnection. mochi's
+// CloseFn is not used: it can deadlock (see Hub.closeListenerClients).
+func (l *listener) Close(listeners.CloseFn) {
 	l.once.Do(func() {
 		l.mu.Lock()
 		l.closed = true
 		l.mu.Unlock()
 		l.ln.Close()
-		closeClients(l.id)
+		l.closeClients(l.id)
 		l.mu.Lock()
 		for c := range l.conns {
 			c.Close() // the raw conn: ends a TLS handshake or mochi's read loop

@@ -45,6 +45,9 @@ type SessionHook struct {
 
 	srv     *mqtt.Server // lazy restore (NewLazySessionHook); nil: mochi restores all in Serve
 	present sync.Map     // *mqtt.Client -> struct{}: lazily restored, CONNACK not yet sent
+
+	pendMu  sync.Mutex
+	pending map[string]int // client id -> queued writes not yet durable (see writeAsync)
 }
 
 var _ mqtt.Hook = (*SessionHook)(nil)
@@ -97,13 +100,16 @@ func storable(clientID string) bool {
 }
 
 // OnSessionEstablished records a persistent client, or forgets the stored session of a
-// client that connected with a clean session.
+// client that connected with a clean session (with lazy restore, OnSessionEstablish has
+// done that before CONNACK).
 func (h *SessionHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	if !storable(cl.ID) {
 		return
 	}
 	if !persistent(cl) {
-		h.forgetAsync(cl.ID)
+		if h.srv == nil {
+			h.forgetAsync(cl.ID)
+		}
 		return
 	}
 	v, err := encodeClient(clientRecord(cl))
@@ -111,7 +117,7 @@ func (h *SessionHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 		h.log.Error("session: encode client", "client", cl.ID, "err", err)
 		return
 	}
-	h.st.ApplyAsync([]Record{{Key: sessionKey(cl.ID), Value: v}}, h.logErr("record client", cl.ID))
+	h.writeAsync(cl.ID, []Record{{Key: sessionKey(cl.ID), Value: v}}, "record client")
 }
 
 // clientRecord is mochi's storable form of cl.
@@ -184,7 +190,7 @@ func (h *SessionHook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
 	for i, f := range pk.Filters {
 		recs[i] = Record{Key: append(sessionKey(cl.ID), f.Filter...), Delete: true}
 	}
-	h.st.ApplyAsync(recs, h.logErr("remove subscriptions", cl.ID))
+	h.writeAsync(cl.ID, recs, "remove subscriptions")
 }
 
 // OnDisconnect forgets the session when mochi ends it (expire), unless another
@@ -222,7 +228,7 @@ func (h *SessionHook) forgetAsync(clientID string) {
 		return
 	}
 	if len(recs) > 0 {
-		h.st.ApplyAsync(recs, h.logErr("forget session", clientID))
+		h.writeAsync(clientID, recs, "forget session")
 	}
 }
 
@@ -239,17 +245,41 @@ func (h *SessionHook) sessionDeletes(clientID string) ([]Record, error) {
 	return recs, err
 }
 
-// logErr returns a done callback that logs a failed write (ErrClosed at debug level:
-// mochi reports disconnects while the hub shuts down).
-func (h *SessionHook) logErr(what, clientID string) func(error) {
-	return func(err error) {
-		switch {
-		case err == nil:
-		case errors.Is(err, ErrClosed):
-			h.log.Debug("session: "+what+" after the store closed", "client", clientID)
-		default:
-			h.log.Error("session: "+what, "client", clientID, "err", err)
+// writeAsync queues recs of clientID's session without waiting, and counts them as
+// pending until they are durable (a lazy restore waits for them: see awaitWrites).
+func (h *SessionHook) writeAsync(clientID string, recs []Record, what string) {
+	h.pendMu.Lock()
+	if h.pending == nil {
+		h.pending = make(map[string]int)
+	}
+	h.pending[clientID]++
+	h.pendMu.Unlock()
+	h.st.ApplyAsync(recs, func(err error) {
+		h.pendMu.Lock()
+		if h.pending[clientID]--; h.pending[clientID] <= 0 {
+			delete(h.pending, clientID)
 		}
+		h.pendMu.Unlock()
+		h.logErr(what, clientID, err)
+	})
+}
+
+// hasPendingWrites reports whether writes of clientID's session are queued, not durable.
+func (h *SessionHook) hasPendingWrites(clientID string) bool {
+	h.pendMu.Lock()
+	defer h.pendMu.Unlock()
+	return h.pending[clientID] > 0
+}
+
+// logErr logs a failed write (ErrClosed at debug level: mochi reports disconnects while
+// the hub shuts down).
+func (h *SessionHook) logErr(what, clientID string, err error) {
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrClosed):
+		h.log.Debug("session: "+what+" after the store closed", "client", clientID)
+	default:
+		h.log.Error("session: "+what, "client", clientID, "err", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"log/slog"
 	"sync/atomic"
 
@@ -36,13 +37,25 @@ func (h *SessionHook) lazyProvides(b byte) (provides, decided bool) {
 
 // OnSessionEstablish (lazy restore only) gives a client that resumes a session with
 // CleanSession=0, and that mochi holds no session for, its stored subscriptions before
-// mochi sends CONNACK. Called on the client's goroutine; it reads the store (no fsync).
+// mochi sends CONNACK; for a clean session it queues the deletion of the stored one. mochi calls it on the client's goroutine after authentication and
+// before it takes any of its locks for the connection (inheritClientSession, Clients.Add),
+// so calling into the server here (Clients.Get, Topics.Subscribe) cannot deadlock. It
+// reads the store (no fsync, unless writes of this session are still queued).
 func (h *SessionHook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
-	if h.srv == nil || !storable(cl.ID) || !persistent(cl) || pk.Connect.Clean {
+	if h.srv == nil || !storable(cl.ID) {
+		return
+	}
+	if !persistent(cl) || pk.Connect.Clean {
+		// Queued before CONNACK, so a reconnect after it waits for it (awaitWrites).
+		h.forgetAsync(cl.ID)
 		return
 	}
 	if _, inMemory := h.srv.Clients.Get(cl.ID); inMemory {
 		return // mochi inherits the in-memory session itself
+	}
+	if err := h.awaitWrites(cl.ID); err != nil {
+		h.log.Error("session: restore: earlier writes of the session did not complete", "client", cl.ID, "err", err)
+		return
 	}
 	restored := false
 	err := h.scanClient(cl.ID, func(filter string, v []byte) {
@@ -76,6 +89,20 @@ func (h *SessionHook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
 	if restored {
 		h.present.Store(cl, struct{}{})
 	}
+}
+
+// awaitWrites waits until the queued writes of clientID's session are durable, so that a
+// restore reads what the client's last connection left (e.g. not a session it ended with
+// a clean connect a moment ago, or a filter it unsubscribed). Without queued writes it
+// returns at once; otherwise it waits for one group commit (an empty write is committed
+// after everything queued before it).
+func (h *SessionHook) awaitWrites(clientID string) error {
+	if !h.hasPendingWrites(clientID) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), subscribeTimeout)
+	defer cancel()
+	return h.st.Apply(ctx)
 }
 
 // OnPacketEncode (lazy restore only) sets sessionPresent on the CONNACK of a client
