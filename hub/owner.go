@@ -27,6 +27,7 @@ type shard struct {
 	in      chan func(*txn)     // device operations
 	prio    chan func(*txn)     // back-end operations: applied before queued device ones
 	comp    compQueue           // completions of committed batches, in commit order
+	qi      queryIndex          // the twins as a column index for queries (query_index.go)
 }
 
 // compQueue is a shard's queue of completions. It is unbounded so that the store's
@@ -106,6 +107,7 @@ func (tx *txn) markDirty(id string) {
 		tx.dirty = make(map[string]struct{})
 	}
 	tx.dirty[id] = struct{}{}
+	tx.s.qi.changed(id)
 }
 
 // afterCommit runs fn on the store's commit goroutine once the batch is durable (err nil)

@@ -218,14 +218,10 @@ func (h *Hub) emitRow(q *query.Query, id string, emit func(*twin.Doc, any) error
 	return true, emit(nil, q.Project(d))
 }
 
-// queryAggregate runs an aggregate over every twin; rows are encoded before the shard
-// locks are released, so nothing of a twin escapes.
+// queryAggregate runs an aggregate over every twin, shard by shard over their column
+// indexes (hub/query_index.go), and merges the groups; rows hold nothing of a twin.
 func (h *Hub) queryAggregate(q *query.Query, emit func(*twin.Doc, any) error) error {
-	res, err := q.Run(func(yield func(*twin.Doc) bool) { h.forEachTwin(yield) })
-	if err != nil {
-		return errInvalid("query: %v", err)
-	}
-	for _, row := range res.Rows {
+	for _, row := range h.queryGroups(q) {
 		if err := emit(nil, row); err != nil {
 			return errInternal("encoding a query row: %v", err)
 		}
@@ -248,12 +244,7 @@ func (h *Hub) cursorFor(q *query.Query, cont string) (token string, offset int, 
 		}
 		after = last
 	}
-	h.forEachTwin(func(d *twin.Doc) bool {
-		if d.DeviceID > after && q.Match(d) {
-			ids = append(ids, d.DeviceID)
-		}
-		return true
-	})
+	ids = h.queryIDs(q, after)
 	slices.Sort(ids)
 	if top := q.Top(); top >= 0 && len(ids) > top && cont == "" {
 		ids = ids[:top]

@@ -22,6 +22,7 @@ func (h *Hub) touch(tx *txn, d *twin.Doc) {
 		tx.s.touched = make(map[string]struct{})
 	}
 	tx.s.touched[d.DeviceID] = struct{}{}
+	tx.s.qi.changed(d.DeviceID)
 }
 
 // setConnected records a device's connection state on its twin (no disk write) and
