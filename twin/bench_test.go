@@ -142,6 +142,23 @@ func BenchmarkUnmarshal(b *testing.B) {
 	reportCPU(b, start)
 }
 
+// BenchmarkDecoder reads the same twin with a Decoder kept from one twin to the next, as
+// a fleet listing does.
+func BenchmarkDecoder(b *testing.B) {
+	src, _ := benchTwin(b).MarshalJSON()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(src)))
+	var dec Decoder
+	start := cpuTime()
+	for b.Loop() {
+		var d Doc
+		if err := dec.Decode(src, &d); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, start)
+}
+
 // BenchmarkDeviceGet is the body of a device's twin GET.
 func BenchmarkDeviceGet(b *testing.B) {
 	d := benchTwin(b)
@@ -171,6 +188,16 @@ func BenchmarkClone(b *testing.B) {
 // fleet cache of 100,000 twins costs.
 func BenchmarkHeapPerTwin(b *testing.B) {
 	src, _ := benchTwin(b).MarshalJSON()
+	decoders := map[string]func([]byte, *Doc) error{
+		"UnmarshalJSON": func(b []byte, d *Doc) error { return d.UnmarshalJSON(b) },
+		"Decoder":       (&Decoder{}).Decode, // the same twin: every value interned
+	}
+	for _, name := range []string{"UnmarshalJSON", "Decoder"} {
+		b.Run(name, func(b *testing.B) { heapPerTwin(b, src, decoders[name]) })
+	}
+}
+
+func heapPerTwin(b *testing.B, src []byte, decode func([]byte, *Doc) error) {
 	const n = 1000
 	var perTwin uint64
 	for b.Loop() {
@@ -180,7 +207,7 @@ func BenchmarkHeapPerTwin(b *testing.B) {
 		runtime.ReadMemStats(&m0)
 		for i := range docs {
 			docs[i] = new(Doc)
-			if err := docs[i].UnmarshalJSON(append([]byte(nil), src...)); err != nil {
+			if err := decode(append([]byte(nil), src...), docs[i]); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -25,6 +25,10 @@ type decoder struct {
 	recording, inMeta bool
 	recKeys           []string
 	recPos            int
+	// intern, when set, holds the strings kept so far by a Decoder (keep); interning
+	// says whether to use it now (in tags and property values, not identity fields).
+	intern    map[string]string
+	interning bool
 	// measure makes every value record its stats in vs (size and leaves, as Patch
 	// caches them), so that a decoded twin need not be walked again.
 	measure bool
@@ -309,11 +313,34 @@ func (d *decoder) key() string {
 				return d.recKeys[i]
 			}
 		}
-		return strings.Clone(k)
+		return d.keep(k)
 	}
-	k = strings.Clone(k)
+	k = d.keep(k)
 	if d.recording {
 		d.recKeys = append(d.recKeys, k)
+	}
+	return k
+}
+
+// Bounds of a Decoder's interned strings: short ones (keys, enumerations, versions),
+// and not so many that a fleet of unique values makes the table itself a cost.
+const (
+	maxInternLen     = 48
+	maxInternEntries = 1 << 14
+)
+
+// keep returns a copy of s to be kept (s may point into the input): when interning, the
+// equal string kept before, so that a fleet's twins share their keys and common values.
+func (d *decoder) keep(s string) string {
+	if !d.interning || len(s) > maxInternLen {
+		return strings.Clone(s)
+	}
+	if k, ok := d.intern[s]; ok {
+		return k
+	}
+	k := strings.Clone(s)
+	if len(d.intern) < maxInternEntries {
+		d.intern[k] = k
 	}
 	return k
 }

@@ -17,7 +17,7 @@ func (d *decoder) str() string {
 		case c == '"':
 			s := d.src[start:d.pos]
 			if d.copyStrings {
-				s = string(d.data[start:d.pos])
+				s = d.keep(s)
 			}
 			d.pos++
 			if !ascii && !utf8.ValidString(s) {

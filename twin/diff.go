@@ -58,8 +58,9 @@ type Summary struct {
 // looked up only for leaves that need it (not in sync, or Diff), by path from the root.
 type differ struct {
 	doc          *Doc
-	reportedRoot time.Time // $lastUpdated of the reported section
+	reportedRoot uint64 // $lastUpdated of the reported section (a stamp)
 	sum          Summary
+	oldest       uint64  // sum.OldestPending as a stamp
 	covered      int     // reported leaves at or under a desired path
 	leaves       *[]Leaf // nil for Summarize
 	n            int     // depth of the walk: path[:n] are the keys above the current node
@@ -101,7 +102,7 @@ func (w *differ) run(d *Doc) {
 func (w *differ) start(d *Doc) {
 	w.doc = d
 	if d.Reported.Meta != nil {
-		w.reportedRoot = d.Reported.Meta.LastUpdated
+		w.reportedRoot = d.Reported.Meta.updated
 	}
 }
 
@@ -134,12 +135,9 @@ func (w *differ) desired(dv map[string]any, rv any) {
 func (w *differ) metaAt(root *Meta, k string) *Meta {
 	m := root
 	for i := 0; i < w.n && m != nil; i++ {
-		m = m.Children[w.path[i]]
+		m = m.Child(w.path[i])
 	}
-	if m == nil {
-		return nil
-	}
-	return m.Children[k]
+	return m.Child(k)
 }
 
 // leaf classifies one desired leaf.
@@ -149,20 +147,20 @@ func (w *differ) leaf(k string, v any, r any, hasR bool) {
 		w.sum.InSync++
 		return
 	}
-	var since time.Time
+	var since uint64
 	if dm := w.metaAt(w.doc.Desired.Meta, k); dm != nil {
-		since = dm.LastUpdated
+		since = dm.updated
 	}
 	st := InSync
 	if !inSync {
 		reportedAt := w.reportedRoot
 		if hasR {
 			if rm := w.metaAt(w.doc.Reported.Meta, k); rm != nil {
-				reportedAt = rm.LastUpdated
+				reportedAt = rm.updated
 			}
 		}
 		st = Different
-		if reportedAt.Before(since) {
+		if reportedAt < since {
 			st = Pending
 		}
 	}
@@ -171,15 +169,16 @@ func (w *differ) leaf(k string, v any, r any, hasR bool) {
 		w.sum.InSync++
 	case Pending:
 		w.sum.Pending++
-		if w.sum.OldestPending.IsZero() || since.Before(w.sum.OldestPending) {
-			w.sum.OldestPending = since
+		if w.oldest == 0 || since < w.oldest {
+			w.oldest = since
+			w.sum.OldestPending = stampTime(since)
 		}
 	case Different:
 		w.sum.Different++
 	}
 	if w.leaves != nil {
 		*w.leaves = append(*w.leaves, Leaf{Path: w.join(k), Desired: v, Reported: r,
-			HasDesired: true, HasReported: hasR, State: st, Since: since})
+			HasDesired: true, HasReported: hasR, State: st, Since: stampTime(since)})
 	}
 }
 

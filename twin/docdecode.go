@@ -2,23 +2,56 @@ package twin
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // UnmarshalJSON reads the form MarshalJSON writes (and Azure's REST twin JSON). Unknown
-// members are ignored; the property values are not checked against the patch rules. On
-// error d is unchanged.
+// members are ignored; the property values are not checked against the patch rules.
+// $metadata times outside the years 1678–2262 are clamped to them. On error d is
+// unchanged.
 func (d *Doc) UnmarshalJSON(b []byte) error {
-	dec := newDecoder(b, "", false)
-	dec.copyStrings, dec.measure = true, true
-	var nd Doc
-	bad := dec.readDoc(&nd)
-	if dec.err != nil {
-		return dec.err
+	dec := Decoder{single: true}
+	return dec.Decode(b, d)
+}
+
+// Decoder reads twins as (*Doc).UnmarshalJSON does, for reading many twins (a fleet
+// listing): it keeps its buffers from one twin to the next, and the twins it reads share
+// their member names and short string values (an interned copy of each, up to 16,384
+// distinct strings), which makes them smaller and quicker to read. Its zero value is
+// ready to use; it is not safe for concurrent use (give each goroutine its own).
+type Decoder struct {
+	stack, done []metaNode // see docReader
+	keys        []string   // decoder.recKeys
+	strs        map[string]string // decoder.intern
+	single      bool // reading one twin (UnmarshalJSON): no interning
+}
+
+// Decode reads the twin in b into d, as d.UnmarshalJSON(b) would. b must not change
+// while Decode runs; d keeps no reference to it.
+func (dec *Decoder) Decode(b []byte, d *Doc) error {
+	if dec.done == nil {
+		dec.stack, dec.done = make([]metaNode, 0, 16), make([]metaNode, 0, 64)
+		if !dec.single {
+			dec.strs = make(map[string]string, 256)
+		}
 	}
-	if bad != nil {
-		return bad
+	r := &docReader{decoder: decoder{data: b, src: unsafe.String(unsafe.SliceData(b), len(b))}, Decoder: dec}
+	r.copyStrings, r.measure = true, true // every kept string is a copy: src may alias b
+	r.decoder.intern = dec.strs
+	r.decoder.recKeys = dec.keys[:0]
+	var nd Doc
+	r.readDoc(&nd)
+	dec.keys = r.decoder.recKeys[:0]
+	clear(dec.done) // keys of the twin just read
+	dec.stack, dec.done = r.stack[:0], r.done[:0]
+	if r.err != nil {
+		return r.err
+	}
+	if r.bad != nil {
+		return r.bad
 	}
 	*d = nd
 	return nil
@@ -82,12 +115,25 @@ func (d *decoder) members(keepNames bool, fn func(k string)) bool {
 
 // docReader collects the first semantic error (a member of the wrong type) while the
 // decoder reads a twin.
+//
+// $metadata is read into the Decoder's buffers: stack holds the nodes whose members are
+// still being read (a node's finished members follow it), done the finished member lists
+// and section roots; finishMeta then builds both sections' trees in one allocation.
 type docReader struct {
-	*decoder
-	metas    metaAlloc
+	decoder
+	*Decoder
 	bad      error
 	lastTime string
 	lastT    time.Time
+	roots    [2]int32 // index in done of the desired and reported roots, plus one
+}
+
+// metaNode is a $metadata node being read; its members are done[first:first+n].
+type metaNode struct {
+	key      string
+	updated  uint64
+	version  int64
+	first, n int32
 }
 
 func (r *docReader) setBad(format string, args ...any) {
@@ -139,12 +185,12 @@ func (r *docReader) time(name, field string) time.Time {
 	return t
 }
 
-// readDoc reads a whole twin into nd and returns the first semantic error.
-func (d *decoder) readDoc(nd *Doc) error {
-	r := &docReader{decoder: d}
+// readDoc reads a whole twin into nd, recording the first semantic error in r.bad.
+func (r *docReader) readDoc(nd *Doc) {
+	d := &r.decoder
 	nd.Tags, nd.tagsSize = map[string]any{}, 1
-	nd.Desired = Props{Values: map[string]any{}, Meta: &Meta{}, Version: 1, size: 1, leaves: 1}
-	nd.Reported = Props{Values: map[string]any{}, Meta: &Meta{}, Version: 1, size: 1, leaves: 1}
+	nd.Desired = Props{Values: map[string]any{}, Version: 1, size: 1, leaves: 1}
+	nd.Reported = Props{Values: map[string]any{}, Version: 1, size: 1, leaves: 1}
 	ok := d.members(false, func(k string) {
 		switch k {
 		case "deviceId":
@@ -172,7 +218,10 @@ func (d *decoder) readDoc(nd *Doc) error {
 		case "x509Thumbprint":
 			r.thumbprint(&nd.X509Thumbprint)
 		case "tags":
-			if m, ok := d.value().(map[string]any); ok {
+			d.interning = d.intern != nil
+			v := d.value()
+			d.interning = false
+			if m, ok := v.(map[string]any); ok {
 				nd.Tags, nd.tagsSize = m, int32(d.vs.size)+1
 			} else {
 				r.setBad("tags must be an object")
@@ -192,7 +241,9 @@ func (d *decoder) readDoc(nd *Doc) error {
 			d.fail("unexpected text after the JSON object")
 		}
 	}
-	return r.bad
+	if d.err == nil && r.bad == nil {
+		r.finishMeta(nd)
+	}
 }
 
 func (r *docReader) thumbprint(x *X509Thumbprint) {
@@ -215,9 +266,9 @@ func (r *docReader) properties(nd *Doc) {
 	ok := r.members(false, func(k string) {
 		switch k {
 		case "desired":
-			r.props(&nd.Desired, "properties.desired")
+			r.props(&nd.Desired, &r.roots[0], "properties.desired")
 		case "reported":
-			r.props(&nd.Reported, "properties.reported")
+			r.props(&nd.Reported, &r.roots[1], "properties.reported")
 		default:
 			r.value()
 		}
@@ -227,20 +278,25 @@ func (r *docReader) properties(nd *Doc) {
 	}
 }
 
-// props reads {values…,"$metadata":…,"$version":n}.
-func (r *docReader) props(p *Props, name string) {
+// props reads {values…,"$metadata":…,"$version":n}; root records where the $metadata
+// root was left in done.
+func (r *docReader) props(p *Props, root *int32, name string) {
 	r.recKeys, r.recPos, r.recording = r.recKeys[:0], 0, true
 	fresh := len(p.Values) == 0
 	var st stats
 	n := 0
+	r.interning = r.intern != nil
+	defer func() { r.interning = false }()
 	ok := r.members(true, func(k string) {
 		switch k {
 		case "$version":
 			p.Version = int64(r.number(name, ".$version"))
 		case "$metadata":
 			r.recording, r.inMeta = false, true
-			if m := r.meta(name, 0); m != nil {
-				p.Meta = m
+			if r.meta(name, 0, "") {
+				r.done = append(r.done, r.stack[0])
+				r.stack = r.stack[:0]
+				*root = int32(len(r.done))
 			}
 			r.inMeta = false
 		default:
@@ -263,37 +319,85 @@ func (r *docReader) props(p *Props, name string) {
 	}
 }
 
-// meta reads one $metadata node and its children (nil if the value is not an object).
-// name is the section, for errors.
-func (r *docReader) meta(name string, depth int) *Meta {
+// meta reads one $metadata node named key and its members onto r.stack; it reports
+// false (and pushes nothing) if the value is not an object. name is the section, for
+// errors.
+func (r *docReader) meta(name string, depth int, key string) bool {
 	if depth > maxNesting {
 		r.fail("$metadata nested too deeply")
-		return nil
+		return false
 	}
-	m := r.metas.new()
+	me := len(r.stack)
+	r.stack = append(r.stack, metaNode{key: key})
 	ok := r.members(true, func(k string) {
 		switch k {
 		case "$lastUpdated":
-			m.LastUpdated = r.time(name, ".$metadata…$lastUpdated")
+			r.stack[me].updated = stamp(r.time(name, ".$metadata…$lastUpdated"))
 		case "$lastUpdatedVersion":
-			m.LastUpdatedVersion = int64(r.number(name, ".$metadata…$lastUpdatedVersion"))
+			r.stack[me].version = int64(r.number(name, ".$metadata…$lastUpdatedVersion"))
 		default:
 			if r.pos < len(r.data) && r.data[r.pos] == '{' {
-				if m.Children == nil {
-					m.Children = make(map[string]*Meta)
-				}
 				if k != "" && k[0] == '$' {
 					k = strings.Clone(k) // key leaves $ names pointing into the input
 				}
-				m.Children[k] = r.meta(name, depth+1)
+				r.meta(name, depth+1, k)
 				return
 			}
 			r.value()
 		}
 	})
 	if !ok {
+		r.stack = r.stack[:me]
 		r.value()
-		return nil
+		return false
 	}
-	return m
+	// the members, each finished, follow me on the stack: move them to done
+	kids := r.stack[me+1:]
+	first := len(r.done)
+	r.done = append(r.done, kids...)
+	r.stack = r.stack[:me+1]
+	r.stack[me].first, r.stack[me].n = int32(first), int32(sortNodes(r.done[first:]))
+	return true
+}
+
+// sortNodes sorts the members of one node by key and drops all but the last of
+// repeated keys (as a map would keep them); it returns how many are left.
+func sortNodes(ns []metaNode) int {
+	sorted := true
+	for i := 1; i < len(ns) && sorted; i++ {
+		sorted = ns[i-1].key < ns[i].key
+	}
+	if sorted {
+		return len(ns) // what MarshalJSON writes
+	}
+	slices.SortStableFunc(ns, func(a, b metaNode) int { return strings.Compare(a.key, b.key) })
+	n := 0
+	for i := range ns {
+		if i+1 < len(ns) && ns[i+1].key == ns[i].key {
+			continue
+		}
+		ns[n] = ns[i]
+		n++
+	}
+	return n
+}
+
+// finishMeta builds the $metadata trees read into r.done in one allocation and gives
+// them to the sections (a section without $metadata gets an empty root).
+func (r *docReader) finishMeta(nd *Doc) {
+	for i := range r.roots {
+		if r.roots[i] == 0 {
+			r.done = append(r.done, metaNode{})
+			r.roots[i] = int32(len(r.done))
+		}
+	}
+	slab := make([]Meta, len(r.done))
+	for i, n := range r.done {
+		slab[i] = Meta{key: n.key, updated: n.updated, version: n.version}
+		if n.n > 0 {
+			end := n.first + n.n
+			slab[i].kids = slab[n.first:end:end]
+		}
+	}
+	nd.Desired.Meta, nd.Reported.Meta = &slab[r.roots[0]-1], &slab[r.roots[1]-1]
 }

@@ -175,16 +175,16 @@ func appendTime(dst []byte, t time.Time) []byte {
 // timeCache remembers the last time appendTime formatted: metadata repeats the time of
 // each write on every node it touched.
 type timeCache struct {
-	t   time.Time
+	t   uint64 // a stamp (see Meta)
 	buf [40]byte
 	n   int
 }
 
-// append appends t as appendTime does.
-func (c *timeCache) append(dst []byte, t time.Time) []byte {
-	if c.n == 0 || !t.Equal(c.t) {
+// append appends the time of stamp t as appendTime does.
+func (c *timeCache) append(dst []byte, t uint64) []byte {
+	if c.n == 0 || t != c.t {
 		c.t = t
-		c.n = len(appendTime(c.buf[:0], t))
+		c.n = len(appendTime(c.buf[:0], stampTime(t)))
 	}
 	return append(dst, c.buf[:c.n]...)
 }

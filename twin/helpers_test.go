@@ -43,14 +43,7 @@ func docJSON(tb testing.TB, d *Doc) string {
 
 // metaAt follows path through the metadata of p.
 func metaAt(p Props, path ...string) *Meta {
-	m := p.Meta
-	for _, k := range path {
-		if m == nil {
-			return nil
-		}
-		m = m.Children[k]
-	}
-	return m
+	return p.Meta.At(path...)
 }
 
 // checkMetaMirrors fails unless meta has a node for every value node and nothing else.
@@ -59,20 +52,30 @@ func checkMetaMirrors(tb testing.TB, where string, v map[string]any, m *Meta) {
 	if m == nil {
 		tb.Fatalf("%s: no metadata", where)
 	}
-	if len(m.Children) != len(v) {
-		tb.Fatalf("%s: %d metadata children for %d members", where, len(m.Children), len(v))
+	if m.Len() != len(v) {
+		tb.Fatalf("%s: %d metadata children for %d members", where, m.Len(), len(v))
+	}
+	prev := ""
+	for k, c := range m.Children() {
+		if prev != "" && k <= prev {
+			tb.Fatalf("%s: metadata members %q then %q: not in key order", where, prev, k)
+		}
+		if c.Key() != k {
+			tb.Fatalf("%s: member %q has key %q", where, k, c.Key())
+		}
+		prev = k
 	}
 	for k, e := range v {
-		c := m.Children[k]
+		c := m.Child(k)
 		if c == nil {
 			tb.Fatalf("%s.%s: no metadata", where, k)
 		}
 		if o, ok := e.(map[string]any); ok {
 			checkMetaMirrors(tb, where+"."+k, o, c)
-		} else if c.Children != nil {
+		} else if c.kids != nil {
 			tb.Fatalf("%s.%s: leaf with metadata children", where, k)
 		}
-		if c.LastUpdated.After(m.LastUpdated) {
+		if c.LastUpdated().After(m.LastUpdated()) {
 			tb.Fatalf("%s.%s: child updated after its parent", where, k)
 		}
 	}

@@ -82,19 +82,15 @@ func (p *Props) appendJSON(dst []byte, desired bool) []byte {
 // appendJSON writes {"$lastUpdated":…,["$lastUpdatedVersion":n,]children…}.
 func (m *Meta) appendJSON(dst []byte, desired bool, tc *timeCache) []byte {
 	dst = append(dst, `{"$lastUpdated":`...)
-	dst = tc.append(dst, m.LastUpdated)
-	if desired && m.LastUpdatedVersion != 0 {
+	dst = tc.append(dst, m.updated)
+	if desired && m.version != 0 {
 		dst = append(dst, `,"$lastUpdatedVersion":`...)
-		dst = strconv.AppendInt(dst, m.LastUpdatedVersion, 10)
+		dst = strconv.AppendInt(dst, m.version, 10)
 	}
-	var buf [16]member[*Meta]
-	for _, e := range sortedMembers(m.Children, buf[:]) {
-		c := e.v
-		if c == nil {
-			continue
-		}
+	for i := range m.kids {
+		c := &m.kids[i]
 		dst = append(dst, ',')
-		dst = appendString(dst, e.k)
+		dst = appendString(dst, c.key)
 		dst = append(dst, ':')
 		dst = c.appendJSON(dst, desired, tc)
 	}

@@ -41,11 +41,11 @@ func TestUnmarshalAzureSkeleton(t *testing.T) {
 		"tags":               {js(d.Tags), `{"deploymentLocation":{"building":"43","floor":"1"}}`},
 		"desired":            {js(d.Desired.Values), `{"telemetryConfig":{"sendFrequency":"5m"}}`},
 		"desired $version":   {d.Desired.Version, int64(1)},
-		"desired leaf meta":  {metaAt(d.Desired, "telemetryConfig", "sendFrequency").LastUpdated, desiredAt},
-		"desired leaf ver":   {metaAt(d.Desired, "telemetryConfig", "sendFrequency").LastUpdatedVersion, int64(1)},
+		"desired leaf meta":  {metaAt(d.Desired, "telemetryConfig", "sendFrequency").LastUpdated(), desiredAt},
+		"desired leaf ver":   {metaAt(d.Desired, "telemetryConfig", "sendFrequency").LastUpdatedVersion(), int64(1)},
 		"reported":           {js(d.Reported.Values), `{"batteryLevel":55}`},
 		"reported $version":  {d.Reported.Version, int64(4)},
-		"reported root meta": {d.Reported.Meta.LastUpdated, time.Date(2022, 6, 1, 22, 28, 0, 0, time.UTC)},
+		"reported root meta": {d.Reported.Meta.LastUpdated(), time.Date(2022, 6, 1, 22, 28, 0, 0, time.UTC)},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -67,12 +67,11 @@ func (d *Doc) section(s Section) map[string]any {
 
 // applyPatch merges a validated patch; it cannot fail.
 func (d *Doc) applyPatch(s Section, patch map[string]any, now time.Time) {
-	now = now.UTC()
 	if s == Tags {
 		if d.Tags == nil {
 			d.Tags = make(map[string]any, len(patch))
 		}
-		mergeInto(d.Tags, nil, patch, now, 0)
+		mergeInto(d.Tags, nil, patch, 0, 0)
 		d.bumpVersion()
 		return
 	}
@@ -88,24 +87,21 @@ func (d *Doc) applyPatch(s Section, patch map[string]any, now time.Time) {
 	if p.Meta == nil {
 		p.Meta = &Meta{}
 	}
-	mergeInto(p.Values, p.Meta, patch, now, ver)
+	mergeInto(p.Values, p.Meta, patch, stamp(now), ver)
 	d.bumpVersion()
 }
 
 // mergeInto merges patch into dst, and when meta is not nil keeps meta mirroring dst and
 // marks meta and every node the patch reaches as updated at now (version ver).
-func mergeInto(dst map[string]any, meta *Meta, patch map[string]any, now time.Time, ver int64) {
+func mergeInto(dst map[string]any, meta *Meta, patch map[string]any, now uint64, ver int64) {
 	if meta != nil {
-		meta.LastUpdated, meta.LastUpdatedVersion = now, ver
+		meta.touch(now, ver)
 	}
 	for k, pv := range patch {
 		if pv == nil {
 			delete(dst, k)
-			if meta != nil && meta.Children != nil {
-				delete(meta.Children, k)
-				if len(meta.Children) == 0 {
-					meta.Children = nil // as a decoded twin has it
-				}
+			if meta != nil {
+				meta.remove(k)
 			}
 			continue
 		}
@@ -125,53 +121,6 @@ func mergeInto(dst map[string]any, meta *Meta, patch map[string]any, now time.Ti
 			meta.setChild(k, nv, now, ver)
 		}
 	}
-}
-
-// child returns the metadata of member k, creating it if it is missing.
-func (m *Meta) child(k string, now time.Time, ver int64) *Meta {
-	if c := m.Children[k]; c != nil {
-		return c
-	}
-	if m.Children == nil {
-		m.Children = make(map[string]*Meta)
-	}
-	c := &Meta{LastUpdated: now, LastUpdatedVersion: ver}
-	m.Children[k] = c
-	return c
-}
-
-// setChild sets the metadata of member k for a freshly written value v, reusing the
-// node that was there.
-func (m *Meta) setChild(k string, v any, now time.Time, ver int64) {
-	c := m.Children[k]
-	if c == nil {
-		if m.Children == nil {
-			m.Children = make(map[string]*Meta)
-		}
-		m.Children[k] = newMeta(v, now, ver)
-		return
-	}
-	c.LastUpdated, c.LastUpdatedVersion = now, ver
-	if o, ok := v.(map[string]any); ok && len(o) > 0 {
-		c.Children = make(map[string]*Meta, len(o))
-		for k, e := range o {
-			c.Children[k] = newMeta(e, now, ver)
-		}
-		return
-	}
-	c.Children = nil
-}
-
-// newMeta builds metadata for a freshly written value.
-func newMeta(v any, now time.Time, ver int64) *Meta {
-	m := &Meta{LastUpdated: now, LastUpdatedVersion: ver}
-	if o, ok := v.(map[string]any); ok && len(o) > 0 {
-		m.Children = make(map[string]*Meta, len(o))
-		for k, e := range o {
-			m.Children[k] = newMeta(e, now, ver)
-		}
-	}
-	return m
 }
 
 // copyPatchValue deep-copies a validated patch value for storage: null members of

@@ -167,11 +167,11 @@ func TestPatchMetadata(t *testing.T) {
 			if m == nil {
 				t.Fatal("no metadata")
 			}
-			if !m.LastUpdated.Equal(at(c.updated)) {
-				t.Errorf("$lastUpdated %v, want %v", m.LastUpdated, at(c.updated))
+			if !m.LastUpdated().Equal(at(c.updated)) {
+				t.Errorf("$lastUpdated %v, want %v", m.LastUpdated(), at(c.updated))
 			}
-			if m.LastUpdatedVersion != c.version {
-				t.Errorf("$lastUpdatedVersion %d, want %d", m.LastUpdatedVersion, c.version)
+			if m.LastUpdatedVersion() != c.version {
+				t.Errorf("$lastUpdatedVersion %d, want %d", m.LastUpdatedVersion(), c.version)
 			}
 		})
 	}
@@ -195,13 +195,13 @@ func TestReplace(t *testing.T) {
 	if got, want := js(MakePatch(old, d.Desired.Values)), `{"change":2,"drop":null,"new":{"y":1}}`; got != want {
 		t.Errorf("the old section changed under the caller: MakePatch(old, new) = %s, want %s", got, want)
 	}
-	if m := metaAt(d.Desired, "keep", "a"); !m.LastUpdated.Equal(at(1)) || m.LastUpdatedVersion != 2 {
+	if m := metaAt(d.Desired, "keep", "a"); !m.LastUpdated().Equal(at(1)) || m.LastUpdatedVersion() != 2 {
 		t.Errorf("unchanged leaf metadata %+v, want time 1 version 2", m)
 	}
-	if m := metaAt(d.Desired, "change"); !m.LastUpdated.Equal(at(2)) || m.LastUpdatedVersion != 3 {
+	if m := metaAt(d.Desired, "change"); !m.LastUpdated().Equal(at(2)) || m.LastUpdatedVersion() != 3 {
 		t.Errorf("changed leaf metadata %+v, want time 2 version 3", m)
 	}
-	if !d.Desired.Meta.LastUpdated.Equal(at(2)) {
+	if !d.Desired.Meta.LastUpdated().Equal(at(2)) {
 		t.Errorf("root not touched by replace")
 	}
 	checkMetaMirrors(t, "desired", d.Desired.Values, d.Desired.Meta)
@@ -298,10 +298,10 @@ func TestPatchCreatesMissingMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustPatch(t, &d, Desired, `{"a":{"c":2}}`, at(1))
-	if m := metaAt(d.Desired, "a"); m == nil || !m.LastUpdated.Equal(at(1)) || m.LastUpdatedVersion != 3 {
+	if m := metaAt(d.Desired, "a"); m == nil || !m.LastUpdated().Equal(at(1)) || m.LastUpdatedVersion() != 3 {
 		t.Fatalf("metadata of a: %+v", m)
 	}
-	if m := metaAt(d.Desired, "a", "c"); m == nil || !m.LastUpdated.Equal(at(1)) {
+	if m := metaAt(d.Desired, "a", "c"); m == nil || !m.LastUpdated().Equal(at(1)) {
 		t.Fatalf("metadata of a.c: %+v", m)
 	}
 	if d.Version != 4 || d.Desired.Version != 3 {

@@ -108,14 +108,6 @@ type Props struct {
 	leaves int32 // cached number of leaves of Values plus one; 0: not known yet
 }
 
-// Meta is the $metadata of one node of a property tree. Children is set for object nodes
-// and mirrors their members; leaves (including arrays) have no children.
-type Meta struct {
-	LastUpdated        time.Time
-	LastUpdatedVersion int64 // desired only: the section $version of the last change
-	Children           map[string]*Meta
-}
-
 // New returns the twin of a newly created identity: twin version 1, both property
 // sections at $version 1 with root $lastUpdated never set, status enabled, disconnected.
 // now seeds the etag generation, so a device deleted and created again does not reuse
@@ -227,42 +219,7 @@ func (d *Doc) Clone() *Doc {
 }
 
 func (p Props) clone() Props {
-	return Props{Values: cloneMap(p.Values), Meta: p.Meta.clone(), Version: p.Version, size: p.size, leaves: p.leaves}
-}
-
-func (m *Meta) clone() *Meta {
-	var a metaAlloc
-	return m.cloneWith(&a)
-}
-
-func (m *Meta) cloneWith(a *metaAlloc) *Meta {
-	if m == nil {
-		return nil
-	}
-	c := a.new()
-	c.LastUpdated, c.LastUpdatedVersion = m.LastUpdated, m.LastUpdatedVersion
-	if m.Children != nil {
-		c.Children = make(map[string]*Meta, len(m.Children))
-		for k, v := range m.Children {
-			c.Children[k] = v.cloneWith(a)
-		}
-	}
-	return c
-}
-
-// metaAlloc hands out Meta nodes from chunks, so that building a whole tree (decoding,
-// cloning) costs a few allocations instead of one per node.
-type metaAlloc struct {
-	chunk []Meta
-}
-
-func (a *metaAlloc) new() *Meta {
-	if len(a.chunk) == 0 {
-		a.chunk = make([]Meta, 32)
-	}
-	m := &a.chunk[0]
-	a.chunk = a.chunk[1:]
-	return m
+	return Props{Values: cloneMap(p.Values), Meta: p.Meta.Clone(), Version: p.Version, size: p.size, leaves: p.leaves}
 }
 
 // cloneMap deep-copies a JSON object (nil stays nil).

@@ -47,9 +47,9 @@ func (e *entry) writable(s twin.Section) *twin.Doc {
 	case twin.Tags:
 		d.Tags = copyMap(d.Tags)
 	case twin.Desired:
-		d.Desired.Values, d.Desired.Meta = copyMap(d.Desired.Values), copyMeta(d.Desired.Meta)
+		d.Desired.Values, d.Desired.Meta = copyMap(d.Desired.Values), d.Desired.Meta.Clone()
 	default:
-		d.Reported.Values, d.Reported.Meta = copyMap(d.Reported.Values), copyMeta(d.Reported.Meta)
+		d.Reported.Values, d.Reported.Meta = copyMap(d.Reported.Values), d.Reported.Meta.Clone()
 	}
 	e.shared &^= bit
 	return d
@@ -78,18 +78,4 @@ func copyValue(v any) any {
 		return c
 	}
 	return v
-}
-
-func copyMeta(m *twin.Meta) *twin.Meta {
-	if m == nil {
-		return nil
-	}
-	c := &twin.Meta{LastUpdated: m.LastUpdated, LastUpdatedVersion: m.LastUpdatedVersion}
-	if m.Children != nil {
-		c.Children = make(map[string]*twin.Meta, len(m.Children))
-		for k, ch := range m.Children {
-			c.Children[k] = copyMeta(ch)
-		}
-	}
-	return c
 }

@@ -201,14 +201,14 @@ func compileMeta(segs []seg, sec func(*twin.Doc) *twin.Props, desired bool) eval
 				if i+1 < len(segs) {
 					return undef
 				}
-				return timev(m.LastUpdated)
+				return timev(m.LastUpdated())
 			case "$lastUpdatedVersion":
 				if !desired || i+1 < len(segs) {
 					return undef
 				}
-				return numv(float64(m.LastUpdatedVersion))
+				return numv(float64(m.LastUpdatedVersion()))
 			}
-			m = m.Children[s.name]
+			m = m.Child(s.name)
 		}
 		if m == nil {
 			return undef
@@ -233,13 +233,13 @@ func sectionJSON(p *twin.Props, desired bool) map[string]any {
 
 // metaJSON renders a metadata node as JSON: $lastUpdated (+ $lastUpdatedVersion) and children.
 func metaJSON(m *twin.Meta, desired bool) map[string]any {
-	out := make(map[string]any, len(m.Children)+2)
-	for k, c := range m.Children {
+	out := make(map[string]any, m.Len()+2)
+	for k, c := range m.Children() {
 		out[k] = metaJSON(c, desired)
 	}
-	out["$lastUpdated"] = formatTime(m.LastUpdated)
-	if desired && m.LastUpdatedVersion > 0 {
-		out["$lastUpdatedVersion"] = float64(m.LastUpdatedVersion)
+	out["$lastUpdated"] = formatTime(m.LastUpdated())
+	if desired && m.LastUpdatedVersion() > 0 {
+		out["$lastUpdatedVersion"] = float64(m.LastUpdatedVersion())
 	}
 	return out
 }

@@ -135,15 +135,14 @@ func MetaAt(m *twin.Meta, path ...string) time.Time {
 	if m == nil {
 		return time.Time{}
 	}
-	t := m.LastUpdated
 	for _, p := range path {
-		c := m.Children[p]
+		c := m.Child(p)
 		if c == nil {
 			break
 		}
-		m, t = c, c.LastUpdated
+		m = c
 	}
-	return t
+	return m.LastUpdated()
 }
 
 // Ago is Age as a phrase: "just now", "5s ago".
