@@ -72,21 +72,25 @@ func (a *Aggregator) Add(d *twin.Doc) {
 }
 
 func (a *Aggregator) addCtx(d evalCtx) {
-	q := a.q
-	if !q.matchCtx(d) {
-		return
+	if a.q.matchCtx(d) {
+		a.q.accumulate(a.groupOf(d), d)
 	}
+}
+
+// groupOf returns the group of a twin that passed the WHERE condition, making it if it
+// is the first of its group.
+func (a *Aggregator) groupOf(d evalCtx) *group {
 	var k groupKey
-	for i, f := range q.groupBy {
+	for i, f := range a.q.groupBy {
 		a.keys[i] = f(d)
 		k[i] = groupKeyOf(a.keys[i])
 	}
 	g := a.byKey[k]
 	if g == nil {
-		g = &group{key: k, keys: ownKeys(a.keys), accs: make([]acc, len(q.aggs))}
+		g = &group{key: k, keys: ownKeys(a.keys), accs: make([]acc, len(a.q.aggs))}
 		a.add(g)
 	}
-	q.accumulate(g, d)
+	return g
 }
 
 // Merge folds b (an Aggregator of the same query, over other twins) into a. b must not

@@ -48,8 +48,25 @@ func (c *compiler) compilePathExpr(p *pathExpr) exprFn {
 			return tree(x.d)
 		}
 	}
-	if !columnable(p) {
+	slot, ok := c.slot(p, tree)
+	if !ok {
 		return func(x evalCtx) value { return tree(x.d) }
+	}
+	return func(x evalCtx) value {
+		if x.cs != nil {
+			if col := x.cs.cols[slot]; col != nil {
+				return col.get(x.row, tree, x.d)
+			}
+		}
+		return tree(x.d)
+	}
+}
+
+// slot returns the column slot of path p (tree is its evaluator), or false when p has
+// no column (see columnable).
+func (c *compiler) slot(p *pathExpr, tree evalFn) (int, bool) {
+	if !columnable(p) {
+		return 0, false
 	}
 	key := p.String()
 	slot, ok := c.slots[key]
@@ -61,14 +78,7 @@ func (c *compiler) compilePathExpr(p *pathExpr) exprFn {
 		c.slots[key] = slot
 		c.cols = append(c.cols, colPath{key: key, tree: tree})
 	}
-	return func(x evalCtx) value {
-		if x.cs != nil {
-			if col := x.cs.cols[slot]; col != nil {
-				return col.get(x.row, tree, x.d)
-			}
-		}
-		return tree(x.d)
-	}
+	return slot, true
 }
 
 // columnable reports whether a column pays for path p: paths to values that are usually

@@ -25,10 +25,8 @@ func (c *compiler) compile(e expr) exprFn {
 		return c.compileUnary(e)
 	case *binaryExpr:
 		switch e.op {
-		case "AND":
-			return compileAnd(c.compile(e.x), c.compile(e.y))
-		case "OR":
-			return compileOr(c.compile(e.x), c.compile(e.y))
+		case "AND", "OR":
+			return condValue(c.cond(e))
 		case "=", "!=", "<", ">", "<=", ">=":
 			return c.compileCompare(e)
 		}
@@ -58,15 +56,11 @@ func (c *compiler) compileArray(e *arrayExpr) exprFn {
 }
 
 func (c *compiler) compileUnary(e *unaryExpr) exprFn {
+	if e.op == "NOT" {
+		return condValue(c.cond(e))
+	}
 	x := c.compile(e.x)
 	switch e.op {
-	case "NOT":
-		return func(d evalCtx) value {
-			if v := x(d); v.k == kBool {
-				return boolv(!v.b)
-			}
-			return undef
-		}
 	case "-":
 		return func(d evalCtx) value {
 			if v := x(d); v.k == kNum {
@@ -78,42 +72,6 @@ func (c *compiler) compileUnary(e *unaryExpr) exprFn {
 	return func(d evalCtx) value { // unary +
 		if v := x(d); v.k == kNum {
 			return v
-		}
-		return undef
-	}
-}
-
-// compileAnd: false if either side is false, true if both are true, else undefined.
-func compileAnd(x, y exprFn) exprFn {
-	return func(d evalCtx) value {
-		a := x(d)
-		if a.k == kBool && !a.b {
-			return vfalse
-		}
-		b := y(d)
-		if b.k == kBool && !b.b {
-			return vfalse
-		}
-		if a.isTrue() && b.isTrue() {
-			return vtrue
-		}
-		return undef
-	}
-}
-
-// compileOr: true if either side is true, false if both are false, else undefined.
-func compileOr(x, y exprFn) exprFn {
-	return func(d evalCtx) value {
-		a := x(d)
-		if a.isTrue() {
-			return vtrue
-		}
-		b := y(d)
-		if b.isTrue() {
-			return vtrue
-		}
-		if a.k == kBool && b.k == kBool {
-			return vfalse
 		}
 		return undef
 	}

@@ -52,9 +52,10 @@ const (
 type Query struct {
 	src        string
 	st         *stmt
-	match      exprFn   // nil: no WHERE
+	match      condFn   // nil: no WHERE
 	projectFns []exprFn // per select item; nil for aggregates
 	groupBy    []exprFn
+	groupSlots []int     // the column slot of each GROUP BY path; -1 for other expressions
 	aggs       []aggSpec // per select item (fn "" for plain items)
 	agg        bool
 	cols       []colPath // the paths a Table may answer from columns, by slot
@@ -130,7 +131,7 @@ func build(src string, st *stmt) (*Query, error) {
 	q := &Query{src: src, st: st, agg: len(st.groupBy) > 0}
 	var c compiler
 	if st.where != nil {
-		q.match = c.compile(st.where)
+		q.match = c.cond(st.where)
 	}
 	for _, it := range st.items {
 		if it.agg != nil {
@@ -145,6 +146,13 @@ func build(src string, st *stmt) (*Query, error) {
 	}
 	for _, g := range st.groupBy {
 		q.groupBy = append(q.groupBy, c.compile(g))
+		slot := -1
+		if p, ok := g.(*pathExpr); ok {
+			if s, ok := c.slot(p, compilePath(p)); ok {
+				slot = s
+			}
+		}
+		q.groupSlots = append(q.groupSlots, slot)
 	}
 	for _, it := range st.items {
 		spec, err := q.compileItem(&c, src, it)
@@ -194,7 +202,7 @@ func (q *Query) Match(d *twin.Doc) bool {
 }
 
 func (q *Query) matchCtx(x evalCtx) bool {
-	return q.match == nil || q.match(x).isTrue()
+	return q.match == nil || q.match(x) == tTrue
 }
 
 // Aggregate reports whether the query aggregates (COUNT/SUM/AVG/MIN/MAX or GROUP BY):

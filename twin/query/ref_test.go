@@ -125,9 +125,13 @@ func checkAgainstRef(t *testing.T, q *Query, docs []*twin.Doc) {
 		return
 	}
 	for _, d := range docs {
-		got, want := q.match(evalCtx{d: d}), evalRef(q.st.where, d)
+		var c compiler
+		got, want := c.compile(q.st.where)(evalCtx{d: d}), evalRef(q.st.where, d)
 		if !sameValue(got, want) {
 			t.Fatalf("%q on %s: compiled %+v, reference %+v", q.src, d.DeviceID, got, want)
+		}
+		if cond := q.match(evalCtx{d: d}); cond != triOf(want) {
+			t.Fatalf("%q on %s: condition %d, reference %+v", q.src, d.DeviceID, cond, want)
 		}
 	}
 }

@@ -177,12 +177,57 @@ func (t *Table) Run(q *Query) (*Result, error) {
 func (a *Aggregator) AddTable(t *Table) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	cs := t.prepare(a.q)
-	for row, d := range t.docs {
-		if d != nil {
-			a.addCtx(evalCtx{d: d, cs: cs, row: row})
+	q := a.q
+	cs := t.prepare(q)
+	var keyCols [maxGroupKeys]*column
+	var cache map[cellKey]*group // cell contents of the GROUP BY columns -> group
+	if len(q.groupBy) > 0 {
+		cache = map[cellKey]*group{}
+		for i, slot := range q.groupSlots {
+			if slot < 0 || cs.cols[slot] == nil {
+				cache = nil
+				break
+			}
+			keyCols[i] = cs.cols[slot]
 		}
 	}
+	for row, d := range t.docs {
+		x := evalCtx{d: d, cs: cs, row: row}
+		switch {
+		case d == nil:
+		case cache == nil:
+			a.addCtx(x)
+		case q.matchCtx(x):
+			q.accumulate(a.cachedGroup(cache, keyCols[:len(q.groupBy)], x), x)
+		}
+	}
+}
+
+// cellKey is what the GROUP BY columns hold in one row: equal cellKeys are equal values,
+// so within one AddTable (where codes do not change) a cellKey finds its group without
+// evaluating and hashing the values. (Unequal cellKeys may still be one group, 0 and -0.)
+type cellKey struct {
+	kinds [maxGroupKeys]kind
+	bits  [maxGroupKeys]uint64
+}
+
+// cachedGroup returns the group of row x.row through cache; rows whose key cells hold a
+// time or an object take the ordinary way.
+func (a *Aggregator) cachedGroup(cache map[cellKey]*group, cols []*column, x evalCtx) *group {
+	var ck cellKey
+	for i, col := range cols {
+		k := col.kinds[x.row]
+		if k == kTime || k == kObj {
+			return a.groupOf(x)
+		}
+		ck.kinds[i], ck.bits[i] = k, col.bits[x.row]
+	}
+	g := cache[ck]
+	if g == nil {
+		g = a.groupOf(x)
+		cache[ck] = g
+	}
+	return g
 }
 
 // prepare brings the existing columns up to date with the changed rows and returns the

@@ -3,6 +3,7 @@ package query
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -73,7 +74,7 @@ func (f *tableFleet) pick(xs ...any) any { return xs[f.r.IntN(len(xs))] }
 
 // model is a value of mixed kinds for tags.model.
 func (f *tableFleet) model() any {
-	return f.pick("m1", "m2", "m3", 3.0, 7.0, true, false, map[string]any{"a": 1.0}, []any{"x"}, nil)
+	return f.pick("m1", "m2", "m3", 3.0, 0.0, math.Copysign(0, -1), true, false, map[string]any{"a": 1.0}, []any{"x"}, nil)
 }
 
 func (f *tableFleet) doc(t testing.TB) *twin.Doc {
