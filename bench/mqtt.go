@@ -204,6 +204,28 @@ func (c *Conn) Publish(topic string, qos byte, payload []byte) (uint16, error) {
 	return id, c.writeLocked(b)
 }
 
+// Message is one QoS 0 PUBLISH for PublishBatch.
+type Message struct {
+	Topic, Payload []byte
+}
+
+// PublishBatch sends msgs as QoS 0 PUBLISHes with a single flush (one write for what fits
+// the connection's buffer).
+func (c *Conn) PublishBatch(msgs []Message) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	for _, m := range msgs {
+		n := 2 + len(m.Topic) + len(m.Payload)
+		b := appendHeader(c.scratch(n+5), pktPublish<<4, n)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(m.Topic)))
+		b = append(b, m.Topic...)
+		if err := c.bufferLocked(append(b, m.Payload...)); err != nil {
+			return err
+		}
+	}
+	return c.flushLocked()
+}
+
 func (c *Conn) scratch(n int) []byte {
 	if c.w.Available() >= n {
 		return c.w.AvailableBuffer()
@@ -227,6 +249,14 @@ func (c *Conn) writePacket(b []byte) error {
 }
 
 func (c *Conn) writeLocked(b []byte) error {
+	if err := c.bufferLocked(b); err != nil {
+		return err
+	}
+	return c.flushLocked()
+}
+
+// bufferLocked adds b to the write buffer (writing out what no longer fits).
+func (c *Conn) bufferLocked(b []byte) error {
 	select {
 	case <-c.done:
 		return ErrConnClosed
@@ -236,6 +266,10 @@ func (c *Conn) writeLocked(b []byte) error {
 		c.fail(err)
 		return err
 	}
+	return nil
+}
+
+func (c *Conn) flushLocked() error {
 	if err := c.w.Flush(); err != nil {
 		c.fail(err)
 		return err

@@ -27,6 +27,8 @@ type remoteService struct {
 	track    *eventTracker // events reader goroutine only
 	lost     atomic.Int64  // track.total(), for other goroutines
 	bad      atomic.Int64  // undecodable batches
+	subOnce  sync.Once     // subscribeEvents
+	subErr   error
 	log      *slog.Logger
 }
 
@@ -70,11 +72,22 @@ func dialService(ctx context.Context, info hub.Info, connStr string, log *slog.L
 		svc.Close()
 		return nil, fmt.Errorf("event connection: %w", err)
 	}
-	if q, err := s.events.Subscribe(ctx, topicEventsBatch, 0); err != nil || q > 1 {
-		s.Close()
-		return nil, fmt.Errorf("subscribing to %s: granted %d, %v", topicEventsBatch, q, err)
-	}
 	return s, nil
+}
+
+// subscribeEvents subscribes the event connection to the batched event stream, once.
+// Only the scenarios that watch reported changes (desired, mix) call it: decoding the
+// stream of a reported storm (one event per patch) cost the load tool half of its CPU,
+// which the hub it measures shares.
+func (s *remoteService) subscribeEvents() error {
+	s.subOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if q, err := s.events.Subscribe(ctx, topicEventsBatch, 0); err != nil || q > 1 {
+			s.subErr = fmt.Errorf("subscribing to %s: granted %d, %v", topicEventsBatch, q, err)
+		}
+	})
+	return s.subErr
 }
 
 func (s *remoteService) onEvent(topic string, payload []byte) {
@@ -111,6 +124,9 @@ func (s *remoteService) PatchDesired(ctx context.Context, id string, patch map[s
 
 // WatchReported implements Service.
 func (s *remoteService) WatchReported(fn func(id string, patch map[string]any)) (func(), error) {
+	if err := s.subscribeEvents(); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := s.next

@@ -59,6 +59,8 @@ type Hub struct {
 	conns    sync.Map    // client id -> *conn
 	svc      serviceSide // service protocol state (service.go, engineer D); zero value ready
 
+	writeBufs sync.Pool // *bytes.Buffer: drainOutbox's encoding buffers
+
 	tlsConfig   *tls.Config
 	caFile      string
 	certFile    string

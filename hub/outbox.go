@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"strings"
 	"sync"
 
@@ -60,11 +61,26 @@ func (h *Hub) sendDevice(c *conn, topic string, payload []byte, answer bool) {
 	}
 }
 
+// maxWriteBytes is how much drainOutbox encodes before it writes: the messages queued for
+// a device go out in one write(2) (a device with 4 requests in flight typically has its 4
+// answers queued together), not one per message.
+const maxWriteBytes = 64 << 10
+
 // drainOutbox writes c's queued messages until the queue is empty. A write waits for the
 // socket (at most until the connection's keepalive deadline); a closed connection fails
 // at once.
 func (h *Hub) drainOutbox(c *conn) {
 	o := &c.out
+	buf, _ := h.writeBufs.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	defer func() {
+		if buf.Cap() <= 2*maxWriteBytes {
+			buf.Reset()
+			h.writeBufs.Put(buf)
+		}
+	}()
 	var batch []outMsg
 	for {
 		o.mu.Lock()
@@ -75,16 +91,57 @@ func (h *Hub) drainOutbox(c *conn) {
 		}
 		batch, o.q = o.q, batch[:0]
 		o.mu.Unlock()
+		released := 0
 		for i, m := range batch {
-			pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: m.topic, Payload: m.payload}
-			if err := c.cl.WritePacket(pk); err != nil {
-				h.log.Debug("twin message not delivered", "client", c.ID, "topic", m.topic, "err", err)
+			h.encodeDevice(c, buf, m)
+			if buf.Len() >= maxWriteBytes || i == len(batch)-1 {
+				h.writeDevice(c, buf)
+				// The answers written so far release their in-flight tokens.
+				for _, w := range batch[released : i+1] {
+					if w.answer {
+						<-c.inflight
+					}
+				}
+				released = i + 1
 			}
-			if m.answer {
-				<-c.inflight
-			}
-			batch[i] = outMsg{}
 		}
+		clear(batch)
+	}
+}
+
+// encodeDevice appends m as a QoS 0 PUBLISH to buf, in the client's protocol version, as
+// mochi's WritePacket would (the topic is already unscoped). A message over the client's
+// maximum packet size (MQTT 5) is dropped, as mochi drops it.
+func (h *Hub) encodeDevice(c *conn, buf *bytes.Buffer, m outMsg) {
+	cl := c.cl
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: m.topic,
+		Payload: m.payload, ProtocolVersion: cl.Properties.ProtocolVersion}
+	pk.Mods.MaxSize = cl.Properties.Props.MaximumPacketSize
+	start := buf.Len()
+	if err := pk.PublishEncode(buf); err != nil {
+		buf.Truncate(start)
+		h.log.Debug("twin message not encoded", "client", c.ID, "topic", m.topic, "err", err)
+		return
+	}
+	if pk.Mods.MaxSize > 0 && uint32(buf.Len()-start) > pk.Mods.MaxSize {
+		buf.Truncate(start)
+		h.log.Debug("twin message over the client's maximum packet size; not delivered", "client", c.ID, "topic", m.topic)
+	}
+}
+
+// writeDevice writes buf to c's connection in one write, under the client's lock (which
+// mochi's own writes take), and empties buf.
+func (h *Hub) writeDevice(c *conn, buf *bytes.Buffer) {
+	defer buf.Reset()
+	cl := c.cl
+	if buf.Len() == 0 || cl.Closed() || cl.Net.Conn == nil {
+		return
+	}
+	cl.Lock()
+	_, err := cl.Net.Conn.Write(buf.Bytes())
+	cl.Unlock()
+	if err != nil {
+		h.log.Debug("twin messages not delivered", "client", c.ID, "bytes", buf.Len(), "err", err)
 	}
 }
 

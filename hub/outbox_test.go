@@ -1,0 +1,87 @@
+package hub
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestOutboxBatchedWritesKeepOrder queues more twin messages than one write carries
+// (maxWriteBytes) to a device at once, mixing answers and desired notifications: every
+// message arrives once, intact and in order, and every answer's in-flight token is
+// released.
+func TestOutboxBatchedWritesKeepOrder(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	x := createDevice(t, h, "dev1")
+	tok := deviceToken(t, "dev1", x.Authentication.SymmetricKey.PrimaryKey, time.Now().Add(time.Hour))
+	rc, err := dialRaw(h.PlainAddr().String(), "dev1", "localhost/dev1/?api-version=2021-04-12", tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.close()
+	for _, f := range []string{"$iothub/twin/res/#", "$iothub/twin/PATCH/properties/desired/#"} {
+		if err := rc.subscribe(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, ok := h.conns.Load("dev1")
+	if !ok {
+		t.Fatal("dev1 has no connection record")
+	}
+	c := v.(*conn)
+	const n = 200 // 200 x ~1 KB: more than maxWriteBytes, fewer than maxOutbox
+	if n*1000 <= maxWriteBytes {
+		t.Fatalf("the test must queue more than maxWriteBytes (%d)", maxWriteBytes)
+	}
+	type sent struct{ topic, body string }
+	want := make([]sent, n)
+	for i := range want {
+		want[i].body = `{"i":` + strconv.Itoa(i) + `,"pad":"` + string(bytes.Repeat([]byte{'x'}, 1000)) + `"}`
+		want[i].topic = topicTwinRes + "200/?$rid=" + strconv.Itoa(i)
+		if i%3 == 0 {
+			want[i].topic = topicDesiredPatch + strconv.Itoa(i)
+		}
+	}
+	got := make(chan error, 1)
+	go func() { // read while the hub writes: answers wait for in-flight tokens
+		_ = rc.c.SetReadDeadline(time.Now().Add(waitTimeout))
+		for i, w := range want {
+			topic, body, err := rc.readPublish()
+			if err != nil {
+				got <- fmt.Errorf("message %d: %v", i, err)
+				return
+			}
+			if topic != w.topic || string(body) != w.body {
+				got <- fmt.Errorf("message %d: got %q (%d bytes), want %q (%d bytes)", i, topic, len(body), w.topic, len(w.body))
+				return
+			}
+		}
+		got <- nil
+	}()
+	answers := 0
+	for _, w := range want {
+		answer := w.topic[:len(topicTwinRes)] == topicTwinRes
+		if answer {
+			c.inflight <- struct{}{} // as handleDevice takes it
+			answers++
+		}
+		h.sendDevice(c, w.topic, []byte(w.body), answer)
+	}
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("the device did not receive every message in time")
+	}
+	deadline := time.Now().Add(waitTimeout)
+	for len(c.inflight) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d in-flight tokens never released", len(c.inflight), answers)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
