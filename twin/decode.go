@@ -29,6 +29,9 @@ type decoder struct {
 	// says whether to use it now (in tags and property values, not identity fields).
 	intern    map[string]string
 	interning bool
+	// share, when set, holds the objects read so far by a Decoder with ShareValues,
+	// by their JSON text (sharedObject).
+	share map[string]sharedObj
 	// measure makes every value record its stats in vs (size and leaves, as Patch
 	// caches them), so that a decoded twin need not be walked again.
 	measure bool
@@ -129,6 +132,9 @@ func (d *decoder) value() any {
 	}
 	switch c := d.data[d.pos]; {
 	case c == '{':
+		if d.share != nil && d.interning {
+			return d.sharedObject()
+		}
 		return d.object()
 	case c == '[':
 		return d.array()
@@ -343,6 +349,61 @@ func (d *decoder) keep(s string) string {
 		d.intern[k] = k
 	}
 	return k
+}
+
+// sharedObj is an object a Decoder shares among twins, with its stats.
+type sharedObj struct {
+	m  map[string]any
+	st stats
+}
+
+// Bounds of a Decoder's shared objects: small ones (the JSON text is the table's key).
+const (
+	maxSharedLen     = 512
+	maxSharedEntries = 1 << 12
+)
+
+// sharedObject decodes the object at d.pos, or returns the one read before from the
+// same JSON text.
+func (d *decoder) sharedObject() map[string]any {
+	start := d.pos
+	end := objectEnd(d.data, start, maxSharedLen)
+	if end < 0 {
+		return d.object()
+	}
+	if e, ok := d.share[d.src[start:end]]; ok {
+		d.pos, d.vs = end, e.st
+		return e.m
+	}
+	m := d.object()
+	if d.err == nil && d.pos == end && len(d.share) < maxSharedEntries {
+		d.share[strings.Clone(d.src[start:end])] = sharedObj{m, d.vs}
+	}
+	return m
+}
+
+// objectEnd returns the index just after the object that starts at data[start], or -1
+// if it is longer than limit bytes (or not well formed).
+func objectEnd(data []byte, start, limit int) int {
+	depth := 0
+	end := min(len(data), start+limit)
+	for i := start; i < end; i++ {
+		switch data[i] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		case '"':
+			for i++; i < end && data[i] != '"'; i++ {
+				if data[i] == '\\' {
+					i++
+				}
+			}
+		}
+	}
+	return -1
 }
 
 // objectStats finishes the stats of a decoded object whose n members summed to st; a

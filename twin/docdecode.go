@@ -23,10 +23,17 @@ func (d *Doc) UnmarshalJSON(b []byte) error {
 // distinct strings), which makes them smaller and quicker to read. Its zero value is
 // ready to use; it is not safe for concurrent use (give each goroutine its own).
 type Decoder struct {
-	stack, done []metaNode // see docReader
-	keys        []string   // decoder.recKeys
-	strs        map[string]string // decoder.intern
-	single      bool // reading one twin (UnmarshalJSON): no interning
+	// ShareValues makes equal objects in the tags and property values (up to 512 bytes
+	// of JSON, 4,096 of them) one map shared by every twin this Decoder reads. It is for
+	// twins that are never written in place: before Patch, Replace or ApplyChange on
+	// one, give it its own copy of the section (Clone), as twinclient's Fleet does.
+	ShareValues bool
+
+	stack, done []metaNode           // see docReader
+	keys        []string             // decoder.recKeys
+	strs        map[string]string    // decoder.intern
+	objs        map[string]sharedObj // decoder.share
+	single      bool                 // reading one twin (UnmarshalJSON): no interning
 }
 
 // Decode reads the twin in b into d, as d.UnmarshalJSON(b) would. b must not change
@@ -38,9 +45,12 @@ func (dec *Decoder) Decode(b []byte, d *Doc) error {
 			dec.strs = make(map[string]string, 256)
 		}
 	}
+	if dec.ShareValues && dec.objs == nil {
+		dec.objs = make(map[string]sharedObj, 64)
+	}
 	r := &docReader{decoder: decoder{data: b, src: unsafe.String(unsafe.SliceData(b), len(b))}, Decoder: dec}
 	r.copyStrings, r.measure = true, true // every kept string is a copy: src may alias b
-	r.decoder.intern = dec.strs
+	r.decoder.intern, r.decoder.share = dec.strs, dec.objs
 	r.decoder.recKeys = dec.keys[:0]
 	var nd Doc
 	r.readDoc(&nd)

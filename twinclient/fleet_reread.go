@@ -80,6 +80,7 @@ func (f *Fleet) rereadMany(ids []string) error {
 	ctx, cancel := context.WithTimeout(f.ctx, 30*time.Second)
 	defer cancel()
 	cont := ""
+	var dec twin.Decoder
 	for {
 		p, err := f.svc.rawPage(ctx, q.String(), 1000, cont)
 		if err != nil {
@@ -87,7 +88,7 @@ func (f *Fleet) rereadMany(ids []string) error {
 		}
 		for _, raw := range p.Items {
 			d := new(twin.Doc)
-			if err := d.UnmarshalJSON(raw); err != nil {
+			if err := dec.Decode(raw, d); err != nil {
 				return fmt.Errorf("re-reading twins: a twin the hub sent does not decode: %w", err)
 			}
 			got[d.DeviceID] = d

@@ -171,11 +171,14 @@ func (f *Fleet) list(ctx context.Context, sizeHint int) (map[string]*twin.Doc, e
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// Twins share keys, common values and equal small objects: installLocked
+			// marks their sections shared, so they are copied before any write.
+			dec := twin.Decoder{ShareValues: true}
 			for items := range pages {
 				r := decoded{docs: make([]*twin.Doc, 0, len(items))}
 				for _, raw := range items {
 					d := new(twin.Doc)
-					if err := d.UnmarshalJSON(raw); err != nil {
+					if err := dec.Decode(raw, d); err != nil {
 						r.err = fmt.Errorf("listing the fleet: a twin the hub sent does not decode: %w", err)
 						break
 					}
@@ -247,7 +250,8 @@ func (f *Fleet) installLocked(id string, d *twin.Doc) {
 	} else if e.doc.ConnectionState == "Connected" {
 		f.status.Connected--
 	}
-	e.doc, e.shared = d, 0
+	// its sections may share maps with other twins (Decoder.ShareValues): copy before writing
+	e.doc, e.shared = d, sharedTags|sharedDesired|sharedReported
 	if d.ConnectionState == "Connected" {
 		f.status.Connected++
 	}

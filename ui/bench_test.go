@@ -143,13 +143,39 @@ func BenchmarkStartup(b *testing.B) {
 }
 
 // BenchmarkMemory reports the heap held by a console with 100,000 twins (goal < 500 MB),
-// twins included, and what the console adds on top of the twins.
+// twins included, and what the console adds on top of the twins. "patched" twins are
+// built by Patch (uitest.Fleet); "decoded" are the same twins read back from their JSON by
+// a twin.Decoder, as twinclient's Fleet gets them from the hub (the console's real path).
 func BenchmarkMemory(b *testing.B) {
+	for _, name := range []string{"patched", "decoded"} {
+		b.Run(name, func(b *testing.B) { memory(b, name == "decoded") })
+	}
+}
+
+func memory(b *testing.B, decoded bool) {
 	for b.Loop() {
+		var src [][]byte
+		if decoded {
+			for _, d := range uitest.Fleet(100_000) {
+				src = append(src, d.AppendJSON(nil))
+			}
+		}
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		docs := uitest.Fleet(100_000)
+		var docs []*twin.Doc
+		if decoded {
+			dec := twin.Decoder{ShareValues: true} // as twinclient's Fleet lists
+			docs = make([]*twin.Doc, len(src))
+			for i, raw := range src {
+				docs[i] = new(twin.Doc)
+				if err := dec.Decode(raw, docs[i]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		} else {
+			docs = uitest.Fleet(100_000)
+		}
 		runtime.GC()
 		var mid runtime.MemStats
 		runtime.ReadMemStats(&mid)
@@ -166,8 +192,10 @@ func BenchmarkMemory(b *testing.B) {
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/1e6, "MB-total")
 		b.ReportMetric(float64(after.HeapInuse-mid.HeapInuse)/1e6, "MB-console")
+		b.ReportMetric(float64(mid.HeapInuse-before.HeapInuse)/float64(len(docs)), "B/twin")
 		runtime.KeepAlive(m)
 		runtime.KeepAlive(docs)
+		runtime.KeepAlive(src)
 	}
 }
 
