@@ -242,11 +242,17 @@ func (t *Table) prepare(q *Query) *colSet {
 			cs.cols[slot] = col
 		}
 	}
+	var missing []*column
 	for slot, p := range q.cols {
 		if cs.cols[slot] == nil && t.makeRoom() {
-			cs.cols[slot] = t.build(p)
+			col := newColumn(len(t.docs))
+			col.tree, col.used = p.tree, t.clock
+			t.cols[p.key] = col
+			cs.cols[slot] = col
+			missing = append(missing, col)
 		}
 	}
+	t.build(missing)
 	return cs
 }
 
@@ -297,15 +303,17 @@ func (t *Table) makeRoom() bool {
 	return true
 }
 
-// build makes the column of path p over every row.
-func (t *Table) build(p colPath) *column {
-	col := newColumn(len(t.docs))
-	col.tree, col.used = p.tree, t.clock
+// build fills new columns over every row, twin by twin (a twin's maps are walked for
+// all its new columns while they are in cache).
+func (t *Table) build(cols []*column) {
+	if len(cols) == 0 {
+		return
+	}
 	for row, d := range t.docs {
 		if d != nil {
-			col.set(row, p.tree(d))
+			for _, col := range cols {
+				col.set(row, col.tree(d))
+			}
 		}
 	}
-	t.cols[p.key] = col
-	return col
 }
