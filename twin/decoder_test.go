@@ -3,6 +3,7 @@ package twin
 import (
 	"reflect"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -89,3 +90,62 @@ func TestDecoderInterns(t *testing.T) {
 }
 
 func unsafeData(s string) *byte { return unsafe.StringData(s) }
+
+// parseUTC agrees with time.Parse on what it accepts, and leaves the rest to it.
+func TestParseUTC(t *testing.T) {
+	cases := map[string]bool{ // accepted by the fast path
+		"2026-11-27T12:00:00Z":            true,
+		"2026-11-27T12:00:00.5Z":          true,
+		"2026-11-27T12:00:00.123456789Z":  true,
+		"2024-02-29T23:59:59.000000001Z":  true,
+		"1970-01-01T00:00:00Z":            true,
+		"2261-12-31T23:59:59.999999999Z":  true,
+		"2000-02-29T00:00:00Z":            true,
+		"1900-02-28T00:00:00Z":            false, // before 1970
+		"2100-02-29T00:00:00Z":            false, // not a leap year
+		"2025-02-29T00:00:00Z":            false,
+		"2026-04-31T00:00:00Z":            false,
+		"2026-11-27T24:00:00Z":            false,
+		"2026-11-27T12:60:00Z":            false,
+		"2026-11-27T12:00:60Z":            false,
+		"2026-11-27T12:00:00.Z":           false,
+		"2026-11-27T12:00:00.1234567891Z": false,
+		"2026-11-27T12:00:00+01:00":       false,
+		"2026-11-27 12:00:00Z":            false,
+		"2026-1a-27T12:00:00Z":            false,
+		"2026-11-27T12:00:00":             false,
+	}
+	for s, fast := range cases {
+		t.Run(s, func(t *testing.T) {
+			sec, nsec, ok := parseUTC(s)
+			if ok != fast {
+				t.Fatalf("fast path accepted: %v, want %v", ok, fast)
+			}
+			want, err := time.Parse(time.RFC3339Nano, s)
+			if ok && (err != nil || !want.Equal(time.Unix(sec, nsec))) {
+				t.Fatalf("fast path %v, time.Parse %v (%v)", time.Unix(sec, nsec).UTC(), want, err)
+			}
+			got, gotOK := parseTime(s)
+			if err == nil && (!gotOK || !got.Equal(want)) {
+				t.Fatalf("parseTime %v %v, time.Parse %v", got, gotOK, want)
+			}
+		})
+	}
+}
+
+// FuzzParseUTC: whatever the fast path accepts, time.Parse reads as the same instant.
+func FuzzParseUTC(f *testing.F) {
+	for _, s := range []string{"2026-11-27T12:00:00Z", "2024-02-29T23:59:59.000000001Z", "2100-02-29T00:00:00Z", "2026-11-27T12:00:00.Z"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sec, nsec, ok := parseUTC(s)
+		if !ok {
+			return
+		}
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil || !want.Equal(time.Unix(sec, nsec)) {
+			t.Fatalf("%q: fast path %v, time.Parse %v (%v)", s, time.Unix(sec, nsec).UTC(), want, err)
+		}
+	})
+}

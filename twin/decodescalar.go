@@ -142,6 +142,14 @@ func (d *decoder) hex4() (rune, bool) {
 
 // number decodes a JSON number as float64.
 func (d *decoder) number() any {
+	if f, ok := d.float(); ok {
+		return f
+	}
+	return nil
+}
+
+// float decodes a JSON number; false after an error.
+func (d *decoder) float() (float64, bool) {
 	start := d.pos
 	if d.data[d.pos] == '-' {
 		d.pos++
@@ -158,13 +166,13 @@ func (d *decoder) number() any {
 	n := digits()
 	if n == 0 || (n > 1 && d.data[intStart] == '0') {
 		d.fail("invalid number")
-		return nil
+		return 0, false
 	}
 	if d.pos < len(d.data) && d.data[d.pos] == '.' {
 		d.pos++
 		if digits() == 0 {
 			d.fail("invalid number: digits expected after '.'")
-			return nil
+			return 0, false
 		}
 	}
 	if d.pos < len(d.data) && (d.data[d.pos] == 'e' || d.data[d.pos] == 'E') {
@@ -174,7 +182,7 @@ func (d *decoder) number() any {
 		}
 		if digits() == 0 {
 			d.fail("invalid number: digits expected in the exponent")
-			return nil
+			return 0, false
 		}
 	}
 	if d.pos-start <= 15 && d.pos == intStart+n {
@@ -186,18 +194,18 @@ func (d *decoder) number() any {
 		if start != intStart {
 			u = -u
 		}
-		return float64(u)
+		return float64(u), true
 	}
 	f, err := strconv.ParseFloat(d.src[start:d.pos], 64)
 	if err != nil {
 		d.invalid("number " + d.src[start:d.pos] + " is out of range")
-		return nil
+		return 0, false
 	}
 	if d.validate {
 		if msg := checkNumber(f); msg != "" {
 			d.invalid(msg)
-			return nil
+			return 0, false
 		}
 	}
-	return f
+	return f, true
 }

@@ -166,22 +166,33 @@ func (r *docReader) text(name string) string {
 
 // number reads a number member named name+field.
 func (r *docReader) number(name, field string) float64 {
-	v := r.value()
-	f, ok := v.(float64)
-	if !ok && v != nil {
+	if c := r.peek(); c == '-' || (c >= '0' && c <= '9') {
+		f, _ := r.float()
+		return f
+	}
+	if r.value() != nil {
 		r.setBad("%s%s must be a number", name, field)
 	}
-	return f
+	return 0
+}
+
+// peek returns the byte at r.pos (0 at the end).
+func (r *docReader) peek() byte {
+	if r.pos < len(r.data) {
+		return r.data[r.pos]
+	}
+	return 0
 }
 
 // time reads a time member named name+field; runs of equal strings (metadata) are
 // parsed once.
 func (r *docReader) time(name, field string) time.Time {
-	r.copyStrings = false // parsed, not kept
-	v := r.value()
-	r.copyStrings = true
-	s, ok := v.(string)
-	if !ok && v != nil {
+	var s string
+	if r.peek() == '"' {
+		r.copyStrings = false // parsed, not kept
+		s = r.str()
+		r.copyStrings = true
+	} else if r.value() != nil {
 		r.setBad("%s%s must be a string", name, field)
 	}
 	if s == r.lastTime && s != "" {

@@ -195,6 +195,9 @@ func parseTime(s string) (time.Time, bool) {
 	if s == "" || s == zeroTime || s == "0001-01-01T00:00:00" {
 		return time.Time{}, true
 	}
+	if sec, nsec, ok := parseUTC(s); ok {
+		return time.Unix(sec, nsec).UTC(), true
+	}
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t.UTC(), true
 	}
@@ -202,4 +205,67 @@ func parseTime(s string) (time.Time, bool) {
 		return t, true
 	}
 	return time.Time{}, false
+}
+
+// parseUTC reads the form appendTime writes, "2006-01-02T15:04:05[.fraction]Z" with a
+// year from 1970 to 2261, as Unix seconds and nanoseconds: the common case of parseTime
+// without time.Parse. Anything else (other zones, years, forms) is left to time.Parse.
+func parseUTC(s string) (sec, nsec int64, ok bool) {
+	if len(s) < 20 || s[len(s)-1] != 'Z' || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return 0, 0, false
+	}
+	num := func(i, n int) int {
+		v := 0
+		for _, c := range []byte(s[i : i+n]) {
+			if c < '0' || c > '9' {
+				return -1
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v
+	}
+	y, mo, d, h, mi, se := num(0, 4), num(5, 2), num(8, 2), num(11, 2), num(14, 2), num(17, 2)
+	if y < 1970 || y > 2261 || mo < 1 || mo > 12 || d < 1 || d > daysIn(mo, y) || h > 23 || mi > 59 || se > 59 || h < 0 || mi < 0 || se < 0 {
+		return 0, 0, false
+	}
+	if frac := s[19 : len(s)-1]; frac != "" {
+		if len(frac) < 2 || len(frac) > 10 || frac[0] != '.' {
+			return 0, 0, false
+		}
+		f := num(20, len(frac)-1)
+		if f < 0 {
+			return 0, 0, false
+		}
+		for range 10 - len(frac) {
+			f *= 10
+		}
+		nsec = int64(f)
+	}
+	return daysSinceEpoch(y, mo, d)*86400 + int64(h*3600+mi*60+se), nsec, true
+}
+
+// daysIn is the number of days of month m of year y.
+func daysIn(m, y int) int {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysSinceEpoch counts days from 1970-01-01 to the date (y ≥ 1970; proleptic Gregorian).
+func daysSinceEpoch(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	yoe := y - era*400
+	doy := (153*((m+9)%12)+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era*146097 + doe - 719468)
 }

@@ -190,6 +190,19 @@ func FuzzUnmarshalDoc(f *testing.F) {
 		if string(b1) != string(b2) {
 			t.Fatalf("not stable:\n%s\n%s", b1, b2)
 		}
+		// A Decoder sharing values reads the same twin, twice (the second time from its
+		// tables), and writes the same bytes.
+		dec := Decoder{ShareValues: true}
+		for range 2 {
+			var sd Doc
+			if err := dec.Decode(body, &sd); err != nil {
+				t.Fatalf("Decoder rejects what UnmarshalJSON accepts: %v", err)
+			}
+			checkCaches(t, &sd)
+			if b3, _ := sd.MarshalJSON(); string(b3) != string(b1) {
+				t.Fatalf("Decoder reads differently:\n%s\n%s", b1, b3)
+			}
+		}
 	})
 }
 
