@@ -3,6 +3,7 @@ package query
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -33,6 +34,10 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	docs := fleet(f)
+	tb := NewTable(4) // few columns, so that fuzzing also evicts and rebuilds them
+	for _, d := range docs {
+		tb.Put(d)
+	}
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, parse := range []func(string) (*Query, error){Parse, ParseWhere} {
 			q, err := parse(s)
@@ -57,6 +62,9 @@ func FuzzParse(f *testing.F) {
 			}
 			if _, err := json.Marshal(res.Rows); err != nil {
 				t.Fatalf("%q: rows do not marshal: %v", s, err)
+			}
+			if got, _ := tb.Run(q); !reflect.DeepEqual(got, res) {
+				t.Fatalf("%q: over a Table %v, over the twins %v", s, got.Rows, res.Rows)
 			}
 			for _, d := range docs {
 				q.Match(d)
