@@ -2,6 +2,7 @@ package query
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"time"
 
@@ -100,4 +101,44 @@ func runTable(b *testing.B, t *Table, q *Query) {
 
 func reportCPU(b *testing.B, cpu time.Duration) {
 	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
+}
+
+// BenchmarkTableMemory reports the heap a Table over the 100,000 benchmark twins takes
+// (its rows, without the twins) and what one column adds, per row: a low-cardinality
+// string column (tags.region), a high-cardinality one (the reported IP address, about
+// 100,000 distinct strings) and a time column (lastActivityTime).
+func BenchmarkTableMemory(b *testing.B) {
+	docs := benchFleet(b, 100_000)
+	heap := func() uint64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	for b.Loop() {
+		h0 := heap()
+		t := NewTable(0)
+		for _, d := range docs {
+			t.Put(d)
+		}
+		t.mu.Lock()
+		t.refresh()
+		t.mu.Unlock()
+		h1 := heap()
+		b.ReportMetric(float64(h1-h0)/float64(len(docs)), "table-B/row")
+		for _, c := range []struct{ unit, where string }{
+			{"region-B/row", `tags.region = 'x'`},
+			{"ip-B/row", `properties.reported.connectivity.ip = 'x'`},
+			{"time-B/row", `lastActivityTime > '2026-11-27T00:00:00Z'`},
+		} {
+			q, err := ParseWhere(c.where)
+			if err != nil {
+				b.Fatal(err)
+			}
+			before := heap()
+			runTable(b, t, q)
+			b.ReportMetric(float64(heap()-before)/float64(len(docs)), c.unit)
+		}
+		runtime.KeepAlive(t)
+	}
 }
