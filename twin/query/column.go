@@ -109,11 +109,16 @@ func columnable(p *pathExpr) bool {
 // payload (a number's bits, a boolean, or the code of a string interned per column), plus
 // a time per row for columns that hold times. Objects and arrays are not copied: their
 // rows are marked kObj and read from the twin. Strings are reference-counted so that a
-// column's string table holds only strings some row still has.
+// column's string table holds only strings some row still has. A column whose strings
+// are mostly distinct (more than a quarter of its rows, and more than directMin) stops
+// interning, which would cost more than it saves, and keeps each row's string instead.
 type column struct {
 	kinds []kind
 	bits  []uint64
 	times []time.Time // nil until a row holds a time
+
+	direct    []string // by row, once the column stopped interning; nil before
+	directMin int      // distinct strings below which the column always interns
 
 	strs  []string          // by code
 	refs  []int32           // rows holding each code; 0: the code is free
@@ -124,8 +129,8 @@ type column struct {
 	used uint64 // the Table's query clock when a query last read the column
 }
 
-func newColumn(rows int) *column {
-	return &column{kinds: make([]kind, rows), bits: make([]uint64, rows), codes: map[string]uint32{}}
+func newColumn(rows, directMin int) *column {
+	return &column{kinds: make([]kind, rows), bits: make([]uint64, rows), codes: map[string]uint32{}, directMin: directMin}
 }
 
 // get returns row's value; tree(d) for a row whose value the column does not hold.
@@ -140,11 +145,19 @@ func (c *column) get(row int, tree evalFn, d *twin.Doc) value {
 	case kNum:
 		return numv(math.Float64frombits(c.bits[row]))
 	case kStr:
-		return strv(c.strs[c.bits[row]])
+		return strv(c.str(row))
 	case kTime:
 		return timev(c.times[row])
 	}
 	return tree(d)
+}
+
+// str returns the string of a row whose kind is kStr.
+func (c *column) str(row int) string {
+	if c.direct != nil {
+		return c.direct[row]
+	}
+	return c.strs[c.bits[row]]
 }
 
 // grow extends the column to rows rows (new rows undefined).
@@ -155,12 +168,15 @@ func (c *column) grow(rows int) {
 		if c.times != nil {
 			c.times = append(c.times, make([]time.Time, n)...)
 		}
+		if c.direct != nil {
+			c.direct = append(c.direct, make([]string, n)...)
+		}
 	}
 }
 
 // set stores v as row's value, releasing the string the row held.
 func (c *column) set(row int, v value) {
-	if c.kinds[row] == kStr {
+	if c.kinds[row] == kStr && c.direct == nil {
 		c.release(uint32(c.bits[row]))
 	}
 	var bits uint64
@@ -173,7 +189,15 @@ func (c *column) set(row int, v value) {
 	case kNum:
 		bits = math.Float64bits(v.n)
 	case kStr:
-		bits = uint64(c.intern(v.s))
+		if c.direct == nil {
+			bits = uint64(c.intern(v.s))
+			if n := len(c.codes); n > c.directMin && n > len(c.kinds)/4 {
+				c.toDirect()
+			}
+		}
+		if c.direct != nil {
+			c.direct[row], bits = v.s, 0
+		}
 	case kTime:
 		if c.times == nil {
 			c.times = make([]time.Time, len(c.kinds))
@@ -183,6 +207,21 @@ func (c *column) set(row int, v value) {
 		k = kObj // read from the twin
 	}
 	c.kinds[row], c.bits[row] = k, bits
+	if k != kStr && c.direct != nil {
+		c.direct[row] = ""
+	}
+}
+
+// toDirect stops interning: every row keeps its own string.
+func (c *column) toDirect() {
+	c.direct = make([]string, len(c.kinds))
+	for row, k := range c.kinds {
+		if k == kStr {
+			c.direct[row] = c.strs[c.bits[row]]
+			c.bits[row] = 0
+		}
+	}
+	c.strs, c.refs, c.codes, c.free = nil, nil, nil, nil
 }
 
 // intern returns the code of s, adding it (a copy, so that the column does not keep a

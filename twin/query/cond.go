@@ -140,7 +140,7 @@ func (c *compiler) condEquals(e *binaryExpr) condFn {
 				case ck != k.k:
 					return tUndef
 				case ck == kStr:
-					return boolTri((col.strs[col.bits[d.row]] == k.s) == eq)
+					return boolTri((col.str(d.row) == k.s) == eq)
 				default:
 					return boolTri((math.Float64frombits(col.bits[d.row]) == k.n) == eq)
 				}

@@ -44,6 +44,8 @@ type Table struct {
 	cols    map[string]*column
 	maxCols int
 	clock   uint64 // counts queries, for least-recently-used eviction
+
+	directMin int // see column; a field so that tests can make it small
 }
 
 // NewTable returns an empty Table that keeps at most maxColumns columns
@@ -52,7 +54,7 @@ func NewTable(maxColumns int) *Table {
 	if maxColumns <= 0 {
 		maxColumns = DefaultMaxColumns
 	}
-	return &Table{byID: map[string]int{}, cols: map[string]*column{}, maxCols: maxColumns}
+	return &Table{byID: map[string]int{}, cols: map[string]*column{}, maxCols: maxColumns, directMin: 1024}
 }
 
 // Put inserts d, or replaces the twin with d's device id.
@@ -184,7 +186,7 @@ func (a *Aggregator) AddTable(t *Table) {
 	if len(q.groupBy) > 0 {
 		cache = map[cellKey]*group{}
 		for i, slot := range q.groupSlots {
-			if slot < 0 || cs.cols[slot] == nil {
+			if slot < 0 || cs.cols[slot] == nil || cs.cols[slot].direct != nil { // direct: no codes
 				cache = nil
 				break
 			}
@@ -245,7 +247,7 @@ func (t *Table) prepare(q *Query) *colSet {
 	var missing []*column
 	for slot, p := range q.cols {
 		if cs.cols[slot] == nil && t.makeRoom() {
-			col := newColumn(len(t.docs))
+			col := newColumn(len(t.docs), t.directMin)
 			col.tree, col.used = p.tree, t.clock
 			t.cols[p.key] = col
 			cs.cols[slot] = col

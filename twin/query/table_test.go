@@ -60,6 +60,7 @@ var tableQueries = []string{
 	`SELECT lastActivityTime AS t, COUNT() AS n FROM devices GROUP BY lastActivityTime`,
 	`SELECT properties.reported.fw AS fw, COUNT() AS n FROM devices GROUP BY properties.reported.fw`,
 	`SELECT tags.region, tags.ring, tags.model, status, COUNT() AS n FROM devices GROUP BY tags.region, tags.ring, tags.model, status`,
+	`SELECT etag AS e, tags.ring AS r, COUNT() AS n FROM devices WHERE version > 3 GROUP BY etag, tags.ring`,
 }
 
 // tableFleet makes n random twins from a small vocabulary, so that values repeat, paths
@@ -197,10 +198,12 @@ func parseAll(t testing.TB, srcs []string) []*Query {
 // column limits force eviction and rebuilding.
 func TestTableMatchesRun(t *testing.T) {
 	qs := parseAll(t, tableQueries)
-	for _, maxCols := range []int{1, 4, 0} {
-		t.Run(fmt.Sprintf("maxColumns=%d", maxCols), func(t *testing.T) {
-			f := &tableFleet{r: rand.New(rand.NewPCG(uint64(maxCols), 7)), now: t0}
+	for _, c := range []struct{ maxCols, directMin int }{{1, 1024}, {4, 1024}, {0, 1024}, {0, 2}, {3, 4}} {
+		maxCols := c.maxCols
+		t.Run(fmt.Sprintf("maxColumns=%d,directMin=%d", c.maxCols, c.directMin), func(t *testing.T) {
+			f := &tableFleet{r: rand.New(rand.NewPCG(uint64(maxCols), uint64(c.directMin))), now: t0}
 			tb := NewTable(maxCols)
+			tb.directMin = c.directMin // small: columns of many strings stop interning
 			docs := map[string]*twin.Doc{}
 			for range 60 {
 				d := f.doc(t)
@@ -289,6 +292,37 @@ func TestTableColumnStrings(t *testing.T) {
 	if live := len(col.codes); live != 10 || len(col.strs) > 20 {
 		t.Fatalf("%d live strings in %d slots, want 10 live in at most 20", live, len(col.strs))
 	}
+}
+
+// TestTableDirectColumn: a column of mostly distinct strings stops interning, and reads
+// and groups the same.
+func TestTableDirectColumn(t *testing.T) {
+	tb := NewTable(0)
+	tb.directMin = 8
+	var docs []*twin.Doc
+	for i := range 100 {
+		d := twin.New(fmt.Sprintf("d%03d", i), t0)
+		if err := d.Patch(twin.Reported, map[string]any{"ip": fmt.Sprintf("10.0.0.%d", i%50), "n": float64(i % 3)}, t0); err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, d)
+		tb.Put(d)
+	}
+	qs := parseAll(t, []string{
+		`properties.reported.ip = '10.0.0.7' OR STARTSWITH(properties.reported.ip, '10.0.0.4')`,
+		`SELECT properties.reported.ip AS ip, COUNT() AS n FROM devices GROUP BY properties.reported.ip`,
+	})
+	sameResults(t, tb, qs, 0)
+	if col := tb.cols["properties.reported.ip"]; col == nil || col.direct == nil {
+		t.Fatal("a column of 50 distinct strings over 100 rows still interns")
+	}
+	for i, d := range docs[:30] {
+		if err := d.Patch(twin.Reported, map[string]any{"ip": nil, "n": fmt.Sprint(i)}, t0); err != nil {
+			t.Fatal(err)
+		}
+		tb.Changed(d.DeviceID)
+	}
+	sameResults(t, tb, qs, 1)
 }
 
 // TestTableDoesNotAllocatePerTwin: a warm query over a Table allocates per query, not per
