@@ -153,25 +153,48 @@ func (h *Hub) submitPriority(id string, op func(*txn)) bool {
 	}
 }
 
-// runShard is the owner loop of one shard.
+// prioCheck is how many device operations an owner applies between looks at the priority
+// lane: a back-end write that arrives during a batch of device operations ends the batch
+// early (it is committed at once) instead of waiting for the rest of it.
+const prioCheck = 16
+
+// runShard is the owner loop of one shard. The priority lane is looked at first, so that
+// a back-end write waiting together with device operations is applied and committed ahead
+// of them in a batch of its own; after such a batch, queued device operations get the
+// next turn, so that a stream of back-end writes cannot starve them.
 func (h *Hub) runShard(s *shard) {
 	defer h.wg.Done()
+	lastPrio := false
 	for {
-		var op func(*txn)
+		if !lastPrio || len(s.in) == 0 {
+			select {
+			case op := <-s.prio:
+				h.runBatch(s, op, true, false)
+				lastPrio = true
+				continue
+			default:
+			}
+		}
 		select {
-		case op = <-s.prio:
-		case op = <-s.in:
+		case op := <-s.prio:
+			h.runBatch(s, op, true, false)
+			lastPrio = true
+		case op := <-s.in:
+			h.runBatch(s, op, false, false)
+			lastPrio = false
 		case <-h.quit:
-			h.runBatch(s, nil, true)
+			h.runBatch(s, nil, false, true)
 			return
 		}
-		h.runBatch(s, op, false)
 	}
 }
 
-// runBatch applies first and whatever else is queued (up to maxBatch, or everything when
-// final), then commits. The final batch also writes the activity not yet stored.
-func (h *Hub) runBatch(s *shard, first func(*txn), final bool) {
+// runBatch applies first and the back-end operations queued in the priority lane, then
+// commits. A batch that starts with a back-end operation (fromPrio) holds only those, so
+// that their commit does not wait for device operations; otherwise it also takes device
+// operations up to maxBatch, stopping early when a back-end operation arrives. The final
+// batch applies everything queued and also writes the activity not yet stored.
+func (h *Hub) runBatch(s *shard, first func(*txn), fromPrio, final bool) {
 	tx := &txn{h: h, s: s}
 	s.mu.Lock()
 	if first != nil {
@@ -187,7 +210,10 @@ prio:
 		}
 	}
 drain:
-	for n := 1; final || n < maxBatch; n++ {
+	for n := 1; final || !fromPrio && n < maxBatch; n++ {
+		if !final && n%prioCheck == 0 && len(s.prio) > 0 {
+			break
+		}
 		select {
 		case op := <-s.in:
 			op(tx)
