@@ -4,13 +4,15 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
 
 	"github.com/twinops/twinops/hub/store"
 )
@@ -249,11 +251,48 @@ func TestConcurrentReconnectsAndClose(t *testing.T) {
 				t.Fatalf("round %d: Close: %v", round, err)
 			}
 		case <-time.After(3 * waitTimeout):
-			buf := make([]byte, 1<<20)
-			close(stop)
-			t.Fatalf("round %d: Close did not return; goroutines:\n%s", round, buf[:runtime.Stack(buf, true)])
+			// Not t.Fatal: the cleanup's Close would wait for this one forever. A panic
+			// ends the test binary at once, with every goroutine's stack.
+			panic(fmt.Sprintf("round %d: hub.Close did not return within %v: deadlock", round, 3*waitTimeout))
 		}
 		close(stop)
 		wg.Wait()
 	}
+}
+
+// TestCloseListenerClientsDuringChurn: the hub's listener close path must not deadlock
+// while clients are added and removed concurrently. mochi's own closeListenerClients
+// (Clients.GetByListener, which read-locks twice) deadlocks here within a few thousand
+// calls (mochi #488).
+func TestCloseListenerClientsDuringChurn(t *testing.T) {
+	h := &Hub{srv: mqtt.New(&mqtt.Options{Logger: slog.New(slog.DiscardHandler)})} // only its Clients are used
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			id := fmt.Sprintf("churn-%d", i%64)
+			h.srv.Clients.Add(h.srv.NewClient(nil, "elsewhere", id, false))
+			h.srv.Clients.Delete(id)
+		}
+	})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 20_000 {
+			h.closeListenerClients("plain")
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(3 * waitTimeout):
+		close(stop) // the churn goroutine is stuck too: no Wait
+		t.Fatal("closeListenerClients blocked: the Clients lock deadlocked")
+	}
+	close(stop)
+	wg.Wait()
 }
