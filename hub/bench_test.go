@@ -16,9 +16,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/twinops/twinops/hub/store"
-	"github.com/twinops/twinops/twin"
 )
 
 // Benchmarks of the device side (figures in docs/benchmarks/hub.md). Run with
@@ -280,69 +277,6 @@ func memInUse() memUse {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return memUse{m.HeapInuse, m.StackInuse}
-}
-
-// BenchmarkStartup100k: New (open the store, load 100,000 twins and identities) and
-// Start, with twins of about 1 KB written straight into the store beforehand.
-func BenchmarkStartup100k(b *testing.B) {
-	const twins = 100_000
-	dir := b.TempDir()
-	h := startHub(b, dir) // creates policies, PKI and the store layout
-	h.Close()
-	st, err := store.Open(dir+"/store", store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	now := time.Now()
-	proto := twin.New("proto", now)
-	proto.Patch(twin.Desired, map[string]any{"telemetryConfig": map[string]any{"sendFrequency": "5m"}, "firmware": map[string]any{"version": "2.1.0"}}, now)
-	proto.Patch(twin.Reported, map[string]any{"telemetryConfig": map[string]any{"sendFrequency": "5m", "status": "success"},
-		"firmware": map[string]any{"version": "2.0.9", "status": "downloading", "progress": 40.0}, "battery": 87.0}, now)
-	proto.Patch(twin.Tags, map[string]any{"region": "eu-west", "ring": "canary", "model": "pump-x2"}, now)
-	var recs []store.Record
-	for i := range twins {
-		id := "dev-" + strconv.Itoa(i)
-		d := proto.Clone()
-		d.DeviceID = id
-		tb, _ := d.MarshalJSON()
-		k1, _ := newKey()
-		k2, _ := newKey()
-		xb := marshalIdentity(&Identity{DeviceID: id, Status: StatusEnabled, Etag: newIdentityEtag(), GenerationID: newGenerationID(now),
-			Authentication: Authentication{Type: "sas", SymmetricKey: SymmetricKey{PrimaryKey: k1, SecondaryKey: k2}}})
-		recs = append(recs, store.Record{Key: []byte(twinKey(id)), Value: tb}, store.Record{Key: []byte(identKey(id)), Value: xb})
-		if len(recs) >= 2000 {
-			if err := st.Apply(context.Background(), recs...); err != nil {
-				b.Fatal(err)
-			}
-			recs = recs[:0]
-		}
-	}
-	if err := st.Apply(context.Background(), recs...); err != nil {
-		b.Fatal(err)
-	}
-	st.Close()
-	// One untimed start: Pebble replays and flushes the population's WAL, as a hub that
-	// has run for a while would have done long ago.
-	if h, err := New(Config{DataDir: dir, Logger: testLogger()}); err == nil {
-		h.Close()
-	}
-	for b.Loop() {
-		t0, c0 := time.Now(), cpuTime()
-		h, err := New(Config{DataDir: dir, PlainAddr: "127.0.0.1:0", TLSAddr: "127.0.0.1:0", Logger: testLogger()})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := h.Start(); err != nil {
-			b.Fatal(err)
-		}
-		d, c := time.Since(t0), cpuTime()-c0
-		if n := h.TwinCount(); n != twins {
-			b.Fatalf("loaded %d twins, want %d", n, twins)
-		}
-		h.Close()
-		b.ReportMetric(d.Seconds(), "s-to-start")
-		b.ReportMetric(c.Seconds(), "cpu-s-to-start")
-	}
 }
 
 // cpuTime is the process's user+system CPU time so far (figures on a shared machine are

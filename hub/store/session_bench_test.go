@@ -90,12 +90,15 @@ func seedSessions(b *testing.B, n int) *Store {
 	recs := make([]Record, 0, 3*1000)
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("device-%06d", i)
-		cv, _ := encodeClient(storage.Client{ID: id, T: storage.ClientKey, ProtocolVersion: 4, Listener: "tls"})
-		recs = append(recs, Record{Key: sessionKey(id), Value: cv})
-		for _, f := range []string{"$iothub/twin/res/#", "$iothub/twin/PATCH/properties/desired/#"} {
-			f = "$d/" + hex.EncodeToString([]byte(id)) + "/" + f
-			recs = append(recs, Record{Key: append(sessionKey(id), f...), Value: encodeSub(storage.Subscription{})})
+		var subs []storage.Subscription
+		for _, f := range []string{"r/#", "d/#"} {
+			subs = append(subs, storage.Subscription{Filter: "$d/" + hex.EncodeToString([]byte(id)) + "/" + f})
 		}
+		rs, err := SessionRecords(storage.Client{ID: id, T: storage.ClientKey, ProtocolVersion: 4, Listener: "tls"}, subs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		recs = append(recs, rs...)
 		if len(recs) == cap(recs) || i == n-1 {
 			if err := st.Apply(context.Background(), recs...); err != nil {
 				b.Fatal(err)
