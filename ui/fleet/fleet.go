@@ -59,7 +59,8 @@ type Model struct {
 	words    []string
 	queryStr string
 	q        *query.Query
-	agg      []string // result lines of an aggregate query, shown instead of the table
+	agg      []string     // result lines of an aggregate query, shown instead of the table
+	qt       *query.Table // the fleet as a column index while an aggregate query is shown
 	queryErr string
 	// queryCaret marks the error's column under the prompt ("" when unknown).
 	queryCaret string
@@ -292,7 +293,7 @@ func (m *Model) runQuery(raw string) bool {
 	s := strings.TrimSpace(raw)
 	m.queryErr, m.queryCaret = "", ""
 	if s == "" {
-		m.queryStr, m.q, m.agg = "", nil, nil
+		m.queryStr, m.q, m.agg, m.qt = "", nil, nil, nil
 		m.rebuild(true)
 		return true
 	}
@@ -313,12 +314,12 @@ func (m *Model) runQuery(raw string) bool {
 		}
 		return false
 	}
-	m.queryStr, m.q, m.agg = s, q, nil
+	m.queryStr, m.q, m.agg, m.qt = s, q, nil, nil
 	for _, r := range m.rows {
 		r.qmatch = m.matchQuery(r.id)
 	}
 	if q.Aggregate() {
-		m.agg = runAggregate(q, m.c.Store)
+		m.agg = m.runAggregate(nil)
 	}
 	m.rebuild(true)
 	return true
