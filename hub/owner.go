@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"sync"
 
+	"github.com/twinops/twinops/hub/store"
 	"github.com/twinops/twinops/twin"
 )
 
@@ -28,6 +29,11 @@ type shard struct {
 	prio    chan func(*txn)     // back-end operations: applied before queued device ones
 	comp    compQueue           // completions of committed batches, in commit order
 	qi      queryIndex          // the twins as a column index for queries (query_index.go)
+
+	// Reused by the owner from batch to batch (the store copies what it is given).
+	dirty   map[string]struct{} // txn.dirty
+	encBuf  []byte              // the batch's keys and marshalled twins
+	encRecs []store.Record      // the batch's store records
 }
 
 // compQueue is a shard's queue of completions. It is unbounded so that the store's
@@ -104,7 +110,10 @@ type txn struct {
 // markDirty schedules the twin id (as it is at the end of the batch) for writing.
 func (tx *txn) markDirty(id string) {
 	if tx.dirty == nil {
-		tx.dirty = make(map[string]struct{})
+		if tx.s.dirty == nil {
+			tx.s.dirty = make(map[string]struct{})
+		}
+		tx.dirty = tx.s.dirty
 	}
 	tx.dirty[id] = struct{}{}
 	tx.s.qi.changed(id)
@@ -226,18 +235,19 @@ drain:
 			tx.markDirty(id)
 		}
 	}
-	writes := tx.collect()
+	recs := tx.collect()
 	s.mu.Unlock()
 	for _, fn := range tx.now {
 		fn()
 	}
-	if len(writes) == 0 {
+	if len(recs) == 0 {
 		for _, fn := range tx.done {
 			fn(nil)
 		}
 		return
 	}
-	h.commit(writes, func(err error) { s.comp.push(func() { tx.finish(err) }) })
+	h.st.st.ApplyAsync(recs, func(err error) { s.comp.push(func() { tx.finish(err) }) })
+	s.recycle()
 }
 
 // runCompletions runs the completions (answers, notifications, events) of a shard's
@@ -248,24 +258,45 @@ func (h *Hub) runCompletions(s *shard) {
 	s.comp.run()
 }
 
-// collect marshals the dirty twins (under the shard lock) into the batch's writes.
-func (tx *txn) collect() []kv {
-	writes := tx.writes
-	for id := range tx.dirty {
-		d := tx.s.docs[id]
-		delete(tx.s.touched, id)
-		if d == nil {
-			writes = append(writes, kv{Key: twinKey(id)})
-			continue
-		}
-		b, err := d.MarshalJSON()
-		if err != nil { // cannot happen for a valid twin; never write a broken one
-			tx.h.log.Error("twin does not marshal; not written", "device", id, "err", err)
-			continue
-		}
-		writes = append(writes, kv{Key: twinKey(id), Value: b})
+// maxRetainedEnc: an owner's encoding buffer larger than this (a batch of huge twins, the
+// final batch) is dropped after use rather than kept.
+const maxRetainedEnc = 4 << 20
+
+// collect encodes the batch's store records (under the shard lock): the other writes,
+// then every dirty twin as it is now. The keys and twins go into the shard's reused
+// buffer, valid until the next batch: the store copies the records when they are queued.
+func (tx *txn) collect() []store.Record {
+	s := tx.s
+	buf, recs := s.encBuf[:0], s.encRecs[:0]
+	for _, w := range tx.writes {
+		recs = append(recs, store.Record{Key: []byte(w.Key), Value: w.Value, Delete: w.Value == nil})
 	}
-	return writes
+	for id := range tx.dirty {
+		d := s.docs[id]
+		delete(s.touched, id)
+		k := len(buf)
+		buf = append(append(buf, twinPrefix...), id...)
+		v := len(buf)
+		if d == nil {
+			recs = append(recs, store.Record{Key: buf[k:v:v], Delete: true})
+			continue
+		}
+		buf = d.AppendJSON(buf)
+		// buf may have moved: the slices taken before keep the old array, which nothing
+		// writes to again.
+		recs = append(recs, store.Record{Key: buf[k:v:v], Value: buf[v:len(buf):len(buf)]})
+	}
+	clear(tx.dirty)
+	s.encBuf, s.encRecs = buf, recs
+	return recs
+}
+
+// recycle keeps the shard's encoding buffers for the next batch unless they grew large.
+func (s *shard) recycle() {
+	if cap(s.encBuf) > maxRetainedEnc {
+		s.encBuf, s.encRecs = nil, nil
+	}
+	clear(s.encRecs)
 }
 
 // finish runs the completions of a committed batch.

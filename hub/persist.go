@@ -190,13 +190,4 @@ func (g *storeGlue) putSeq(v uint64) error {
 	return g.st.Apply(context.Background(), store.Record{Key: []byte(seqKey), Value: b[:]})
 }
 
-// commit queues writes for the next group commit; done runs after the fsync.
-func (h *Hub) commit(writes []kv, done func(error)) {
-	recs := make([]store.Record, len(writes))
-	for i, w := range writes {
-		recs[i] = store.Record{Key: []byte(w.Key), Value: w.Value, Delete: w.Value == nil}
-	}
-	h.st.st.ApplyAsync(recs, done)
-}
-
 func (g *storeGlue) close() error { return g.st.Close() }
