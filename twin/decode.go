@@ -165,6 +165,56 @@ func (d *decoder) value() any {
 	return nil
 }
 
+// skip passes over the value at d.pos, checking it as value would, without building it
+// (members a twin reader does not keep). depth counts the enclosing values skipped.
+func (d *decoder) skip(depth int) {
+	if depth > maxNesting {
+		d.fail("nested too deeply")
+		return
+	}
+	if d.pos >= len(d.data) {
+		d.fail("unexpected end of input; expected a value")
+		return
+	}
+	switch c := d.data[d.pos]; {
+	case c == '{':
+		d.members(false, func(string) { d.skip(depth + 1) })
+	case c == '[':
+		d.pos++
+		d.ws()
+		if d.pos < len(d.data) && d.data[d.pos] == ']' {
+			d.pos++
+			return
+		}
+		for d.err == nil {
+			d.ws()
+			d.skip(depth + 1)
+			d.ws()
+			switch {
+			case d.err != nil:
+			case d.pos >= len(d.data):
+				d.fail("unexpected end of input; expected ',' or ']'")
+			case d.data[d.pos] == ',':
+				d.pos++
+			case d.data[d.pos] == ']':
+				d.pos++
+				return
+			default:
+				d.fail("expected ',' or ']'")
+			}
+		}
+	case c == '"':
+		keep := d.copyStrings
+		d.copyStrings = false
+		d.str()
+		d.copyStrings = keep
+	case c == '-' || (c >= '0' && c <= '9'):
+		d.float()
+	default:
+		d.value() // true, false, null (no allocation) or an error
+	}
+}
+
 func (d *decoder) literal(word string, v any) any {
 	if len(d.data)-d.pos >= len(word) && string(d.data[d.pos:d.pos+len(word)]) == word {
 		d.pos += len(word)

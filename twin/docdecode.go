@@ -153,14 +153,13 @@ func (r *docReader) setBad(format string, args ...any) {
 }
 
 // text reads a string or null member.
-func (r *docReader) text(name string) string {
-	switch v := r.value().(type) {
-	case string:
-		return v
-	case nil:
-		return ""
+func (r *docReader) text(name, field string) string {
+	if r.peek() == '"' {
+		return r.str()
 	}
-	r.setBad("%s must be a string", name)
+	if r.value() != nil {
+		r.setBad("%s%s must be a string", name, field)
+	}
 	return ""
 }
 
@@ -215,27 +214,27 @@ func (r *docReader) readDoc(nd *Doc) {
 	ok := d.members(false, func(k string) {
 		switch k {
 		case "deviceId":
-			nd.DeviceID = r.text(k)
+			nd.DeviceID = r.text(k, "")
 		case "etag":
-			nd.Etag = r.text(k)
+			nd.Etag = r.text(k, "")
 		case "deviceEtag":
-			nd.DeviceEtag = r.text(k)
+			nd.DeviceEtag = r.text(k, "")
 		case "version":
 			nd.Version = int64(r.number(k, ""))
 		case "status":
-			nd.Status = r.text(k)
+			nd.Status = r.text(k, "")
 		case "statusReason":
-			nd.StatusReason = r.text(k)
+			nd.StatusReason = r.text(k, "")
 		case "statusUpdateTime":
 			nd.StatusUpdateTime = r.time(k, "")
 		case "connectionState":
-			nd.ConnectionState = r.text(k)
+			nd.ConnectionState = r.text(k, "")
 		case "lastActivityTime":
 			nd.LastActivityTime = r.time(k, "")
 		case "cloudToDeviceMessageCount":
 			nd.CloudToDeviceMessageCount = int(r.number(k, ""))
 		case "authenticationType":
-			nd.AuthenticationType = r.text(k)
+			nd.AuthenticationType = r.text(k, "")
 		case "x509Thumbprint":
 			r.thumbprint(&nd.X509Thumbprint)
 		case "tags":
@@ -250,7 +249,7 @@ func (r *docReader) readDoc(nd *Doc) {
 		case "properties":
 			r.properties(nd)
 		default:
-			d.value()
+			d.skip(0)
 		}
 	})
 	if !ok {
@@ -271,11 +270,11 @@ func (r *docReader) thumbprint(x *X509Thumbprint) {
 	ok := r.members(false, func(k string) {
 		switch k {
 		case "primaryThumbprint":
-			x.PrimaryThumbprint = r.text("x509Thumbprint." + k)
+			x.PrimaryThumbprint = r.text("x509Thumbprint.", k)
 		case "secondaryThumbprint":
-			x.SecondaryThumbprint = r.text("x509Thumbprint." + k)
+			x.SecondaryThumbprint = r.text("x509Thumbprint.", k)
 		default:
-			r.value()
+			r.skip(0)
 		}
 	})
 	if !ok && r.value() != nil {
@@ -291,7 +290,7 @@ func (r *docReader) properties(nd *Doc) {
 		case "reported":
 			r.props(&nd.Reported, &r.roots[1], "properties.reported")
 		default:
-			r.value()
+			r.skip(0)
 		}
 	})
 	if !ok && r.value() != nil {
@@ -364,12 +363,12 @@ func (r *docReader) meta(name string, depth int, key string) bool {
 				r.meta(name, depth+1, k)
 				return
 			}
-			r.value()
+			r.skip(0)
 		}
 	})
 	if !ok {
 		r.stack = r.stack[:me]
-		r.value()
+		r.skip(0)
 		return false
 	}
 	// the members, each finished, follow me on the stack: move them to done
