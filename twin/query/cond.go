@@ -63,6 +63,8 @@ func (c *compiler) cond(e expr) condFn {
 				return f
 			}
 		}
+	case *inExpr:
+		return c.condIn(e)
 	case *unaryExpr:
 		if e.op == "NOT" {
 			x := c.cond(e.x)
@@ -148,4 +150,72 @@ func (c *compiler) condEquals(e *binaryExpr) condFn {
 		}
 		return triOf(f(d))
 	}
+}
+
+// condIn is compileIn for conditions. Over a Table it looks the column's cell up in sets
+// of the list's strings and numbers: true when an element equals it, false for any other
+// primitive (negated for NIN), undefined for a missing property, an object or an array.
+func (c *compiler) condIn(e *inExpr) condFn {
+	f := c.compile(e) // for twins without columns
+	p, isPath := e.x.(*pathExpr)
+	slot, ok := 0, false
+	if isPath && !isTimeField(p) {
+		slot, ok = c.slot(p, compilePath(p))
+	}
+	if !ok {
+		return func(d evalCtx) tri { return triOf(f(d)) }
+	}
+	strs, nums := map[string]bool{}, map[float64]bool{}
+	var in [2]bool // false, true in the list
+	var null bool  // null in the list
+	for _, v := range e.list {
+		switch v.k {
+		case kStr:
+			strs[v.s] = true
+		case kNum:
+			nums[posZero(v.n)] = true
+		case kBool:
+			in[boolIndex(v.b)] = true
+		case kNull:
+			null = true
+		}
+	}
+	not := e.not
+	return func(d evalCtx) tri {
+		if d.cs == nil || d.cs.cols[slot] == nil {
+			return triOf(f(d))
+		}
+		col := d.cs.cols[slot]
+		var found bool
+		switch col.kinds[d.row] {
+		case kStr:
+			found = strs[col.str(d.row)]
+		case kNum:
+			found = nums[posZero(math.Float64frombits(col.bits[d.row]))]
+		case kBool:
+			found = in[col.bits[d.row]]
+		case kNull:
+			found = null
+		case kUndef, kObj:
+			return tUndef
+		default:
+			return triOf(f(d))
+		}
+		return boolTri(found != not)
+	}
+}
+
+// posZero returns n with -0 made 0 (they are one number to IN).
+func posZero(n float64) float64 {
+	if n == 0 {
+		return 0
+	}
+	return n
+}
+
+func boolIndex(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -27,6 +27,8 @@ var tableQueries = []string{
 	`SELECT * FROM devices WHERE -properties.reported.battery < -50 AND properties.reported.battery / 0 > 0 OR properties.reported.battery = 0x32`,
 	`SELECT * FROM devices WHERE tags.model IN ['m1', 'm3', 7, true, null] OR tags.region NIN ['eu', 'us']`,
 	`SELECT * FROM devices WHERE tags.region NOT IN ['eu'] AND IS_DEFINED(tags.region)`,
+	`SELECT * FROM devices WHERE tags.model IN [0, 'm2', false] OR tags.model NIN [-0, true, 'm1', null] AND tags.ring IN ['broad']`,
+	`SELECT * FROM devices WHERE properties.reported.battery IN [10, '80', 55.5] OR lastActivityTime IN ['2026-11-27T08:00:00Z']`,
 	`SELECT * FROM devices WHERE IS_NULL(properties.reported.note) OR properties.reported.note = null`,
 	`SELECT * FROM devices WHERE IS_BOOL(tags.model) OR IS_NUMBER(tags.model) OR IS_STRING(tags.model)`,
 	`SELECT * FROM devices WHERE IS_OBJECT(tags.model) OR IS_ARRAY(tags.model) OR IS_PRIMITIVE(tags.ring)`,
