@@ -17,7 +17,8 @@ import (
 // the Table refreshes the rows of the noted twins in its columns before it reads them.
 // Several queries may hold the read lock at once: mu (and the Table's own mutex) serialize
 // them. The Table is made on the shard's first query, so a hub that is never queried
-// pays nothing but the map insert of changed.
+// pays nothing but a mutex in changed; that first query (and the first to read a new
+// path) builds under the read lock, so the owner's next batch waits for it once.
 type queryIndex struct {
 	mu      sync.Mutex
 	t       *query.Table        // nil until the shard's first query
