@@ -149,3 +149,24 @@ func FuzzParseUTC(f *testing.F) {
 		}
 	})
 }
+
+// A patch that only deletes leaves metadata exactly as a decoded twin has it.
+func TestPatchOnlyDeletingKeepsMetaDecodable(t *testing.T) {
+	for name, body := range map[string]string{
+		"empty section": `{"a":null,"b":null}`,
+		"empty object":  `{"o":{"x":null,"y":null}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := New("dev", t0)
+			mustPatch(t, d, Desired, `{"o":{}}`, at(1))
+			mustPatch(t, d, Desired, body, at(2))
+			var back Doc
+			if err := back.UnmarshalJSON([]byte(docJSON(t, d))); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(d.Desired.Meta, back.Desired.Meta) {
+				t.Errorf("metadata after the patch %+v, read back %+v", d.Desired.Meta, back.Desired.Meta)
+			}
+		})
+	}
+}

@@ -96,6 +96,9 @@ func (d *Doc) applyPatch(s Section, patch map[string]any, now time.Time) {
 func mergeInto(dst map[string]any, meta *Meta, patch map[string]any, now uint64, ver int64) {
 	if meta != nil {
 		meta.touch(now, ver)
+		if meta.kids == nil && len(patch) > 1 {
+			meta.kids = make([]Meta, 0, len(patch)) // every member is new: one allocation
+		}
 	}
 	for k, pv := range patch {
 		if pv == nil {
@@ -120,6 +123,9 @@ func mergeInto(dst map[string]any, meta *Meta, patch map[string]any, now uint64,
 		if meta != nil {
 			meta.setChild(k, nv, now, ver)
 		}
+	}
+	if meta != nil && len(meta.kids) == 0 {
+		meta.kids = nil // as a decoded twin has it (the patch only deleted)
 	}
 }
 
