@@ -5,67 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unsafe"
 )
-
-// UnmarshalJSON reads the form MarshalJSON writes (and Azure's REST twin JSON). Unknown
-// members are ignored; the property values are not checked against the patch rules.
-// $metadata times outside the years 1678–2262 are clamped to them. On error d is
-// unchanged.
-func (d *Doc) UnmarshalJSON(b []byte) error {
-	dec := Decoder{single: true}
-	return dec.Decode(b, d)
-}
-
-// Decoder reads twins as (*Doc).UnmarshalJSON does, for reading many twins (a fleet
-// listing): it keeps its buffers from one twin to the next, and the twins it reads share
-// their member names and short string values (an interned copy of each, up to 16,384
-// distinct strings), which makes them smaller and quicker to read. Its zero value is
-// ready to use; it is not safe for concurrent use (give each goroutine its own).
-type Decoder struct {
-	// ShareValues makes equal objects in the tags and property values (up to 512 bytes
-	// of JSON, 4,096 of them) one map shared by every twin this Decoder reads. It is for
-	// twins that are never written in place: before Patch, Replace or ApplyChange on
-	// one, give it its own copy of the section (Clone), as twinclient's Fleet does.
-	ShareValues bool
-
-	stack, done []metaNode           // see docReader
-	keys        []string             // decoder.recKeys
-	strs        map[string]string    // decoder.intern
-	objs        map[string]sharedObj // decoder.share
-	single      bool                 // reading one twin (UnmarshalJSON): no interning
-}
-
-// Decode reads the twin in b into d, as d.UnmarshalJSON(b) would. b must not change
-// while Decode runs; d keeps no reference to it.
-func (dec *Decoder) Decode(b []byte, d *Doc) error {
-	if dec.done == nil {
-		dec.stack, dec.done = make([]metaNode, 0, 16), make([]metaNode, 0, 64)
-		if !dec.single {
-			dec.strs = make(map[string]string, 256)
-		}
-	}
-	if dec.ShareValues && dec.objs == nil {
-		dec.objs = make(map[string]sharedObj, 64)
-	}
-	r := &docReader{decoder: decoder{data: b, src: unsafe.String(unsafe.SliceData(b), len(b))}, Decoder: dec}
-	r.copyStrings, r.measure = true, true // every kept string is a copy: src may alias b
-	r.decoder.intern, r.decoder.share = dec.strs, dec.objs
-	r.decoder.recKeys = dec.keys[:0]
-	var nd Doc
-	r.readDoc(&nd)
-	dec.keys = r.decoder.recKeys[:0]
-	clear(dec.done) // keys of the twin just read
-	dec.stack, dec.done = r.stack[:0], r.done[:0]
-	if r.err != nil {
-		return r.err
-	}
-	if r.bad != nil {
-		return r.bad
-	}
-	*d = nd
-	return nil
-}
 
 // members reads an object at d.pos, calling fn for each member with d.pos at its value;
 // fn must consume the value. It returns false if the value is not an object. With
@@ -254,12 +194,6 @@ func (r *docReader) readDoc(nd *Doc) {
 	})
 	if !ok {
 		d.fail("a twin must be a JSON object")
-	}
-	if d.err == nil {
-		d.ws()
-		if d.pos < len(d.data) {
-			d.fail("unexpected text after the JSON object")
-		}
 	}
 	if d.err == nil && r.bad == nil {
 		r.finishMeta(nd)

@@ -139,26 +139,26 @@ func (f *Fleet) session(gen uint64, n int) error {
 func (f *Fleet) list(ctx context.Context, sizeHint int) (map[string]*twin.Doc, error) {
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pages := make(chan []json.RawMessage, 2)
+	pages := make(chan listedPage, 2)
 	var fetchErr error
 	go func() {
 		defer close(pages)
 		cont := ""
 		for {
-			p, err := f.svc.rawPage(lctx, "SELECT * FROM devices", listPage, cont)
+			p, next, err := f.fetchListPage(lctx, cont)
 			if err != nil {
 				fetchErr = err // read after pages is closed
 				return
 			}
 			select {
-			case pages <- p.Items:
+			case pages <- p:
 			case <-lctx.Done():
 				return
 			}
-			if p.Continuation == "" {
+			if next == "" {
 				return
 			}
-			cont = p.Continuation
+			cont = next
 		}
 	}()
 	type decoded struct {
@@ -174,15 +174,10 @@ func (f *Fleet) list(ctx context.Context, sizeHint int) (map[string]*twin.Doc, e
 			// Twins share keys, common values and equal small objects: installLocked
 			// marks their sections shared, so they are copied before any write.
 			dec := twin.Decoder{ShareValues: true}
-			for items := range pages {
-				r := decoded{docs: make([]*twin.Doc, 0, len(items))}
-				for _, raw := range items {
-					d := new(twin.Doc)
-					if err := dec.Decode(raw, d); err != nil {
-						r.err = fmt.Errorf("listing the fleet: a twin the hub sent does not decode: %w", err)
-						break
-					}
-					r.docs = append(r.docs, d)
+			for p := range pages {
+				var r decoded
+				if r.docs, r.err = decodePage(&dec, p); r.err != nil {
+					r.err = fmt.Errorf("listing the fleet: a twin the hub sent does not decode: %w", r.err)
 				}
 				results <- r
 			}
