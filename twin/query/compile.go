@@ -85,21 +85,7 @@ func (c *compiler) compileCompare(e *binaryExpr) exprFn {
 		return f
 	}
 	x, y := c.compile(timeConst(e.x, e.y)), c.compile(timeConst(e.y, e.x))
-	var test func(c int) bool
-	switch e.op {
-	case "=":
-		test = func(c int) bool { return c == 0 }
-	case "!=":
-		test = func(c int) bool { return c != 0 }
-	case "<":
-		test = func(c int) bool { return c < 0 }
-	case ">":
-		test = func(c int) bool { return c > 0 }
-	case "<=":
-		test = func(c int) bool { return c <= 0 }
-	default:
-		test = func(c int) bool { return c >= 0 }
-	}
+	test := cmpTest(e.op)
 	return func(d evalCtx) value {
 		c, ok := compare(x(d), y(d))
 		if !ok {
@@ -107,6 +93,23 @@ func (c *compiler) compileCompare(e *binaryExpr) exprFn {
 		}
 		return boolv(test(c))
 	}
+}
+
+// cmpTest returns the test of comparison operator op on a compare result.
+func cmpTest(op string) func(c int) bool {
+	switch op {
+	case "=":
+		return func(c int) bool { return c == 0 }
+	case "!=":
+		return func(c int) bool { return c != 0 }
+	case "<":
+		return func(c int) bool { return c < 0 }
+	case ">":
+		return func(c int) bool { return c > 0 }
+	case "<=":
+		return func(c int) bool { return c <= 0 }
+	}
+	return func(c int) bool { return c >= 0 }
 }
 
 // compileEquals is the fast path for the commonest condition, a property = or != a

@@ -1,6 +1,9 @@
 package query
 
-import "math"
+import (
+	"math"
+	"strings"
+)
 
 // tri is the outcome of a condition: false, true, or undefined (anything not boolean).
 // Only tTrue lets a twin pass.
@@ -60,6 +63,13 @@ func (c *compiler) cond(e expr) condFn {
 			return condOr(c.cond(e.x), c.cond(e.y))
 		case "=", "!=":
 			if f := c.condEquals(e); f != nil {
+				return f
+			}
+			if f := c.condCompare(e); f != nil {
+				return f
+			}
+		case "<", ">", "<=", ">=":
+			if f := c.condCompare(e); f != nil {
 				return f
 			}
 		}
@@ -218,4 +228,46 @@ func boolIndex(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// condCompare is compileCompare for a path compared with a number, string or time
+// constant. Over a Table a cell of the constant's kind compares directly; a missing
+// property, an object or an array is undefined; any other cell (a time against a string,
+// say) takes compileCompare's way. nil when e is not of that form.
+func (c *compiler) condCompare(e *binaryExpr) condFn {
+	p, isPath := e.x.(*pathExpr)
+	lit, isLit := timeConst(e.y, e.x).(*litExpr)
+	if !isPath || !isLit || (lit.v.k != kNum && lit.v.k != kStr && lit.v.k != kTime) {
+		return nil
+	}
+	slot, ok := c.slot(p, compilePath(p))
+	if !ok {
+		return nil
+	}
+	f, k, test := c.compile(e), lit.v, cmpTest(e.op)
+	return func(d evalCtx) tri {
+		if d.cs == nil || d.cs.cols[slot] == nil {
+			return triOf(f(d))
+		}
+		col := d.cs.cols[slot]
+		switch ck := col.kinds[d.row]; {
+		case ck == kUndef || ck == kObj:
+			return tUndef
+		case ck != k.k:
+			return triOf(f(d))
+		case ck == kStr:
+			return boolTri(test(strings.Compare(col.str(d.row), k.s)))
+		case ck == kTime:
+			return boolTri(test(col.times[d.row].Compare(k.t)))
+		}
+		switch n := math.Float64frombits(col.bits[d.row]); {
+		case n < k.n:
+			return boolTri(test(-1))
+		case n > k.n:
+			return boolTri(test(1))
+		case n == k.n:
+			return boolTri(test(0))
+		}
+		return tUndef // NaN
+	}
 }

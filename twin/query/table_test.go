@@ -35,6 +35,8 @@ var tableQueries = []string{
 	`SELECT * FROM devices WHERE STARTSWITH(properties.reported.ip, '10.1') OR ENDSWITH(deviceId, '7') OR CONTAINS(tags.region, 's')`,
 	`SELECT * FROM devices WHERE STARTS_WITH(lastActivityTime, '2026-11-26') OR ENDS_WITH(tags['region'], 'u')`,
 	`SELECT * FROM devices WHERE lastActivityTime > '2026-11-26T12:00:00Z' AND connectionState = 'Connected'`,
+	`SELECT * FROM devices WHERE lastActivityTime > 'zzz' OR lastActivityTime <= '2026-11-26T01:00:00.0000000Z' OR statusUpdateTime != '2026-11-27'`,
+	`SELECT * FROM devices WHERE properties.reported.battery >= 40 AND properties.reported.battery < 80.5 OR tags.region > 'ap' AND tags.region <= 'eu'`,
 	`SELECT * FROM devices WHERE lastActivityTime IN ['2026-11-27T09:00:00Z', 'x'] OR statusUpdateTime = '0001-01-01T00:00:00'`,
 	`SELECT * FROM devices WHERE status = 'disabled' OR statusReason = null OR cloudToDeviceMessageCount > 2`,
 	`SELECT * FROM devices WHERE etag != 'x' AND deviceEtag = '' AND authenticationType = 'sas' AND version > 3`,
