@@ -208,6 +208,12 @@ func (f *Fleet) list(ctx context.Context, sizeHint int) (map[string]*twin.Doc, e
 // twins that are gone are dropped.
 func (f *Fleet) reconcile(listed map[string]*twin.Doc, resync bool) {
 	f.mu.Lock()
+	if len(f.docs) == 0 { // the first listing: size the maps once instead of growing them
+		f.docs = make(map[string]*entry, len(listed))
+		if len(f.dirty) == 0 {
+			f.dirty = make(map[string]struct{}, len(listed))
+		}
+	}
 	for id := range f.docs {
 		if _, ok := listed[id]; !ok {
 			f.removeLocked(id)
