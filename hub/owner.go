@@ -181,6 +181,9 @@ func (h *Hub) runShard(s *shard) {
 				h.runBatch(s, op, true, false)
 				lastPrio = true
 				continue
+			case <-h.quit:
+				h.runBatch(s, nil, false, true)
+				return
 			default:
 			}
 		}
