@@ -44,6 +44,9 @@ func (h *Hub) newServer() error {
 	if err := h.srv.AddHook(&hook{h: h}, nil); err != nil {
 		return err
 	}
+	if err := h.srv.AddHook(&trieHook{h: h}, nil); err != nil {
+		return err
+	}
 	return h.addSessionHook()
 }
 
@@ -162,27 +165,42 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 	}
 }
 
-func (l *listener) handle(c net.Conn, establish listeners.EstablishFn) {
-	defer func() {
-		l.mu.Lock()
-		delete(l.conns, c)
-		l.mu.Unlock()
-		l.wg.Done()
-	}()
-	if l.tls != nil {
-		tc := tls.Server(c, l.tls)
-		_ = tc.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
-		if err := tc.Handshake(); err != nil {
-			l.log.Debug("TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
-			c.Close()
-			return
-		}
-		_ = tc.SetDeadline(time.Time{})
-		c = tc
+// handle does the TLS handshake of raw (TLS listener) and hands the connection to mochi.
+func (l *listener) handle(raw net.Conn, establish listeners.EstablishFn) {
+	if l.tls == nil {
+		l.serve(raw, raw, establish)
+		return
 	}
+	tc := tls.Server(raw, l.tls)
+	_ = tc.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
+	if err := tc.Handshake(); err != nil {
+		l.log.Debug("TLS handshake failed", "remote", raw.RemoteAddr().String(), "err", err)
+		raw.Close()
+		l.untrack(raw)
+		return
+	}
+	_ = tc.SetDeadline(time.Time{})
+	// A fresh goroutine serves the connection (mochi's reader runs on it for the
+	// connection's lifetime): the handshake grows this goroutine's stack to 32 KB, and an
+	// idle reader's stack only shrinks while less than a quarter of it is in use, which
+	// mochi's frames exceed at 16 KB. Exiting here frees the handshake's stack.
+	go l.serve(raw, tc, establish)
+}
+
+// serve runs mochi's EstablishConnection for c (raw, or the TLS connection over raw).
+func (l *listener) serve(raw, c net.Conn, establish listeners.EstablishFn) {
+	defer l.untrack(raw)
 	if err := establish(l.id, c); err != nil {
-		l.log.Debug("connection ended", "listener", l.id, "remote", c.RemoteAddr().String(), "err", err)
+		l.log.Debug("connection ended", "listener", l.id, "remote", raw.RemoteAddr().String(), "err", err)
 	}
+}
+
+// untrack forgets raw once its connection has left mochi (or failed its handshake).
+func (l *listener) untrack(raw net.Conn) {
+	l.mu.Lock()
+	delete(l.conns, raw)
+	l.mu.Unlock()
+	l.wg.Done()
 }
 
 // Close stops accepting, closes the listener's clients and every connection still being
