@@ -180,11 +180,7 @@ func (l *listener) handle(raw net.Conn, establish listeners.EstablishFn) {
 		return
 	}
 	_ = tc.SetDeadline(time.Time{})
-	// A fresh goroutine serves the connection (mochi's reader runs on it for the
-	// connection's lifetime): the handshake grows this goroutine's stack to 32 KB, and an
-	// idle reader's stack only shrinks while less than a quarter of it is in use, which
-	// mochi's frames exceed at 16 KB. Exiting here frees the handshake's stack.
-	go l.serve(raw, tc, establish)
+	l.serve(raw, tc, establish)
 }
 
 // serve runs mochi's EstablishConnection for c (raw, or the TLS connection over raw).
