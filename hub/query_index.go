@@ -2,6 +2,7 @@ package hub
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/twinops/twinops/twin"
 	"github.com/twinops/twinops/twin/query"
@@ -17,9 +18,10 @@ import (
 // the Table refreshes the rows of the noted twins in its columns before it reads them.
 // Several queries may hold the read lock at once: mu (and the Table's own mutex) serialize
 // them. The Table is made on the shard's first query, so a hub that is never queried
-// pays nothing but a mutex in changed; that first query (and the first to read a new
+// pays nothing but an atomic load in changed; that first query (and the first to read a new
 // path) builds under the read lock, so the owner's next batch waits for it once.
 type queryIndex struct {
+	built   atomic.Bool // t != nil: changed need not lock before the first query
 	mu      sync.Mutex
 	t       *query.Table        // nil until the shard's first query
 	pending map[string]struct{} // twins changed since the last query
@@ -28,6 +30,9 @@ type queryIndex struct {
 // changed notes that twin id was inserted, replaced, changed in place or deleted. The
 // owner calls it under the shard's write lock.
 func (x *queryIndex) changed(id string) {
+	if !x.built.Load() {
+		return
+	}
 	x.mu.Lock()
 	if x.t != nil {
 		x.pending[id] = struct{}{}
@@ -64,6 +69,7 @@ func (x *queryIndex) table(docs map[string]*twin.Doc) *query.Table {
 		x.t.Put(d)
 	}
 	x.pending = map[string]struct{}{}
+	x.built.Store(true)
 	return x.t
 }
 
