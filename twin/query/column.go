@@ -125,8 +125,9 @@ type column struct {
 	codes map[string]uint32 // string -> code
 	free  []uint32          // free codes
 
-	tree evalFn // fills a row from its twin
-	used uint64 // the Table's query clock when a query last read the column
+	tree   evalFn // fills a row from its twin
+	used   uint64 // the Table's query clock when a query last read the column
+	synced uint64 // the Table's change count the column is up to date with
 }
 
 func newColumn(rows, directMin int) *column {

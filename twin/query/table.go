@@ -22,8 +22,9 @@ const DefaultMaxColumns = 24
 // one.
 //
 // Changes cost O(1): Put (insert or replace), Delete, and Changed (the twin was modified
-// in place) mark the row; the next query refreshes the marked rows of every existing
-// column before it reads them. Results are those of Query.Run over the same twins (in
+// in place) mark the row with a change count; a query brings each column it reads up to
+// date before reading it, recomputing the rows marked since that column was last read
+// (columns it does not read wait for a query that does). Results are those of Query.Run over the same twins (in
 // the order All yields them, which matters only for the rounding of SUM and AVG).
 //
 // Concurrency: a Table has its own mutex; every method may be called from any goroutine.
@@ -39,8 +40,8 @@ type Table struct {
 	docs    []*twin.Doc    // by row; nil: a free row
 	ids     []string       // by row
 	free    []int          // free rows
-	dirty   []int          // rows changed since the columns were last refreshed
-	isDirty []bool         // by row
+	changed []uint64       // by row: the change count when the row last changed
+	changes uint64         // counts Put, Delete and Changed
 	cols    map[string]*column
 	maxCols int
 	clock   uint64 // counts queries, for least-recently-used eviction
@@ -69,7 +70,7 @@ func (t *Table) Put(d *twin.Doc) {
 			row = len(t.docs)
 			t.docs = append(t.docs, nil)
 			t.ids = append(t.ids, "")
-			t.isDirty = append(t.isDirty, false)
+			t.changed = append(t.changed, 0)
 		}
 		t.byID[d.DeviceID] = row
 		t.ids[row] = d.DeviceID
@@ -103,10 +104,8 @@ func (t *Table) Changed(id string) {
 }
 
 func (t *Table) mark(row int) {
-	if !t.isDirty[row] {
-		t.isDirty[row] = true
-		t.dirty = append(t.dirty, row)
-	}
+	t.changes++
+	t.changed[row] = t.changes
 }
 
 // Len returns the number of twins.
@@ -232,15 +231,16 @@ func (a *Aggregator) cachedGroup(cache map[cellKey]*group, cols []*column, x eva
 	return g
 }
 
-// prepare brings the existing columns up to date with the changed rows and returns the
-// columns q reads, building the missing ones. t.mu must be held.
+// prepare returns the columns q reads, bringing the existing ones up to date with the
+// rows changed since they were last read and building the missing ones. Columns q does
+// not read are left as they are until a query reads them. t.mu must be held.
 func (t *Table) prepare(q *Query) *colSet {
-	t.refresh()
 	t.clock++
 	cs := &colSet{cols: make([]*column, len(q.cols)), ids: t.ids}
 	for slot, p := range q.cols { // first claim the columns that exist, so none is evicted
 		if col := t.cols[p.key]; col != nil {
 			col.used = t.clock
+			t.refresh(col)
 			cs.cols[slot] = col
 		}
 	}
@@ -248,7 +248,7 @@ func (t *Table) prepare(q *Query) *colSet {
 	for slot, p := range q.cols {
 		if cs.cols[slot] == nil && t.makeRoom() {
 			col := newColumn(len(t.docs), t.directMin)
-			col.tree, col.used = p.tree, t.clock
+			col.tree, col.used, col.synced = p.tree, t.clock, t.changes
 			t.cols[p.key] = col
 			cs.cols[slot] = col
 			missing = append(missing, col)
@@ -258,32 +258,24 @@ func (t *Table) prepare(q *Query) *colSet {
 	return cs
 }
 
-// refresh recomputes the changed rows of every column.
-func (t *Table) refresh() {
-	if len(t.dirty) == 0 {
+// refresh recomputes the rows of col that changed since it was last brought up to date:
+// a pass over the rows' change counts (8 bytes a row, sequential) and a tree walk for
+// each changed row.
+func (t *Table) refresh(col *column) {
+	if col.synced == t.changes {
 		return
 	}
-	for _, col := range t.cols {
-		col.grow(len(t.docs))
-	}
-	trees := make([]evalFn, 0, len(t.cols))
-	cols := make([]*column, 0, len(t.cols))
-	for _, col := range t.cols {
-		trees = append(trees, col.tree)
-		cols = append(cols, col)
-	}
-	for _, row := range t.dirty {
-		t.isDirty[row] = false
-		d := t.docs[row]
-		for i, col := range cols {
+	col.grow(len(t.docs))
+	for row, at := range t.changed {
+		if at > col.synced {
 			v := undef
-			if d != nil {
-				v = trees[i](d)
+			if d := t.docs[row]; d != nil {
+				v = col.tree(d)
 			}
 			col.set(row, v)
 		}
 	}
-	t.dirty = t.dirty[:0]
+	col.synced = t.changes
 }
 
 // makeRoom evicts the least recently read column not read by the current query if the
