@@ -8,97 +8,100 @@ import (
 	"github.com/twinops/twinops/twin"
 )
 
+// runCases are the queries of TestRun with their rows over the fixture twins.
+// TestTableMatchesRun runs them over random twins too.
+var runCases = map[string]struct {
+	q        string
+	itemType string
+	want     string // JSON of the rows; for SELECT * the device ids
+}{
+	"facts: rollout GROUP BY": {
+		`SELECT properties.reported.firmware.status AS status, COUNT() AS n FROM devices WHERE properties.desired.firmware.version = '2.1.0' GROUP BY properties.reported.firmware.status`,
+		ItemRaw, `[{"n":1,"status":"downloading"},{"n":2,"status":"succeeded"}]`},
+	"facts: count is_defined": {
+		`SELECT COUNT() AS total FROM devices WHERE is_defined(properties.reported.firmware)`,
+		ItemRaw, `[{"total":3}]`},
+	"facts: select star IN": {
+		`SELECT * FROM devices WHERE properties.reported.connectivity IN ['wired','wifi']`,
+		ItemTwin, `["d1","d2"]`},
+	"select star ordered by deviceId": {`SELECT * FROM devices`, ItemTwin, `["d1","d2","d3","d4","d5"]`},
+	"TOP":                             {`SELECT TOP 2 * FROM devices WHERE tags.region = 'eu'`, ItemTwin, `["d1","d3"]`},
+	"TOP 0":                           {`SELECT TOP 0 * FROM devices`, ItemTwin, `[]`},
+	"group with undefined key": {
+		`SELECT properties.reported.firmware.status AS status, COUNT() AS n FROM devices GROUP BY properties.reported.firmware.status`,
+		ItemRaw, `[{"n":2},{"n":1,"status":"downloading"},{"n":2,"status":"succeeded"}]`},
+	"group by mixed kinds": {
+		`SELECT properties.reported.mixed AS m, COUNT() AS n FROM devices GROUP BY properties.reported.mixed`,
+		ItemRaw, `[{"n":1},{"m":true,"n":1},{"m":3,"n":1},{"m":"x","n":1},{"m":{"a":1},"n":1}]`},
+	"min max across kinds": {
+		`SELECT MIN(properties.reported.mixed) AS lo, MAX(properties.reported.mixed) AS hi FROM devices`,
+		ItemRaw, `[{"hi":"x","lo":true}]`},
+	"array constant projection": {
+		`SELECT [1, tags.region, tags.none, 'a\n\t\r\b\f\/'] AS a, +properties.reported.battery AS b, deviceId[0] AS c FROM devices WHERE deviceId = 'd1'`,
+		ItemRaw, `[{"a":[1,"eu","a\n\t\r\b\f/"],"b":80}]`},
+	"COUNT(*) as in SQL": {`SELECT COUNT(*) AS n FROM devices`, ItemRaw, `[{"n":5}]`},
+	"count empty":        {`SELECT COUNT() AS n FROM devices WHERE deviceId = 'nope'`, ItemRaw, `[{"n":0}]`},
+	"unnamed aggregates": {
+		`SELECT COUNT(), SUM(properties.reported.battery), AVG(properties.reported.battery) FROM devices`,
+		ItemRaw, `[{"$1":5,"$2":185.5,"$3":46.375}]`},
+	"min max": {
+		`SELECT MIN(properties.reported.battery) AS lo, MAX(properties.reported.battery) AS hi, MAX(deviceId) AS last FROM devices`,
+		ItemRaw, `[{"hi":80,"last":"d5","lo":10}]`},
+	"avg of nothing": {`SELECT AVG(tags.nothing) AS a, SUM(tags.nothing) AS s, COUNT(tags.model) AS c FROM devices`, ItemRaw, `[{"c":3,"s":0}]`},
+	"two group keys": {
+		`SELECT tags.region AS region, tags.ring AS ring, COUNT() AS n FROM devices WHERE IS_DEFINED(tags.region) GROUP BY tags.region, tags.ring`,
+		ItemRaw, `[{"n":2,"region":"eu","ring":"broad"},{"n":1,"region":"eu","ring":"canary"},{"n":1,"region":"us","ring":"canary"}]`},
+	"group TOP": {
+		`SELECT TOP 1 tags.region AS r, COUNT() AS n FROM devices GROUP BY tags.region`,
+		ItemRaw, `[{"n":1}]`},
+	"group key without alias": {
+		`SELECT tags.region, COUNT() AS n FROM devices WHERE IS_DEFINED(tags.region) GROUP BY tags.region`,
+		ItemRaw, `[{"n":3,"region":"eu"},{"n":1,"region":"us"}]`},
+	"projection": {
+		`SELECT deviceId, tags.region, properties.reported.battery AS b FROM devices WHERE tags.ring = 'canary'`,
+		ItemRaw, `[{"b":80,"deviceId":"d1","region":"eu"},{"b":40,"deviceId":"d2","region":"us"}]`},
+	"projection canonical names": {
+		`SELECT DeviceId, LastActivityTime, STATUS FROM devices WHERE deviceId = 'd1'`,
+		ItemRaw, `[{"deviceId":"d1","lastActivityTime":"2026-11-27T09:00:00Z","status":"enabled"}]`},
+	"projection of objects and expressions": {
+		`SELECT properties.reported.firmware AS fw, properties.reported.battery / 10 AS tenth, tags.region = 'eu' AS eu FROM devices WHERE deviceId = 'd1'`,
+		ItemRaw, `[{"eu":true,"fw":{"status":"downloading","version":"2.0.0"},"tenth":8}]`},
+	"projection of $version and metadata time": {
+		`SELECT properties.desired.$version AS v, properties.desired.$metadata.firmware.$lastUpdated AS at FROM devices WHERE deviceId = 'd2'`,
+		ItemRaw, `[{"at":"2026-11-27T07:00:00Z","v":2}]`},
+	"projection never set time": {
+		`SELECT statusUpdateTime AS t FROM devices WHERE deviceId = 'd5'`,
+		ItemRaw, `[{"t":"0001-01-01T00:00:00Z"}]`},
+	"projection of tags whole": {
+		`SELECT tags FROM devices WHERE deviceId IN ['d4', 'd5']`,
+		ItemRaw, `[{"tags":{"region":"eu","ring":"broad"}},{"tags":{}}]`},
+	"projection array index": {
+		`SELECT properties.reported.ips[0] AS ip FROM devices WHERE IS_DEFINED(properties.reported.ips)`,
+		ItemRaw, `[{"ip":"10.0.0.4"}]`},
+	"projection TOP": {`SELECT TOP 1 deviceId FROM devices`, ItemRaw, `[{"deviceId":"d1"}]`},
+	"projection of a section with $metadata and $version": {
+		`SELECT properties.reported AS r FROM devices WHERE deviceId = 'd5'`,
+		ItemRaw, `[{"r":{"$metadata":{"$lastUpdated":"0001-01-01T00:00:00Z"},"$version":1}}]`},
+	"projection of properties": {
+		`SELECT properties FROM devices WHERE deviceId = 'd5'`,
+		ItemRaw, `[{"properties":{"desired":{"$metadata":{"$lastUpdated":"0001-01-01T00:00:00Z"},"$version":1},"reported":{"$metadata":{"$lastUpdated":"0001-01-01T00:00:00Z"},"$version":1}}}]`},
+	"projection of metadata node": {
+		`SELECT properties.desired.$metadata.firmware AS m FROM devices WHERE deviceId = 'd1'`,
+		ItemRaw, `[{"m":{"$lastUpdated":"2026-11-27T07:00:00Z","$lastUpdatedVersion":2,"version":{"$lastUpdated":"2026-11-27T07:00:00Z","$lastUpdatedVersion":2}}}]`},
+	"projection of x509Thumbprint": {
+		`SELECT x509Thumbprint FROM devices WHERE deviceId = 'd5'`,
+		ItemRaw, `[{"x509Thumbprint":{"primaryThumbprint":null,"secondaryThumbprint":null}}]`},
+	"projection of constant identity fields": {
+		`SELECT statusReason, modelId, capabilities.iotEdge AS edge FROM devices WHERE deviceId = 'd5'`,
+		ItemRaw, `[{"edge":false,"modelId":"","statusReason":null}]`},
+	"projection of missing is left out": {
+		`SELECT deviceId, properties.reported.nothing AS x FROM devices WHERE deviceId = 'd5'`,
+		ItemRaw, `[{"deviceId":"d5"}]`},
+}
+
 func TestRun(t *testing.T) {
 	docs := fleet(t)
-	cases := map[string]struct {
-		q        string
-		itemType string
-		want     string // JSON of the rows; for SELECT * the device ids
-	}{
-		"facts: rollout GROUP BY": {
-			`SELECT properties.reported.firmware.status AS status, COUNT() AS n FROM devices WHERE properties.desired.firmware.version = '2.1.0' GROUP BY properties.reported.firmware.status`,
-			ItemRaw, `[{"n":1,"status":"downloading"},{"n":2,"status":"succeeded"}]`},
-		"facts: count is_defined": {
-			`SELECT COUNT() AS total FROM devices WHERE is_defined(properties.reported.firmware)`,
-			ItemRaw, `[{"total":3}]`},
-		"facts: select star IN": {
-			`SELECT * FROM devices WHERE properties.reported.connectivity IN ['wired','wifi']`,
-			ItemTwin, `["d1","d2"]`},
-		"select star ordered by deviceId": {`SELECT * FROM devices`, ItemTwin, `["d1","d2","d3","d4","d5"]`},
-		"TOP":                             {`SELECT TOP 2 * FROM devices WHERE tags.region = 'eu'`, ItemTwin, `["d1","d3"]`},
-		"TOP 0":                           {`SELECT TOP 0 * FROM devices`, ItemTwin, `[]`},
-		"group with undefined key": {
-			`SELECT properties.reported.firmware.status AS status, COUNT() AS n FROM devices GROUP BY properties.reported.firmware.status`,
-			ItemRaw, `[{"n":2},{"n":1,"status":"downloading"},{"n":2,"status":"succeeded"}]`},
-		"group by mixed kinds": {
-			`SELECT properties.reported.mixed AS m, COUNT() AS n FROM devices GROUP BY properties.reported.mixed`,
-			ItemRaw, `[{"n":1},{"m":true,"n":1},{"m":3,"n":1},{"m":"x","n":1},{"m":{"a":1},"n":1}]`},
-		"min max across kinds": {
-			`SELECT MIN(properties.reported.mixed) AS lo, MAX(properties.reported.mixed) AS hi FROM devices`,
-			ItemRaw, `[{"hi":"x","lo":true}]`},
-		"array constant projection": {
-			`SELECT [1, tags.region, tags.none, 'a\n\t\r\b\f\/'] AS a, +properties.reported.battery AS b, deviceId[0] AS c FROM devices WHERE deviceId = 'd1'`,
-			ItemRaw, `[{"a":[1,"eu","a\n\t\r\b\f/"],"b":80}]`},
-		"COUNT(*) as in SQL": {`SELECT COUNT(*) AS n FROM devices`, ItemRaw, `[{"n":5}]`},
-		"count empty":        {`SELECT COUNT() AS n FROM devices WHERE deviceId = 'nope'`, ItemRaw, `[{"n":0}]`},
-		"unnamed aggregates": {
-			`SELECT COUNT(), SUM(properties.reported.battery), AVG(properties.reported.battery) FROM devices`,
-			ItemRaw, `[{"$1":5,"$2":185.5,"$3":46.375}]`},
-		"min max": {
-			`SELECT MIN(properties.reported.battery) AS lo, MAX(properties.reported.battery) AS hi, MAX(deviceId) AS last FROM devices`,
-			ItemRaw, `[{"hi":80,"last":"d5","lo":10}]`},
-		"avg of nothing": {`SELECT AVG(tags.nothing) AS a, SUM(tags.nothing) AS s, COUNT(tags.model) AS c FROM devices`, ItemRaw, `[{"c":3,"s":0}]`},
-		"two group keys": {
-			`SELECT tags.region AS region, tags.ring AS ring, COUNT() AS n FROM devices WHERE IS_DEFINED(tags.region) GROUP BY tags.region, tags.ring`,
-			ItemRaw, `[{"n":2,"region":"eu","ring":"broad"},{"n":1,"region":"eu","ring":"canary"},{"n":1,"region":"us","ring":"canary"}]`},
-		"group TOP": {
-			`SELECT TOP 1 tags.region AS r, COUNT() AS n FROM devices GROUP BY tags.region`,
-			ItemRaw, `[{"n":1}]`},
-		"group key without alias": {
-			`SELECT tags.region, COUNT() AS n FROM devices WHERE IS_DEFINED(tags.region) GROUP BY tags.region`,
-			ItemRaw, `[{"n":3,"region":"eu"},{"n":1,"region":"us"}]`},
-		"projection": {
-			`SELECT deviceId, tags.region, properties.reported.battery AS b FROM devices WHERE tags.ring = 'canary'`,
-			ItemRaw, `[{"b":80,"deviceId":"d1","region":"eu"},{"b":40,"deviceId":"d2","region":"us"}]`},
-		"projection canonical names": {
-			`SELECT DeviceId, LastActivityTime, STATUS FROM devices WHERE deviceId = 'd1'`,
-			ItemRaw, `[{"deviceId":"d1","lastActivityTime":"2026-11-27T09:00:00Z","status":"enabled"}]`},
-		"projection of objects and expressions": {
-			`SELECT properties.reported.firmware AS fw, properties.reported.battery / 10 AS tenth, tags.region = 'eu' AS eu FROM devices WHERE deviceId = 'd1'`,
-			ItemRaw, `[{"eu":true,"fw":{"status":"downloading","version":"2.0.0"},"tenth":8}]`},
-		"projection of $version and metadata time": {
-			`SELECT properties.desired.$version AS v, properties.desired.$metadata.firmware.$lastUpdated AS at FROM devices WHERE deviceId = 'd2'`,
-			ItemRaw, `[{"at":"2026-11-27T07:00:00Z","v":2}]`},
-		"projection never set time": {
-			`SELECT statusUpdateTime AS t FROM devices WHERE deviceId = 'd5'`,
-			ItemRaw, `[{"t":"0001-01-01T00:00:00Z"}]`},
-		"projection of tags whole": {
-			`SELECT tags FROM devices WHERE deviceId IN ['d4', 'd5']`,
-			ItemRaw, `[{"tags":{"region":"eu","ring":"broad"}},{"tags":{}}]`},
-		"projection array index": {
-			`SELECT properties.reported.ips[0] AS ip FROM devices WHERE IS_DEFINED(properties.reported.ips)`,
-			ItemRaw, `[{"ip":"10.0.0.4"}]`},
-		"projection TOP": {`SELECT TOP 1 deviceId FROM devices`, ItemRaw, `[{"deviceId":"d1"}]`},
-		"projection of a section with $metadata and $version": {
-			`SELECT properties.reported AS r FROM devices WHERE deviceId = 'd5'`,
-			ItemRaw, `[{"r":{"$metadata":{"$lastUpdated":"0001-01-01T00:00:00Z"},"$version":1}}]`},
-		"projection of properties": {
-			`SELECT properties FROM devices WHERE deviceId = 'd5'`,
-			ItemRaw, `[{"properties":{"desired":{"$metadata":{"$lastUpdated":"0001-01-01T00:00:00Z"},"$version":1},"reported":{"$metadata":{"$lastUpdated":"0001-01-01T00:00:00Z"},"$version":1}}}]`},
-		"projection of metadata node": {
-			`SELECT properties.desired.$metadata.firmware AS m FROM devices WHERE deviceId = 'd1'`,
-			ItemRaw, `[{"m":{"$lastUpdated":"2026-11-27T07:00:00Z","$lastUpdatedVersion":2,"version":{"$lastUpdated":"2026-11-27T07:00:00Z","$lastUpdatedVersion":2}}}]`},
-		"projection of x509Thumbprint": {
-			`SELECT x509Thumbprint FROM devices WHERE deviceId = 'd5'`,
-			ItemRaw, `[{"x509Thumbprint":{"primaryThumbprint":null,"secondaryThumbprint":null}}]`},
-		"projection of constant identity fields": {
-			`SELECT statusReason, modelId, capabilities.iotEdge AS edge FROM devices WHERE deviceId = 'd5'`,
-			ItemRaw, `[{"edge":false,"modelId":"","statusReason":null}]`},
-		"projection of missing is left out": {
-			`SELECT deviceId, properties.reported.nothing AS x FROM devices WHERE deviceId = 'd5'`,
-			ItemRaw, `[{"deviceId":"d5"}]`},
-	}
-	for name, c := range cases {
+	for name, c := range runCases {
 		t.Run(name, func(t *testing.T) {
 			q, err := Parse(c.q)
 			if err != nil {

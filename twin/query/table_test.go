@@ -20,7 +20,7 @@ import (
 var tableQueries = []string{
 	`SELECT * FROM devices`,
 	`SELECT TOP 3 * FROM devices WHERE tags.region = 'eu'`,
-	`SELECT * FROM devices WHERE tags.ring = 'canary' AND properties.reported.fw.version != '2.1.0'`,
+	`SELECT * FROM devices WHERE tags.ring = 'canary' AND properties.reported.firmware.version != '2.1.0'`,
 	`SELECT * FROM devices WHERE tags.region <> 'eu' OR NOT properties.reported.battery < 50`,
 	`SELECT * FROM devices WHERE (tags.region = 'us' OR tags.ring = 'broad') AND properties.reported.battery >= 20`,
 	`SELECT * FROM devices WHERE properties.reported.battery * 2 + 1 > 100 OR version % 2 = 0`,
@@ -29,6 +29,7 @@ var tableQueries = []string{
 	`SELECT * FROM devices WHERE tags.region NOT IN ['eu'] AND IS_DEFINED(tags.region)`,
 	`SELECT * FROM devices WHERE tags.model IN [0, 'm2', false] OR tags.model NIN [-0, true, 'm1', null] AND tags.ring IN ['broad']`,
 	`SELECT * FROM devices WHERE properties.reported.battery IN [10, '80', 55.5] OR lastActivityTime IN ['2026-11-27T08:00:00Z']`,
+	`SELECT * FROM devices WHERE properties.reported.note IN [null, 1] OR statusReason NIN [null] OR properties.reported.mixed IN [true, 'x']`,
 	`SELECT * FROM devices WHERE IS_NULL(properties.reported.note) OR properties.reported.note = null`,
 	`SELECT * FROM devices WHERE IS_BOOL(tags.model) OR IS_NUMBER(tags.model) OR IS_STRING(tags.model)`,
 	`SELECT * FROM devices WHERE IS_OBJECT(tags.model) OR IS_ARRAY(tags.model) OR IS_PRIMITIVE(tags.ring)`,
@@ -42,27 +43,27 @@ var tableQueries = []string{
 	`SELECT * FROM devices WHERE etag != 'x' AND deviceEtag = '' AND authenticationType = 'sas' AND version > 3`,
 	`SELECT * FROM devices WHERE x509Thumbprint.primaryThumbprint = null AND modelId = '' AND capabilities.iotEdge = false`,
 	`SELECT * FROM devices WHERE properties.reported.$version > 2 AND properties.desired.$version >= 1`,
-	`SELECT * FROM devices WHERE properties.desired.$metadata.fw.$lastUpdated < '2026-11-27T05:00:00Z'`,
-	`SELECT * FROM devices WHERE properties.desired.$metadata.fw.version.$lastUpdatedVersion = 2 OR properties.reported.$metadata.$lastUpdated > '2026-11-27'`,
+	`SELECT * FROM devices WHERE properties.desired.$metadata.firmware.$lastUpdated < '2026-11-27T05:00:00Z'`,
+	`SELECT * FROM devices WHERE properties.desired.$metadata.firmware.version.$lastUpdatedVersion = 2 OR properties.reported.$metadata.$lastUpdated > '2026-11-27'`,
 	`SELECT * FROM devices WHERE properties.reported.ips[1] = 'fe80::1' OR properties.reported.ips = ['a']`,
-	`SELECT * FROM devices WHERE properties.reported.fw = properties.reported.fw OR tags.model = tags.model`,
+	`SELECT * FROM devices WHERE properties.reported.firmware = properties.reported.firmware OR tags.model = tags.model`,
 	`SELECT * FROM devices WHERE tags.model > 'm2' OR tags.model < 3 OR tags.model >= false`,
 	`SELECT * FROM devices WHERE DEVICEID >= 'dev-010' AND deviceId < 'dev-020'`,
-	`tags.region = 'eu' AND properties.reported.fw.status IN ['failed', 'installing']`,
+	`tags.region = 'eu' AND properties.reported.firmware.status IN ['failed', 'installing']`,
 	``,
 	`SELECT deviceId, tags.region, properties.reported.battery AS b FROM devices WHERE tags.ring = 'canary'`,
-	`SELECT TOP 5 deviceId, tags.model AS m, [1, tags.region] AS a, properties.reported.fw AS fw FROM devices`,
-	`SELECT LastActivityTime, connectionState, properties.desired.$metadata.fw.$lastUpdated AS at, properties.reported.$version AS v FROM devices WHERE version > 2`,
+	`SELECT TOP 5 deviceId, tags.model AS m, [1, tags.region] AS a, properties.reported.firmware AS fw FROM devices`,
+	`SELECT LastActivityTime, connectionState, properties.desired.$metadata.firmware.$lastUpdated AS at, properties.reported.$version AS v FROM devices WHERE version > 2`,
 	`SELECT tags, properties.desired, x509Thumbprint, capabilities FROM devices WHERE deviceId = 'dev-003'`,
 	`SELECT properties.reported.ips[0] AS ip, properties.reported.battery / 10 AS tenth, tags.region = 'eu' AS eu FROM devices`,
-	`SELECT properties.reported.fw.status AS status, COUNT() AS n FROM devices WHERE properties.desired.fw.version = '2.1.0' GROUP BY properties.reported.fw.status`,
-	`SELECT tags.region AS region, properties.reported.fw.status AS status, COUNT() AS n, AVG(properties.reported.battery) AS b FROM devices GROUP BY tags.region, properties.reported.fw.status`,
+	`SELECT properties.reported.firmware.status AS status, COUNT() AS n FROM devices WHERE properties.desired.firmware.version = '2.1.0' GROUP BY properties.reported.firmware.status`,
+	`SELECT tags.region AS region, properties.reported.firmware.status AS status, COUNT() AS n, AVG(properties.reported.battery) AS b FROM devices GROUP BY tags.region, properties.reported.firmware.status`,
 	`SELECT tags.model AS m, COUNT() AS n, MIN(properties.reported.battery) AS lo, MAX(tags.region) AS hi FROM devices GROUP BY tags.model`,
 	`SELECT COUNT(), SUM(properties.reported.battery), AVG(properties.reported.battery), MIN(lastActivityTime), MAX(deviceId) FROM devices`,
 	`SELECT COUNT(tags.model) AS c, MIN(tags.model) AS lo, MAX(tags.model) AS hi FROM devices WHERE connectionState = 'Connected'`,
 	`SELECT TOP 2 connectionState AS c, COUNT() AS n FROM devices GROUP BY connectionState`,
 	`SELECT lastActivityTime AS t, COUNT() AS n FROM devices GROUP BY lastActivityTime`,
-	`SELECT properties.reported.fw AS fw, COUNT() AS n FROM devices GROUP BY properties.reported.fw`,
+	`SELECT properties.reported.firmware AS fw, COUNT() AS n FROM devices GROUP BY properties.reported.firmware`,
 	`SELECT tags.region, tags.ring, tags.model, status, COUNT() AS n FROM devices GROUP BY tags.region, tags.ring, tags.model, status`,
 	`SELECT etag AS e, tags.ring AS r, COUNT() AS n FROM devices WHERE version > 3 GROUP BY etag, tags.ring`,
 }
@@ -92,7 +93,7 @@ func (f *tableFleet) doc(t testing.TB) *twin.Doc {
 		}
 	}
 	f.patch(t, d, twin.Tags, tags)
-	f.patch(t, d, twin.Desired, map[string]any{"fw": map[string]any{"version": f.pick("2.1.0", "2.0.3")}})
+	f.patch(t, d, twin.Desired, map[string]any{"firmware": map[string]any{"version": f.pick("2.1.0", "2.0.3")}})
 	f.patch(t, d, twin.Reported, f.reported())
 	if f.r.IntN(4) == 0 {
 		d.Reported.Values["note"] = nil // a stored null (patches cannot write one)
@@ -103,15 +104,19 @@ func (f *tableFleet) doc(t testing.TB) *twin.Doc {
 
 func (f *tableFleet) reported() map[string]any {
 	p := map[string]any{
-		"fw":      map[string]any{"version": f.pick("2.0.3", "2.1.0", "1.9"), "status": f.pick("succeeded", "failed", "installing", 3.0)},
+		"firmware":      map[string]any{"version": f.pick("2.0.3", "2.1.0", "1.9"), "status": f.pick("succeeded", "failed", "installing", 3.0)},
 		"battery": f.pick(10.0, 40.0, 55.5, 80.0, 0.0, "low"),
 		"ip":      f.pick("10.1.2.3", "10.2.0.1", "192.168.0.1"),
 	}
 	if f.r.IntN(3) == 0 {
 		p["ips"] = []any{"a", f.pick("fe80::1", "fe80::2")}
 	}
+	if f.r.IntN(4) > 0 {
+		p["connectivity"] = f.pick("wifi", "wired", "cellular", map[string]any{"type": "wifi"})
+		p["mixed"] = f.pick("x", 3.0, true, map[string]any{"a": 1.0}, []any{1.0})
+	}
 	if f.r.IntN(6) == 0 {
-		p["fw"] = "none" // an object in other twins, a string here
+		p["firmware"] = "none" // an object in other twins, a string here
 	}
 	return p
 }
@@ -145,7 +150,7 @@ func (f *tableFleet) change(t testing.TB, d *twin.Doc) {
 	case 1:
 		f.patch(t, d, twin.Tags, map[string]any{"region": f.pick("eu", "us", nil), "model": f.model()})
 	case 2:
-		f.patch(t, d, twin.Desired, map[string]any{"fw": map[string]any{"version": f.pick("2.1.0", "2.0.3", nil)}})
+		f.patch(t, d, twin.Desired, map[string]any{"firmware": map[string]any{"version": f.pick("2.1.0", "2.0.3", nil)}})
 	default:
 		f.identity(d)
 	}
@@ -183,6 +188,19 @@ func rowsJSON(t *testing.T, r *Result) string {
 	return string(b)
 }
 
+// fixtureQueries are the queries of TestMatch and TestRun, sorted.
+func fixtureQueries() []string {
+	var qs []string
+	for _, c := range matchCases {
+		qs = append(qs, c.q)
+	}
+	for _, c := range runCases {
+		qs = append(qs, c.q)
+	}
+	slices.Sort(qs)
+	return qs
+}
+
 func parseAll(t testing.TB, srcs []string) []*Query {
 	t.Helper()
 	var qs []*Query
@@ -198,10 +216,18 @@ func parseAll(t testing.TB, srcs []string) []*Query {
 
 // TestTableMatchesRun is the property test of the column index: random twins, random
 // in-place changes, replacements, deletions and insertions, and after each round every
-// query gives through the Table exactly what Query.Run gives over the same twins. Small
+// query (tableQueries and the fixture queries of TestMatch and TestRun) gives through the
+// Table exactly what Query.Run gives over the same twins. Small
 // column limits force eviction and rebuilding.
 func TestTableMatchesRun(t *testing.T) {
-	qs := parseAll(t, tableQueries)
+	qs := parseAll(t, append(slices.Clone(tableQueries), fixtureQueries()...))
+	t.Run("fixture twins", func(t *testing.T) {
+		tb := NewTable(0)
+		for _, d := range fleet(t) {
+			tb.Put(d)
+		}
+		sameResults(t, tb, qs, 0)
+	})
 	for _, c := range []struct{ maxCols, directMin int }{{1, 1024}, {4, 1024}, {0, 1024}, {0, 2}, {3, 4}} {
 		maxCols := c.maxCols
 		t.Run(fmt.Sprintf("maxColumns=%d,directMin=%d", c.maxCols, c.directMin), func(t *testing.T) {
@@ -337,7 +363,7 @@ func TestTableDoesNotAllocatePerTwin(t *testing.T) {
 	for range 500 {
 		tb.Put(f.doc(t))
 	}
-	q, err := ParseWhere(`tags.region = 'eu' AND tags.ring = 'canary' AND properties.reported.fw.status = 'failed' AND lastActivityTime > '2026-11-26T00:00:00Z'`)
+	q, err := ParseWhere(`tags.region = 'eu' AND tags.ring = 'canary' AND properties.reported.firmware.status = 'failed' AND lastActivityTime > '2026-11-26T00:00:00Z'`)
 	if err != nil {
 		t.Fatal(err)
 	}
