@@ -104,9 +104,9 @@ func (f *tableFleet) doc(t testing.TB) *twin.Doc {
 
 func (f *tableFleet) reported() map[string]any {
 	p := map[string]any{
-		"firmware":      map[string]any{"version": f.pick("2.0.3", "2.1.0", "1.9"), "status": f.pick("succeeded", "failed", "installing", 3.0)},
-		"battery": f.pick(10.0, 40.0, 55.5, 80.0, 0.0, "low"),
-		"ip":      f.pick("10.1.2.3", "10.2.0.1", "192.168.0.1"),
+		"firmware": map[string]any{"version": f.pick("2.0.3", "2.1.0", "1.9"), "status": f.pick("succeeded", "failed", "installing", 3.0)},
+		"battery":  f.pick(10.0, 40.0, 55.5, 80.0, 0.0, "low"),
+		"ip":       f.pick("10.1.2.3", "10.2.0.1", "192.168.0.1"),
 	}
 	if f.r.IntN(3) == 0 {
 		p["ips"] = []any{"a", f.pick("fe80::1", "fe80::2")}
