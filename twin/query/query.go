@@ -31,7 +31,10 @@
 // are "$1", "$2", …. In an aggregate query every plain item must be a GROUP BY
 // expression. GROUP BY takes up to 4 expressions. A query is at most 8192 characters.
 //
-// A parsed Query is immutable and safe for concurrent use.
+// A parsed Query is immutable and safe for concurrent use. Query.Run and Query.Match walk
+// each twin's maps; a Table keeps twins with a column index maintained through Put,
+// Delete and Changed, and Table.Run (or Aggregator.AddTable, Table.Select) answers the
+// same query from contiguous columns, tens of times faster over a large fleet.
 package query
 
 import (
