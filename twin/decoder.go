@@ -33,7 +33,8 @@ type Decoder struct {
 // Decode reads the twin in b into d, as d.UnmarshalJSON(b) would. b must not change
 // while Decode runs; d keeps no reference to it.
 func (dec *Decoder) Decode(b []byte, d *Doc) error {
-	r := dec.reader(b)
+	var r docReader
+	dec.start(&r, b)
 	var nd Doc
 	if err := r.next(&nd); err != nil {
 		return err
@@ -50,7 +51,8 @@ func (dec *Decoder) Decode(b []byte, d *Doc) error {
 // with each twin in turn; it stops at the first error. b must not change while it runs;
 // the twins keep no reference to it.
 func (dec *Decoder) DecodeArray(b []byte, fn func(*Doc)) error {
-	r := dec.reader(b)
+	var r docReader
+	dec.start(&r, b)
 	if r.ws(); r.pos >= len(r.data) || r.data[r.pos] != '[' {
 		r.fail("expected an array of twins")
 		return r.err
@@ -83,22 +85,26 @@ func (dec *Decoder) DecodeArray(b []byte, fn func(*Doc)) error {
 	return nil
 }
 
-// reader starts reading b with the decoder's buffers and tables.
-func (dec *Decoder) reader(b []byte) *docReader {
+// start sets r up to read b with the decoder's buffers and tables.
+func (dec *Decoder) start(r *docReader, b []byte) {
 	if dec.done == nil {
-		dec.stack, dec.done = make([]metaNode, 0, 16), make([]metaNode, 0, 64)
-		if !dec.single {
+		// a metadata node comes with about 64 bytes of JSON or more (its $lastUpdated); a
+		// Decoder kept for many twins starts with room for a few large ones
+		n := 256
+		if dec.single {
+			n = min(len(b)/64+2, n)
+		} else {
 			dec.strs = make(map[string]string, 256)
 		}
+		dec.stack, dec.done = make([]metaNode, 0, min(n, 16)), make([]metaNode, 0, n)
 	}
 	if dec.ShareValues && dec.objs == nil {
 		dec.objs = make(map[string]sharedObj, 64)
 	}
 	// every string kept is a copy (copyStrings), so src may alias b
-	r := &docReader{decoder: decoder{data: b, src: unsafe.String(unsafe.SliceData(b), len(b))}, Decoder: dec}
+	*r = docReader{decoder: decoder{data: b, src: unsafe.String(unsafe.SliceData(b), len(b))}, Decoder: dec}
 	r.copyStrings, r.measure = true, true
 	r.decoder.intern, r.decoder.share = dec.strs, dec.objs
-	return r
 }
 
 // next reads the twin at r.pos into nd and returns the first error.
