@@ -15,10 +15,10 @@ import (
 // insert, a replacement, an in-place change, an activity or connection-state change, or a
 // deletion) in O(1): it only notes the id. A query brings the Table in step with the
 // shard's docs (table) under the shard's read lock, where the owner cannot change them;
-// the Table refreshes the rows of the noted twins in the columns a query reads.
-// Several queries may hold the read lock at once: mu (and the Table's own mutex) serialize
-// them. The Table is made on the shard's first query, so a hub that is never queried
-// pays nothing but an atomic load in changed; that first query (and the first to read a new
+// the Table refreshes the rows of the noted twins in the columns a query reads. Several
+// queries may hold the read lock at once: mu (and the Table's own mutex) serialize them.
+// The Table is made on the shard's first query, so a hub that is never queried pays
+// nothing but an atomic load in changed; that first query (and the first to read a new
 // path) builds under the read lock, so the owner's next batch waits for it once.
 type queryIndex struct {
 	built   atomic.Bool // t != nil: changed need not lock before the first query
