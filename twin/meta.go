@@ -157,15 +157,28 @@ func cloneKids(kids []Meta, slab []Meta) ([]Meta, []Meta) {
 // find returns the index of key among m's members, or where it would be inserted.
 func (m *Meta) find(key string) (int, bool) {
 	kids := m.kids
-	if len(kids) <= 8 {
+	if len(kids) <= 12 { // equality first: cheap when lengths differ, and most keys exist
 		for i := range kids {
-			if c := strings.Compare(kids[i].key, key); c >= 0 {
-				return i, c == 0
+			if kids[i].key == key {
+				return i, true
 			}
 		}
-		return len(kids), false
+		i := 0
+		for i < len(kids) && kids[i].key < key {
+			i++
+		}
+		return i, false
 	}
-	return slices.BinarySearchFunc(kids, key, func(e Meta, k string) int { return strings.Compare(e.key, k) })
+	lo, hi := 0, len(kids)
+	for lo < hi {
+		h := int(uint(lo+hi) >> 1)
+		if kids[h].key < key {
+			lo = h + 1
+		} else {
+			hi = h
+		}
+	}
+	return lo, lo < len(kids) && kids[lo].key == key
 }
 
 // touch marks the node updated at now (a stamp) by section version ver.
