@@ -1,6 +1,7 @@
 package twin
 
 import (
+	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -168,5 +169,30 @@ func TestPatchOnlyDeletingKeepsMetaDecodable(t *testing.T) {
 				t.Errorf("metadata after the patch %+v, read back %+v", d.Desired.Meta, back.Desired.Meta)
 			}
 		})
+	}
+}
+
+// Metadata times are nanoseconds: the zero time is "never", order is kept, and times
+// outside 1678–2262 are clamped rather than wrapped.
+func TestStamp(t *testing.T) {
+	epoch := time.Unix(0, 0).UTC()
+	cases := map[string]struct {
+		in, want time.Time
+	}{
+		"never":       {time.Time{}, time.Time{}},
+		"epoch":       {epoch, epoch},
+		"now":         {t0.Add(123456789), t0.Add(123456789)},
+		"before 1678": {time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC), time.Unix(0, math.MinInt64+1).UTC()},
+		"after 2262":  {time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), time.Unix(0, math.MaxInt64).UTC()},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := stampTime(stamp(c.in)); !got.Equal(c.want) {
+				t.Errorf("round trip of %v gave %v, want %v", c.in, got, c.want)
+			}
+		})
+	}
+	if !(stamp(time.Time{}) < stamp(time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC)) && stamp(epoch.Add(-1)) < stamp(epoch) && stamp(epoch) < stamp(t0)) {
+		t.Error("stamps do not order like the times")
 	}
 }
