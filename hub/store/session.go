@@ -43,8 +43,11 @@ type SessionHook struct {
 	loaded []storage.Subscription // read by StoredClients' scan, handed out once by StoredSubscriptions
 	cached bool
 
-	srv     *mqtt.Server // lazy restore (NewLazySessionHook); nil: mochi restores all in Serve
-	present sync.Map     // *mqtt.Client -> struct{}: lazily restored, CONNACK not yet sent
+	srv *mqtt.Server // lazy restore (NewLazySessionHook); nil: mochi restores all in Serve
+	// present: client id -> *mqtt.Client lazily restored whose CONNACK is not yet sent.
+	// Keyed by id, so a connection that fails before its CONNACK (no hook sees that)
+	// leaves at most one entry per id, replaced by the next restore.
+	present sync.Map
 
 	pendMu  sync.Mutex
 	pending map[string]int // client id -> queued writes not yet durable (see writeAsync)
@@ -196,7 +199,7 @@ func (h *SessionHook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
 // OnDisconnect forgets the session when mochi ends it (expire), unless another
 // connection has taken the session over.
 func (h *SessionHook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
-	h.present.Delete(cl)
+	h.present.CompareAndDelete(cl.ID, cl)
 	if !expire || !storable(cl.ID) || errors.Is(cl.StopCause(), packets.ErrSessionTakenOver) {
 		return
 	}

@@ -140,7 +140,7 @@ func BenchmarkLazyReconnectRestore(b *testing.B) {
 		if cl.State.Subscriptions.Len() != 2 {
 			b.Fatalf("restored %d subscriptions", cl.State.Subscriptions.Len())
 		}
-		h.present.Delete(cl)
+		h.present.CompareAndDelete(cl.ID, cl)
 		for f := range cl.State.Subscriptions.GetAll() {
 			srv.Topics.Unsubscribe(f, cl.ID)
 		}

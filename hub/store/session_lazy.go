@@ -87,7 +87,7 @@ func (h *SessionHook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
 		return
 	}
 	if restored {
-		h.present.Store(cl, struct{}{})
+		h.present.Store(cl.ID, cl)
 	}
 }
 
@@ -111,7 +111,7 @@ func (h *SessionHook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets
 	if pk.FixedHeader.Type != packets.Connack {
 		return pk
 	}
-	if _, ok := h.present.LoadAndDelete(cl); ok && pk.ReasonCode == packets.CodeSuccess.Code {
+	if h.present.CompareAndDelete(cl.ID, cl) && pk.ReasonCode == packets.CodeSuccess.Code {
 		pk.SessionPresent = true
 	}
 	return pk
