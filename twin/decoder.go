@@ -17,8 +17,9 @@ func (d *Doc) UnmarshalJSON(b []byte) error {
 // distinct strings), which makes them smaller and quicker to read. Its zero value is
 // ready to use; it is not safe for concurrent use (give each goroutine its own).
 type Decoder struct {
-	// ShareValues makes equal objects in the tags and property values (up to 512 bytes
-	// of JSON, 4,096 of them) one map shared by every twin this Decoder reads. It is for
+	// ShareValues makes equal objects in the tags and property values, and equal
+	// sections' values (up to 512 bytes of JSON, 4,096 of each) one map shared by every
+	// twin this Decoder reads. It is for
 	// twins that are never written in place: before Patch, Replace or ApplyChange on
 	// one, give it its own copy of the section (Clone), as twinclient's Fleet does.
 	ShareValues bool
@@ -27,6 +28,7 @@ type Decoder struct {
 	keys        []string             // decoder.recKeys
 	strs        map[string]string    // decoder.intern
 	objs        map[string]sharedObj // decoder.share
+	roots       map[string]sharedObj // sections' values (docReader.sharedRoot)
 	single      bool                 // reading one twin (UnmarshalJSON): no interning
 }
 
@@ -99,7 +101,7 @@ func (dec *Decoder) start(r *docReader, b []byte) {
 		dec.stack, dec.done = make([]metaNode, 0, min(n, 16)), make([]metaNode, 0, n)
 	}
 	if dec.ShareValues && dec.objs == nil {
-		dec.objs = make(map[string]sharedObj, 64)
+		dec.objs, dec.roots = make(map[string]sharedObj, 64), make(map[string]sharedObj, 64)
 	}
 	// every string kept is a copy (copyStrings), so src may alias b
 	*r = docReader{decoder: decoder{data: b, src: unsafe.String(unsafe.SliceData(b), len(b))}, Decoder: dec}
@@ -110,7 +112,7 @@ func (dec *Decoder) start(r *docReader, b []byte) {
 // next reads the twin at r.pos into nd and returns the first error.
 func (r *docReader) next(nd *Doc) error {
 	r.decoder.recKeys, r.recPos = r.Decoder.keys[:0], 0
-	r.roots, r.bad = [2]int32{}, nil
+	r.roots, r.lent, r.bad = [2]int32{}, [2]bool{}, nil
 	r.readDoc(nd)
 	r.Decoder.keys = r.decoder.recKeys[:0]
 	clear(r.done) // keys of the twin just read

@@ -196,3 +196,74 @@ func TestStamp(t *testing.T) {
 		t.Error("stamps do not order like the times")
 	}
 }
+
+// With ShareValues, sections with equal values share one map, and a section whose
+// members are out of the usual order (values after $metadata, unknown $ members) never
+// lends or borrows a map it does not match.
+func TestDecoderSharesSectionValues(t *testing.T) {
+	meta := `"$metadata":{"$lastUpdated":"2026-11-27T09:00:00Z"},"$version":2`
+	cases := map[string]struct {
+		first, second string // reported sections of two twins
+		shared        bool
+	}{
+		"equal values":           {`{"a":1,"b":{"c":"x"},` + meta + `}`, `{"a":1,"b":{"c":"x"},` + meta + `}`, true},
+		"different values":       {`{"a":1,` + meta + `}`, `{"a":2,` + meta + `}`, false},
+		"empty values":           {`{` + meta + `}`, `{` + meta + `}`, true},
+		"value after $metadata":  {`{` + meta + `,"a":1}`, `{` + meta + `,"a":2}`, false},
+		"second has extra later": {`{"a":1,` + meta + `}`, `{"a":1,` + meta + `,"z":1}`, false},
+		"unknown $ member":       {`{"a":1,"$x":1,"b":2,` + meta + `}`, `{"a":1,"$x":5,"b":3,` + meta + `}`, false},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			dec := Decoder{ShareValues: true}
+			var docs [2]Doc
+			for i, sec := range []string{c.first, c.second} {
+				body := `{"deviceId":"d` + string(rune('0'+i)) + `","properties":{"reported":` + sec + `}}`
+				if err := dec.Decode([]byte(body), &docs[i]); err != nil {
+					t.Fatal(err)
+				}
+				var plain Doc
+				if err := plain.UnmarshalJSON([]byte(body)); err != nil {
+					t.Fatal(err)
+				}
+				if got, want := docJSON(t, &docs[i]), docJSON(t, &plain); got != want {
+					t.Fatalf("twin %d reads as\n%s\nwithout sharing\n%s", i, got, want)
+				}
+				checkCaches(t, &docs[i])
+			}
+			if got := sameMap(docs[0].Reported.Values, docs[1].Reported.Values); got != c.shared {
+				t.Errorf("sections share a map: %v, want %v", got, c.shared)
+			}
+		})
+	}
+}
+
+// A section that comes twice in one twin never writes into a map it shares.
+func TestDecoderSectionTwiceLeavesSharedMapAlone(t *testing.T) {
+	meta := `"$metadata":{"$lastUpdated":"2026-11-27T09:00:00Z"},"$version":2`
+	for name, first := range map[string]string{"values": `{"a":1,` + meta + `}`, "empty values": `{` + meta + `}`} {
+		t.Run(name, func(t *testing.T) {
+			dec := Decoder{ShareValues: true}
+			var a, b, plain Doc
+			bodyA := `{"deviceId":"a","properties":{"reported":` + first + `}}`
+			bodyB := `{"deviceId":"b","properties":{"reported":` + first + `,"reported":{"b":2,` + meta + `}}}`
+			if err := dec.Decode([]byte(bodyA), &a); err != nil {
+				t.Fatal(err)
+			}
+			before := docJSON(t, &a)
+			if err := dec.Decode([]byte(bodyB), &b); err != nil {
+				t.Fatal(err)
+			}
+			if after := docJSON(t, &a); after != before {
+				t.Fatalf("reading twin b changed twin a:\n%s\n%s", before, after)
+			}
+			if err := plain.UnmarshalJSON([]byte(bodyB)); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := docJSON(t, &b), docJSON(t, &plain); got != want {
+				t.Fatalf("twin b reads as\n%s\nwithout sharing\n%s", got, want)
+			}
+			checkCaches(t, &b)
+		})
+	}
+}

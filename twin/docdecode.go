@@ -76,6 +76,7 @@ type docReader struct {
 	lastTime string
 	lastT    time.Time
 	roots    [2]int32 // index in done of the desired and reported roots, plus one
+	lent     [2]bool  // the desired, reported values are a map shared with other twins
 }
 
 // metaNode is a $metadata node being read; its members are done[first:first+n].
@@ -220,9 +221,9 @@ func (r *docReader) properties(nd *Doc) {
 	ok := r.members(false, func(k string) {
 		switch k {
 		case "desired":
-			r.props(&nd.Desired, &r.roots[0], "properties.desired")
+			r.props(&nd.Desired, 0, "properties.desired")
 		case "reported":
-			r.props(&nd.Reported, &r.roots[1], "properties.reported")
+			r.props(&nd.Reported, 1, "properties.reported")
 		default:
 			r.skip(0)
 		}
@@ -232,45 +233,134 @@ func (r *docReader) properties(nd *Doc) {
 	}
 }
 
-// props reads {values…,"$metadata":…,"$version":n}; root records where the $metadata
-// root was left in done.
-func (r *docReader) props(p *Props, root *int32, name string) {
+// props reads {values…,"$metadata":…,"$version":n} of section sec (0 desired, 1
+// reported); r.roots[sec] records where its $metadata root was left in done.
+func (r *docReader) props(p *Props, sec int, name string) {
 	r.recKeys, r.recPos, r.recording = r.recKeys[:0], 0, true
+	if r.lent[sec] { // the section came twice and the first one's map is shared
+		p.Values, r.lent[sec] = cloneMap(p.Values), false
+	}
 	fresh := len(p.Values) == 0
 	var st stats
 	n := 0
 	r.interning = r.intern != nil
 	defer func() { r.interning = false }()
+	rootKey, skipTo, shared := r.sharedRoot(p, &st, fresh)
+	dollar := false // a $ member was read: values after it are not in rootKey's text
 	ok := r.members(true, func(k string) {
 		switch k {
 		case "$version":
+			dollar = true
 			p.Version = int64(r.number(name, ".$version"))
 		case "$metadata":
+			dollar = true
 			r.recording, r.inMeta = false, true
 			if r.meta(name, 0, "") {
 				r.done = append(r.done, r.stack[0])
 				r.stack = r.stack[:0]
-				*root = int32(len(r.done))
+				r.roots[sec] = int32(len(r.done))
 			}
 			r.inMeta = false
 		default:
+			if shared && skipTo > 0 { // the values are the shared map's: skip their text
+				r.pos, skipTo = skipTo, 0
+				return
+			}
+			if k != "" && k[0] == '$' {
+				dollar = true
+			}
+			if shared { // a member after the $ members: this twin needs its own map
+				p.Values, shared, n = cloneMap(p.Values), false, 0
+			}
+			if dollar {
+				rootKey = ""
+			}
 			p.Values[k] = r.value()
 			st.size += charCount(k) + r.vs.size
 			st.leaves += r.vs.leaves
 			n++
 		}
 	})
-	r.recording = false
-	if !fresh || n != len(p.Values) { // the section or a member came twice
+	r.recording, r.lent[sec] = false, shared
+	if !shared && (!fresh || n != len(p.Values)) { // the section or a member came twice
 		st = statsOf(p.Values)
 		if len(p.Values) == 0 {
 			st.leaves = 0
 		}
+		rootKey = ""
+	}
+	if rootKey != "" && r.err == nil && len(r.Decoder.roots) < maxSharedEntries {
+		r.Decoder.roots[strings.Clone(rootKey)] = sharedObj{p.Values, st}
 	}
 	p.size, p.leaves = int32(st.size)+1, int32(st.leaves)+1
 	if !ok && r.value() != nil {
 		r.setBad("%s must be an object", name)
 	}
+}
+
+// sharedRoot looks the section's values (the members before its $ members) up among the
+// sections read before, with ShareValues. It returns the text to record the values
+// under (when they were not found), or, when found, installs the shared map and its
+// stats in p and st and returns where the values' text ends (skipTo: the ',' or '}'
+// after them, 0 when there are none).
+func (r *docReader) sharedRoot(p *Props, st *stats, fresh bool) (key string, skipTo int, shared bool) {
+	if r.Decoder.roots == nil || !fresh || r.pos >= len(r.data) || r.data[r.pos] != '{' {
+		return "", 0, false
+	}
+	end, empty := valuesEnd(r.data, r.pos, maxSharedLen)
+	if end < 0 {
+		return "", 0, false
+	}
+	key = r.src[r.pos:end]
+	e, ok := r.Decoder.roots[key]
+	if !ok {
+		return key, 0, false
+	}
+	p.Values, *st = e.m, e.st
+	if empty {
+		return "", 0, true
+	}
+	return "", end, true
+}
+
+// valuesEnd scans the object at data[start] for the end of its leading members that are
+// not $ members (a section's values, before $metadata and $version): it returns the index
+// of the ',' or '}' after them and whether there are none; -1 if that is further than
+// limit bytes or not well formed.
+func valuesEnd(data []byte, start, limit int) (int, bool) {
+	depth, key, comma := 0, true, -1
+	end := min(len(data), start+limit)
+	for i := start; i < end; i++ {
+		switch data[i] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth--; depth == 0 {
+				return i, comma < 0 && i == start+1
+			}
+		case ',':
+			if depth == 1 {
+				comma, key = i, true
+			}
+		case ':':
+			if depth == 1 {
+				key = false
+			}
+		case '"':
+			if depth == 1 && key && i+1 < len(data) && data[i+1] == '$' {
+				if comma < 0 {
+					return start + 1, true
+				}
+				return comma, false
+			}
+			for i++; i < end && data[i] != '"'; i++ {
+				if data[i] == '\\' {
+					i++
+				}
+			}
+		}
+	}
+	return -1, false
 }
 
 // meta reads one $metadata node named key and its members onto r.stack; it reports
