@@ -44,59 +44,92 @@ func (m Model) Render() string {
 }
 
 // statusLine shows the hub, the connection, counts, a running rollout and the last
-// error (or a flash message), with "? help" at the right.
+// error (or a flash message), with "? help" at the right. When that is wider than the
+// screen, the hub's name, the unsent edits, the rollout and the counts give way (in that
+// order) to the message, so a quit confirmation or an error is never cut off.
 func (m Model) statusLine() string {
-	st, now := m.c.Styles, m.c.Now()
+	st := m.c.Styles
 	w := m.c.Width
+	p := m.statusParts()
+	right := st.BarKey.S(" ? ") + st.Bar.S("help ")
+	rw := common.Width(right)
+	join := func() string { return strings.Join(p[:], "") }
+	for _, i := range []int{barHub, barDrafts, barRollout, barCounts} {
+		if common.Width(join())+rw <= w || p[barMsg] == "" {
+			break
+		}
+		p[i] = ""
+	}
+	left := join()
+	lw := common.Width(left)
+	if lw+rw > w {
+		return common.TruncateLine(left, w)
+	}
+	return left + st.Bar.S(strings.Repeat(" ", w-lw-rw)) + right
+}
+
+// The parts of the status line, in the order shown.
+const (
+	barScreen = iota
+	barHub
+	barState
+	barCounts
+	barReadOnly
+	barDrafts
+	barRollout
+	barMsg
+	barParts
+)
+
+// statusParts renders each part of the status line (empty when it has nothing to say).
+func (m Model) statusParts() [barParts]string {
+	st, now := m.c.Styles, m.c.Now()
 	var info common.HubInfo
 	if m.c.Backend != nil {
 		info = m.c.Backend.Info()
 	}
 	s := m.c.Store.Status
-	left := st.BarKey.S(" "+screenNames[m.screen]+" ") + st.Bar.S(" "+info.Name+" ")
+	var p [barParts]string
+	p[barScreen] = st.BarKey.S(" " + screenNames[m.screen] + " ")
+	p[barHub] = st.Bar.S(" " + info.Name + " ")
 	switch s.State {
 	case common.StateSynced:
-		left += st.BarOK.S("● connected ")
+		p[barState] = st.BarOK.S("● connected ")
 	case common.StateReconnecting:
-		left += st.BarErr.S("◌ reconnecting… ")
+		p[barState] = st.BarErr.S("◌ reconnecting… ")
 	case "failed":
-		left += st.BarErr.S("✗ not connected ")
+		p[barState] = st.BarErr.S("✗ not connected ")
 	case "":
-		left += st.Bar.S("◌ connecting… ")
+		p[barState] = st.Bar.S("◌ connecting… ")
 	default:
-		left += st.Bar.S("◌ " + s.State + "… ")
+		p[barState] = st.Bar.S("◌ " + s.State + "… ")
 	}
 	c := m.c.Store.Counts()
-	left += st.Bar.S(strconv.Itoa(c.Connected) + "/" + strconv.Itoa(c.Total) + " up ")
+	p[barCounts] = st.Bar.S(strconv.Itoa(c.Connected) + "/" + strconv.Itoa(c.Total) + " up ")
 	if m.c.ReadOnly {
-		left += st.BarKey.S("READ-ONLY ")
+		p[barReadOnly] = st.BarKey.S("READ-ONLY ")
 	}
 	if n := len(m.c.Drafts); n > 0 && m.screen != screenEdit {
-		left += st.BarKey.S("✎ " + strconv.Itoa(n) + " unsent edit" + plural(n) + " ")
+		p[barDrafts] = st.BarKey.S("✎ " + strconv.Itoa(n) + " unsent edit" + plural(n) + " ")
 	}
 	if r := m.rollout.StatusText(); r != "" {
-		left += st.BarKey.S(r + " ")
+		p[barRollout] = st.BarKey.S(r + " ")
 	}
 	switch {
 	case m.confirmQ && m.rollout.Active():
-		left += st.BarErr.S("a rollout is writing: quitting stops it. quit? y/n ")
+		p[barMsg] = st.BarErr.S("a rollout is writing: quitting stops it. quit? y/n ")
 	case m.confirmQ:
-		left += st.BarErr.S("quit twinops? y/n ")
+		p[barMsg] = st.BarErr.S("quit twinops? y/n ")
 	case m.flash != "" && now.Sub(m.flashAt) < flashFor:
 		if m.flashErr {
-			left += st.BarErr.S(m.flash + " ")
+			p[barMsg] = st.BarErr.S(m.flash + " ")
 		} else {
-			left += st.BarOK.S(m.flash + " ")
+			p[barMsg] = st.BarOK.S(m.flash + " ")
 		}
 	case s.LastError != "":
-		left += st.BarErr.S("error " + common.Ago(now, s.ErrorTime) + ": " + s.LastError + " ")
+		p[barMsg] = st.BarErr.S("error " + common.Ago(now, s.ErrorTime) + ": " + s.LastError + " ")
 	}
-	right := st.BarKey.S(" ? ") + st.Bar.S("help ")
-	lw, rw := common.Width(left), common.Width(right)
-	if lw+rw > w {
-		return common.TruncateLine(left, w)
-	}
-	return left + st.Bar.S(strings.Repeat(" ", w-lw-rw)) + right
+	return p
 }
 
 // helpView lists every key: the screen's own first, then the global ones.

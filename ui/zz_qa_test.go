@@ -1,0 +1,51 @@
+package ui
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/twinops/twinops/ui/common"
+	"github.com/twinops/twinops/ui/uitest"
+)
+
+// At 80 columns the status line with an unsent edit and a rollout used to cut the quit
+// confirmation to "quit t…" (and a rollout's warning to nothing): the message must stay
+// whole, the hub's name and the other parts giving way.
+func TestStatusLineKeepsMessageAt80Columns(t *testing.T) {
+	cases := map[string]struct {
+		rollout bool
+		want    string
+	}{
+		"quit":                      {want: "quit twinops? y/n"},
+		"quit while rollout writes": {rollout: true, want: "a rollout is writing: quitting stops it. quit? y/n"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			be := uitest.NewBackend(uitest.Now, uitest.Fleet(40)...)
+			dark := true
+			drafts := map[string]common.Draft{"dev-00001": {Desired: `{}`, Tags: "{}"}}
+			m := New(Options{Backend: be, Now: uitest.Now, Dark: &dark, Drafts: drafts})
+			m = update(t, m, batchMsg{batch: be.InitialBatch()})
+			m = size(t, m, 80, 24)
+			if tc.rollout {
+				m = keys(t, m, "r")
+				m = typeText(t, m, "1.6.0")
+				m = keys(t, m, "enter")
+				m = typeText(t, m, "yes")
+				m = keys(t, m, "enter", "esc")
+				if !m.rollout.Active() || m.screen != screenFleet {
+					t.Fatalf("setup: rollout active %v on %s, want active on the fleet", m.rollout.Active(), screenNames[m.screen])
+				}
+			}
+			m = keys(t, m, "q")
+			lines := strings.Split(stripANSI(m.Render()), "\n")
+			last := lines[len(lines)-1]
+			if !strings.Contains(last, tc.want) {
+				t.Fatalf("status line %q does not show %q", last, tc.want)
+			}
+			if w := common.Width(last); w > 80 {
+				t.Fatalf("status line is %d cells wide, want at most 80: %q", w, last)
+			}
+		})
+	}
+}
