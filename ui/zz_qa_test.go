@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -45,6 +47,41 @@ func TestStatusLineKeepsMessageAt80Columns(t *testing.T) {
 			}
 			if w := common.Width(last); w > 80 {
 				t.Fatalf("status line is %d cells wide, want at most 80: %q", w, last)
+			}
+		})
+	}
+}
+
+// The editor's line numbers are right-aligned in one gutter: from line 10 on the text
+// used to start a column further right than on lines 1-9 (the gutter was one digit wide).
+func TestEditGutterAlignsPastLine9(t *testing.T) {
+	for _, s := range sizes {
+		t.Run(fmt.Sprintf("%dx%d", s.w, s.h), func(t *testing.T) {
+			m, _ := newTestModel(t, 5, false)
+			m = size(t, m, s.w, s.h)
+			m = keys(t, m, "e", "enter", "enter", "enter") // 8 lines of JSON become 11
+			if m.screen != screenEdit {
+				t.Fatalf("on %s, want the editor", screenNames[m.screen])
+			}
+			ends := map[int]int{} // line number -> column after it
+			for _, l := range strings.Split(stripANSI(m.Render()), "\n") {
+				f := strings.Fields(l)
+				if len(f) == 0 {
+					continue
+				}
+				n, err := strconv.Atoi(f[0])
+				if err != nil {
+					continue
+				}
+				ends[n] = strings.Index(l, f[0]) + len(f[0])
+				if w := common.Width(l); w > s.w {
+					t.Errorf("line %d is %d cells wide, past the screen's %d", n, w, s.w)
+				}
+			}
+			for n := 2; n <= 11; n++ {
+				if ends[n] == 0 || ends[n] != ends[1] {
+					t.Fatalf("line number %d ends at column %d, line 1's at %d (all: %v)", n, ends[n], ends[1], ends)
+				}
 			}
 		})
 	}

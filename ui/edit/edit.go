@@ -114,10 +114,16 @@ func New(c *common.Common, id string) Model {
 	return m
 }
 
+// maxLines is the most lines the editor takes (and sets its line-number gutter's width).
+const maxLines = 9999
+
 func newArea(c *common.Common) textarea.Model {
 	a := textarea.New()
 	a.ShowLineNumbers = true
-	a.MaxHeight = 0
+	// The gutter is as wide as MaxHeight's digits: with 0 (no limit) it was one digit,
+	// so from line 10 on the text moved a column right and lines could run past the
+	// screen's edge. 9,999 lines is about the textarea's own limit of 10,000.
+	a.MaxHeight = maxLines
 	a.MaxWidth = 0
 	a.CharLimit = 64 << 10
 	a.Prompt = ""
