@@ -1,6 +1,7 @@
 package twin
 
 import (
+	"encoding/binary"
 	"math"
 	"reflect"
 	"testing"
@@ -265,5 +266,19 @@ func TestDecoderSectionTwiceLeavesSharedMapAlone(t *testing.T) {
 			}
 			checkCaches(t, &b)
 		})
+	}
+}
+
+// special8 finds every byte that str must look at, in any position of the eight.
+func TestSpecial8(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		want := c == '"' || c == '\\' || c < 0x20 || c >= 0x80
+		for pos := range 8 {
+			b := []byte("abcdefgh")
+			b[pos] = byte(c)
+			if got := special8(binary.LittleEndian.Uint64(b)); got != want {
+				t.Fatalf("byte %#x at %d: special %v, want %v", c, pos, got, want)
+			}
+		}
 	}
 }

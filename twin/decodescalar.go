@@ -1,6 +1,7 @@
 package twin
 
 import (
+	"encoding/binary"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -10,6 +11,9 @@ import (
 func (d *decoder) str() string {
 	d.pos++
 	start := d.pos
+	for d.pos+8 <= len(d.data) && !special8(binary.LittleEndian.Uint64(d.data[d.pos:])) {
+		d.pos += 8 // eight plain ASCII bytes at a time
+	}
 	ascii := true
 	for d.pos < len(d.data) {
 		c := d.data[d.pos]
@@ -37,6 +41,14 @@ func (d *decoder) str() string {
 	}
 	d.fail("unterminated string")
 	return ""
+}
+
+// special8 reports whether any of the eight bytes in x ends or escapes a string or needs
+// a closer look: '"', '\\', a control character or a byte of a multi-byte character.
+func special8(x uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	q, b := x^(lo*'"'), x^(lo*'\\')
+	return ((q-lo)&^q|(b-lo)&^b|(x-lo*0x20)&^x|x)&hi != 0
 }
 
 // strEscaped finishes a string that contains escapes; d.pos is at the first backslash.
