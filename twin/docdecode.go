@@ -104,6 +104,15 @@ func (r *docReader) text(name, field string) string {
 	return ""
 }
 
+// enum reads a string member whose values repeat from twin to twin (status, connection
+// state): interned by a Decoder.
+func (r *docReader) enum(name string) string {
+	r.interning = r.intern != nil
+	s := r.text(name, "")
+	r.interning = false
+	return s
+}
+
 // number reads a number member named name+field.
 func (r *docReader) number(name, field string) float64 {
 	if c := r.peek(); c == '-' || (c >= '0' && c <= '9') {
@@ -163,19 +172,19 @@ func (r *docReader) readDoc(nd *Doc) {
 		case "version":
 			nd.Version = int64(r.number(k, ""))
 		case "status":
-			nd.Status = r.text(k, "")
+			nd.Status = r.enum(k)
 		case "statusReason":
-			nd.StatusReason = r.text(k, "")
+			nd.StatusReason = r.enum(k)
 		case "statusUpdateTime":
 			nd.StatusUpdateTime = r.time(k, "")
 		case "connectionState":
-			nd.ConnectionState = r.text(k, "")
+			nd.ConnectionState = r.enum(k)
 		case "lastActivityTime":
 			nd.LastActivityTime = r.time(k, "")
 		case "cloudToDeviceMessageCount":
 			nd.CloudToDeviceMessageCount = int(r.number(k, ""))
 		case "authenticationType":
-			nd.AuthenticationType = r.text(k, "")
+			nd.AuthenticationType = r.enum(k)
 		case "x509Thumbprint":
 			r.thumbprint(&nd.X509Thumbprint)
 		case "tags":
