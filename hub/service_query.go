@@ -128,6 +128,11 @@ func (h *Hub) svcQuery(ctx context.Context, body []byte) (int, []byte, error) {
 		n++
 		if d != nil {
 			out = d.AppendJSON(out)
+			if n == 1 { // size the answer from its first twin rather than re-growing it
+				if need := min(len(out)*size*9/8, 16<<20); cap(out) < need {
+					out = slices.Grow(out, need-len(out))
+				}
+			}
 			return nil
 		}
 		b, err := json.Marshal(row)
