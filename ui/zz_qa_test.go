@@ -86,3 +86,44 @@ func TestEditGutterAlignsPastLine9(t *testing.T) {
 		})
 	}
 }
+
+// At 80 columns a long query used to push the view line's counts ("5 shown", the row)
+// off the screen; the query is cut instead. An aggregate shows no "row" (it has no table).
+func TestViewLineKeepsCountsAt80Columns(t *testing.T) {
+	cases := map[string]struct {
+		query   string
+		want    []string
+		notWant string
+	}{
+		"long where": {
+			query: "properties.reported.firmware.status != 'failed' AND properties.desired.firmware.version != '9.9.9'",
+			want:  []string{"37 shown", "row 1/37"},
+		},
+		"aggregate": {
+			query:   "SELECT properties.reported.firmware.status AS status, COUNT() AS n FROM devices GROUP BY properties.reported.firmware.status",
+			want:    []string{"40 shown"},
+			notWant: "row ",
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			m, _ := newTestModel(t, 40, false)
+			m = size(t, m, 80, 24)
+			m = keys(t, m, ":")
+			m = typeText(t, m, tc.query)
+			m = keys(t, m, "enter")
+			line := strings.Split(stripANSI(m.Render()), "\n")[1]
+			for _, w := range tc.want {
+				if !strings.Contains(line, w) {
+					t.Errorf("view line %q does not show %q", line, w)
+				}
+			}
+			if tc.notWant != "" && strings.Contains(line, tc.notWant) {
+				t.Errorf("view line %q shows %q", line, tc.notWant)
+			}
+			if w := common.Width(line); w > 80 {
+				t.Errorf("view line is %d cells wide", w)
+			}
+		})
+	}
+}

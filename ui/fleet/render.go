@@ -66,8 +66,6 @@ func (m Model) emptyText() string {
 
 func (m Model) viewLine() string {
 	st := m.c.Styles
-	var b strings.Builder
-	b.WriteString(st.Muted.S("view "))
 	label := "all devices"
 	switch {
 	case m.idSet != nil && m.queryStr != "":
@@ -77,7 +75,7 @@ func (m Model) viewLine() string {
 	case m.queryStr != "":
 		label = m.queryStr
 	}
-	b.WriteString(st.Accent.S(label))
+	var b strings.Builder
 	if m.filter != "" && m.mode != inputFilter {
 		b.WriteString(st.Muted.S("  filter ") + st.Accent.S(m.filter))
 	}
@@ -85,13 +83,18 @@ func (m Model) viewLine() string {
 	if n := len(m.marks); n > 0 {
 		b.WriteString(st.Marked.S("  " + strconv.Itoa(n) + " marked"))
 	}
-	if len(m.view) > m.tableRows() {
+	if m.agg == nil && len(m.view) > m.tableRows() { // an aggregate shows no table rows
 		b.WriteString(st.Faint.S("  row " + strconv.Itoa(m.cursor+1) + "/" + strconv.Itoa(len(m.view))))
 	}
 	if m.queryErr != "" && m.mode != inputQuery {
 		b.WriteString("  " + st.Bad.S(m.queryErr))
 	}
-	return common.TruncateLine(b.String(), m.width)
+	// a long query gives way to the counts after it (at least 20 cells of it stay)
+	prefix, rest := st.Muted.S("view "), b.String()
+	if room := m.width - common.Width(prefix) - common.Width(rest); common.Width(label) > room {
+		label = common.TruncateLine(label, max(room, 20))
+	}
+	return common.TruncateLine(prefix+st.Accent.S(label)+rest, m.width)
 }
 
 // wrap breaks plain text into lines of at most w cells at spaces.
