@@ -26,8 +26,8 @@ func (k *hook) ID() string { return "twinops" }
 func (k *hook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSessionEstablished, mqtt.OnDisconnect,
-		mqtt.OnPacketRead, mqtt.OnPacketEncode, mqtt.OnSubscribe, mqtt.OnUnsubscribe, mqtt.OnPublish,
-		mqtt.OnPublishDropped:
+		mqtt.OnPacketRead, mqtt.OnPacketEncode, mqtt.OnSubscribe, mqtt.OnSubscribed, mqtt.OnUnsubscribe,
+		mqtt.OnPublish, mqtt.OnPublishDropped:
 		return true
 	}
 	return false
@@ -85,10 +85,31 @@ func (h *Hub) connOf(cl *mqtt.Client) *conn {
 	return c
 }
 
-// OnSessionEstablished marks a device connected.
+// OnSessionEstablished marks a device connected. A service client may have got event
+// subscriptions back with its session: events are encoded again (until the next check).
 func (k *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
-	if c := k.h.connOf(cl); c != nil && c.Kind == kindDevice {
+	c := k.h.connOf(cl)
+	switch {
+	case c == nil:
+	case c.Kind == kindDevice:
 		k.h.setConnected(c, true)
+	case c.Kind == kindService:
+		k.h.feed.mark()
+	}
+}
+
+// OnSubscribed turns the service event feed on when a service client was granted an event
+// filter. mochi calls it after adding the filters to its index and before the SUBACK.
+func (k *hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
+	c := k.h.connOf(cl)
+	if c == nil || c.Kind != kindService {
+		return
+	}
+	for i, sub := range pk.Filters {
+		if i < len(codes) && codes[i] < 0x80 && isEventFilter(sub.Filter) {
+			k.h.feed.mark()
+			return
+		}
 	}
 }
 

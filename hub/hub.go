@@ -58,6 +58,7 @@ type Hub struct {
 	srv      *mqtt.Server
 	conns    sync.Map    // client id -> *conn
 	svc      serviceSide // service protocol state (service.go, engineer D); zero value ready
+	feed     eventFeed   // whether events are encoded for service clients (service_events.go)
 
 	writeBufs sync.Pool // *bytes.Buffer: drainOutbox's encoding buffers
 
