@@ -117,7 +117,7 @@ func (h *Hub) svcQuery(ctx context.Context, body []byte) (int, []byte, error) {
 	if size <= 0 || size > 1000 {
 		size = 100
 	}
-	out := make([]byte, 0, size*1024) // twins with metadata run about 1 KB
+	out := make([]byte, 0, 64<<10) // a page of twins is sized from its first twin (below)
 	out = append(out, `{"items":[`...)
 	n := 0
 	var itemType, next string
