@@ -8,6 +8,7 @@ import (
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/twinops/twinops/ui/common"
 )
@@ -154,16 +155,29 @@ func (m Model) helpView() string {
 		global = append(global, key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "back to the running rollout")))
 	}
 	lines := []string{st.Title.S("keys · "+screenNames[m.screen]) + st.Muted.S("   (any key closes)"), ""}
+	const keyW = 14
+	side := m.c.Width >= 76 // the two lists side by side
+	colW := m.c.Width
+	if side {
+		colW = m.c.Width/2 - 1
+	}
 	col := func(title string, bs []key.Binding) []string {
 		out := []string{st.Header.S(title)}
 		for _, b := range bs {
 			h := b.Help()
-			out = append(out, st.Key.Render(common.Fit(h.Key, 14))+st.Desc.Render(h.Desc))
+			// a long description wraps under itself, never into the key column
+			for i, d := range strings.Split(ansi.Wordwrap(h.Desc, max(colW-keyW, 10), ""), "\n") {
+				k := ""
+				if i == 0 {
+					k = h.Key
+				}
+				out = append(out, st.Key.Render(common.Fit(k, keyW))+st.Desc.Render(d))
+			}
 		}
 		return out
 	}
 	a, b := col(strings.ToUpper(screenNames[m.screen]), own), col("EVERYWHERE", global)
-	if m.c.Width >= 76 {
+	if side {
 		left := lipgloss.NewStyle().Width(m.c.Width / 2).Render(strings.Join(a, "\n"))
 		lines = append(lines, lipgloss.JoinHorizontal(lipgloss.Top, left, strings.Join(b, "\n")))
 	} else {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"charm.land/bubbles/v2/key"
+
 	"github.com/twinops/twinops/ui/common"
 	"github.com/twinops/twinops/ui/uitest"
 )
@@ -125,5 +127,55 @@ func TestViewLineKeepsCountsAt80Columns(t *testing.T) {
 				t.Errorf("view line is %d cells wide", w)
 			}
 		})
+	}
+}
+
+// A help description too long for its column wraps under itself: at 80 columns the
+// events screen's "paused: open the top event's device" used to wrap its last words
+// into the key column, where they read as a key.
+func TestHelpWrapsDescriptionsUnderThemselves(t *testing.T) {
+	cases := map[string][]string{ // keys pressed before "?"
+		"fleet":   nil,
+		"twin":    {"enter"},
+		"events":  {"v"},
+		"rollout": {"r", "1", ".", "6", "enter", "y", "e", "s", "enter"},
+	}
+	for name, before := range cases {
+		for _, s := range sizes {
+			t.Run(fmt.Sprintf("%s/%dx%d", name, s.w, s.h), func(t *testing.T) {
+				m, _ := newTestModel(t, 40, false)
+				m = size(t, m, s.w, s.h)
+				m = keys(t, m, before...)
+				m = keys(t, m, "?")
+				k := m.c.Keys
+				known := map[string]bool{"": true, "R": true, strings.ToUpper(name): true, "EVERYWHERE": true}
+				for _, bs := range [][]key.Binding{m.fleet.Help(), m.twin.Help(), m.events.Help(), m.rollout.Help(),
+					{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown, k.Back, k.Help, k.Quit}} {
+					for _, b := range bs {
+						known[b.Help().Key] = true
+					}
+				}
+				lines := strings.Split(stripANSI(m.Render()), "\n")
+				if !strings.HasPrefix(lines[0], "keys · "+name) {
+					t.Fatalf("setup: first line %q, want the help of %s", lines[0], name)
+				}
+				starts := []int{0}
+				if s.w >= 76 {
+					starts = append(starts, s.w/2)
+				}
+				for i, l := range lines[2 : len(lines)-1] {
+					r := []rune(l)
+					for _, at := range starts {
+						if at >= len(r) {
+							continue
+						}
+						cell := strings.TrimSpace(string(r[at:min(at+14, len(r))]))
+						if !known[cell] && !known[strings.TrimSpace(string(r[at:]))] {
+							t.Errorf("line %d %q: %q in the key column is not a key", i+2, l, cell)
+						}
+					}
+				}
+			})
+		}
 	}
 }
