@@ -13,7 +13,7 @@ import (
 // client reconnects instead of when the server starts: mochi's Serve then loads nothing,
 // so start-up and memory do not grow with the number of stored sessions (eager restore
 // costs ~4 CPU seconds and a full mochi client per session for 100,000 sessions; see
-// docs/benchmarks/store.md). The difference a client can see: while it is away after a
+// docs/benchmarks/hub.md). The difference a client can see: while it is away after a
 // restart, nothing is queued for it (twin topics are QoS 0, and IoT Hub does not queue
 // desired notifications for offline devices either). On reconnect with CleanSession=0 it
 // gets its stored subscriptions and CONNACK sessionPresent=1, as with eager restore.
@@ -37,10 +37,11 @@ func (h *SessionHook) lazyProvides(b byte) (provides, decided bool) {
 
 // OnSessionEstablish (lazy restore only) gives a client that resumes a session with
 // CleanSession=0, and that mochi holds no session for, its stored subscriptions before
-// mochi sends CONNACK; for a clean session it queues the deletion of the stored one. mochi calls it on the client's goroutine after authentication and
-// before it takes any of its locks for the connection (inheritClientSession, Clients.Add),
-// so calling into the server here (Clients.Get, Topics.Subscribe) cannot deadlock. It
-// reads the store (no fsync, unless writes of this session are still queued).
+// mochi sends CONNACK; for a clean session it queues the deletion of the stored one.
+// mochi calls it on the client's goroutine after authentication and before it takes any
+// of its locks for the connection (inheritClientSession, Clients.Add), so calling into
+// the server here (Clients.Get, Topics.Subscribe) cannot deadlock. It reads the store (no
+// fsync, unless writes of this session are still queued).
 func (h *SessionHook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
 	if h.srv == nil || !storable(cl.ID) {
 		return
