@@ -224,7 +224,9 @@ func (m Model) updateKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 			}
 			return m.routeKey(msg) // esc clears the fleet's filter and query
 		}
-		return m, common.Send(common.BackMsg{})
+		// back at once, not through a command: a key typed right after q or esc (in the
+		// same read) would otherwise reach the screen being left
+		return m.Update(common.BackMsg{})
 	}
 	return m.routeKey(msg)
 }

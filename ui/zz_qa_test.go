@@ -179,3 +179,44 @@ func TestHelpWrapsDescriptionsUnderThemselves(t *testing.T) {
 		}
 	}
 }
+
+// q or esc on a screen goes back before the next key is read: with the back sent as a
+// command, "q" then "c" typed together reached the twin view (which ignores c), so the
+// fleet's filter stayed; "q" then "v" opened the twin's events instead of the fleet's.
+func TestBackBeforeTheNextKey(t *testing.T) {
+	cases := map[string]struct {
+		open []string // from the filtered fleet
+		back string
+	}{
+		"q on the twin":     {open: []string{"enter"}, back: "q"},
+		"esc on the twin":   {open: []string{"enter"}, back: "esc"},
+		"q on the events":   {open: []string{"v"}, back: "q"},
+		"esc on the events": {open: []string{"v"}, back: "esc"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			m, _ := newTestModel(t, 40, false)
+			m = size(t, m, 80, 24)
+			m = keys(t, m, "/")
+			m = typeText(t, m, "dev-0001")
+			m = keys(t, m, "enter")
+			m = keys(t, m, tc.open...)
+			if m.screen == screenFleet {
+				t.Fatalf("setup: %v left the fleet shown", tc.open)
+			}
+			// the two keys arrive before any command runs, as when typed in one read
+			next, cmd1 := m.Update(keyMsg(tc.back))
+			next, cmd2 := next.(Model).Update(keyMsg("c"))
+			m = next.(Model)
+			for _, c := range append(immediate(cmd1), immediate(cmd2)...) {
+				m = update(t, m, c)
+			}
+			if m.screen != screenFleet {
+				t.Fatalf("on %s after %s, want the fleet", screenNames[m.screen], tc.back)
+			}
+			if n := len(m.fleet.ViewIDs()); n != 40 {
+				t.Fatalf("c after %s left %d devices shown, want the filter cleared (40)", tc.back, n)
+			}
+		})
+	}
+}
