@@ -300,6 +300,7 @@ func (r *docReader) props(p *Props, sec int, name string) {
 	}
 	if rootKey != "" && r.err == nil && len(r.Decoder.roots) < maxSharedEntries {
 		r.Decoder.roots[strings.Clone(rootKey)] = sharedObj{p.Values, st}
+		r.lent[sec] = true // later twins may share it: the section coming again copies it
 	}
 	p.size, p.leaves = int32(st.size)+1, int32(st.leaves)+1
 	if !ok && r.value() != nil {

@@ -1,0 +1,85 @@
+package twin
+
+import "testing"
+
+// Review of the sharing Decoder: a twin read after others must read as it does alone,
+// and reading it must change none read before.
+func TestReviewDecoderReadsEachTwinAsAlone(t *testing.T) {
+	meta := `"$metadata":{"$lastUpdated":"2026-11-27T09:00:00Z","a":{"$lastUpdated":"2026-11-27T09:00:00Z"}},"$version":2`
+	cases := map[string][]string{ // reported sections of twins read in turn
+		// the first twin's section comes twice: the map recorded for its first
+		// text must not be the one the second occurrence merges into
+		"section twice, then its first text": {
+			`{"a":1,` + meta + `},"reported":{"b":2,` + meta + `}`,
+			`{"a":1,` + meta + `}`,
+		},
+	}
+	for name, secs := range cases {
+		t.Run(name, func(t *testing.T) {
+			dec := Decoder{ShareValues: true}
+			docs := make([]Doc, len(secs))
+			want := make([]string, len(secs))
+			for i, sec := range secs {
+				body := `{"deviceId":"d` + string(rune('0'+i)) + `","properties":{"reported":` + sec + `}}`
+				var plain Doc
+				if err := plain.UnmarshalJSON([]byte(body)); err != nil {
+					t.Fatal(err)
+				}
+				want[i] = docJSON(t, &plain)
+				if err := dec.Decode([]byte(body), &docs[i]); err != nil {
+					t.Fatal(err)
+				}
+				checkCaches(t, &docs[i])
+			}
+			for i := range docs {
+				if got := docJSON(t, &docs[i]); got != want[i] {
+					t.Errorf("twin %d read by a sharing Decoder:\n%s\nread alone:\n%s", i, got, want[i])
+				}
+			}
+		})
+	}
+}
+
+// Review: no decoded twin keeps a reference into its input (the fleet reuses page
+// buffers): overwriting the input after Decode changes nothing read from it.
+func TestReviewDecodedTwinKeepsNoInput(t *testing.T) {
+	bodies := map[string]string{
+		"azure":         azureSkeleton,
+		"fuzz twin":     docJSON(t, fuzzTwin(t)),
+		"escaped keys":  `{"deviceId":"d\u0041","status":"enabled","tags":{"k\u00e9":"v\u00e9","o":{"\u0024x":[{"q":"r"}]}},"properties":{"desired":{"a":{"b":"c"},"$metadata":{"$lastUpdated":"2026-11-27T09:00:00Z","a":{"$lastUpdated":"2026-11-27T09:00:00Z","b":{"$lastUpdated":"2026-11-27T09:00:00Z"}}},"$version":3}}}`,
+		"$ member meta": `{"deviceId":"d","properties":{"reported":{"$metadata":{"$lastUpdated":"2026-11-27T09:00:00Z","$weird":{"$lastUpdated":"2026-11-27T09:00:00Z"}},"$version":3}}}`,
+	}
+	for name, body := range bodies {
+		t.Run(name, func(t *testing.T) {
+			dec := Decoder{ShareValues: true}
+			var docs [3]Doc
+			bufs := make([][]byte, len(docs))
+			for i := range docs {
+				bufs[i] = []byte(body)
+				var err error
+				if i == 0 {
+					err = docs[i].UnmarshalJSON(bufs[i])
+				} else {
+					err = dec.Decode(bufs[i], &docs[i])
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := make([]string, len(docs))
+			for i := range docs {
+				want[i] = docJSON(t, &docs[i])
+			}
+			for _, b := range bufs {
+				for j := range b {
+					b[j] = 'x'
+				}
+			}
+			for i := range docs {
+				if got := docJSON(t, &docs[i]); got != want[i] {
+					t.Errorf("twin %d changed with its input:\n%s\nwas\n%s", i, got, want[i])
+				}
+			}
+		})
+	}
+}
