@@ -357,6 +357,9 @@ func valuesEnd(data []byte, start, limit int) (int, bool) {
 				key = false
 			}
 		case '"':
+			if depth == 1 && key && i+1 < len(data) && data[i+1] == '\\' {
+				return -1, false // an escape may spell a $ member ("\u0024metadata"): do not share
+			}
 			if depth == 1 && key && i+1 < len(data) && data[i+1] == '$' {
 				if comma < 0 {
 					return start + 1, true

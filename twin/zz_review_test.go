@@ -13,6 +13,15 @@ func TestReviewDecoderReadsEachTwinAsAlone(t *testing.T) {
 			`{"a":1,` + meta + `},"reported":{"b":2,` + meta + `}`,
 			`{"a":1,` + meta + `}`,
 		},
+		// an escaped "$" is still a $ member: the values' text ends before it
+		"escaped $metadata": {
+			`{"a":1,"\u0024metadata":{"$lastUpdated":"2026-11-27T09:00:00Z","a":{"$lastUpdated":"2026-11-27T09:00:00Z"}}}`,
+			`{"a":1,"\u0024metadata":{"$lastUpdated":"2026-11-27T09:00:00Z","a":{"$lastUpdated":"2026-11-27T09:00:00Z"}}}`,
+		},
+		"escaped $version": {
+			`{"a":1,"\u0024version":7}`,
+			`{"a":1,"\u0024version":7}`,
+		},
 	}
 	for name, secs := range cases {
 		t.Run(name, func(t *testing.T) {
