@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -26,8 +27,9 @@ type outbox struct {
 
 type outMsg struct {
 	topic   string // unscoped, e.g. "$iothub/twin/res/200/?$rid=1"
-	payload []byte
-	answer  bool // releases an in-flight token once written
+	payload []byte // raw: bytes already encoded, to be written as they are
+	answer  bool   // releases an in-flight token once written
+	raw     bool
 }
 
 // sendDevice queues a twin answer (answer: it releases one of c's in-flight tokens once
@@ -52,13 +54,79 @@ func (h *Hub) sendDevice(c *conn, topic string, payload []byte, answer bool) {
 		c.cl.Stop(errBehind)
 		return
 	}
-	o.q = append(o.q, outMsg{topic: topic, payload: payload, answer: answer})
+	m := outMsg{topic: topic, payload: payload, answer: answer}
+	if !answer && !o.running {
+		// A desired notification to an idle connection is written at once by the caller
+		// if the socket takes it without waiting; the rest (if any) goes to the writer.
+		o.running = true
+		o.mu.Unlock()
+		if m, ok := h.writeNow(c, m); !ok {
+			o.mu.Lock()
+			o.q = append([]outMsg{m}, o.q...)
+		} else {
+			o.mu.Lock()
+			if len(o.q) == 0 {
+				o.running = false
+				o.mu.Unlock()
+				return
+			}
+		}
+		o.mu.Unlock()
+		go h.drainOutbox(c)
+		return
+	}
+	o.q = append(o.q, m)
 	start := !o.running
 	o.running = true
 	o.mu.Unlock()
 	if start {
 		go h.drainOutbox(c)
 	}
+}
+
+// writeNow writes m to c's connection if it can without waiting: a plain TCP connection
+// whose lock is free and whose socket takes the bytes now. It returns ok, or what is
+// left to write (m encoded, with what was written cut off).
+func (h *Hub) writeNow(c *conn, m outMsg) (outMsg, bool) {
+	cl := c.cl
+	sc, isRaw := cl.Net.Conn.(syscall.Conn)
+	if !isRaw || cl.Closed() {
+		return m, false
+	}
+	buf, _ := h.writeBufs.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	defer func() {
+		buf.Reset()
+		h.writeBufs.Put(buf)
+	}()
+	h.encodeDevice(c, buf, m)
+	b := buf.Bytes()
+	if len(b) == 0 {
+		return m, true
+	}
+	n := 0
+	if rc, err := sc.SyscallConn(); err == nil && cl.TryLock() {
+		_ = rc.Write(func(fd uintptr) bool {
+			for n < len(b) {
+				k, err := syscall.Write(int(fd), b[n:])
+				if err == syscall.EINTR {
+					continue
+				}
+				if err != nil || k <= 0 {
+					break
+				}
+				n += k
+			}
+			return true // never wait for the socket
+		})
+		cl.Unlock()
+	}
+	if n == len(b) {
+		return m, true
+	}
+	return outMsg{payload: bytes.Clone(b[n:]), answer: m.answer, raw: true}, false
 }
 
 // maxWriteBytes is how much drainOutbox encodes before it writes: the messages queued for
@@ -113,6 +181,10 @@ func (h *Hub) drainOutbox(c *conn) {
 // mochi's WritePacket would (the topic is already unscoped). A message over the client's
 // maximum packet size (MQTT 5) is dropped, as mochi drops it.
 func (h *Hub) encodeDevice(c *conn, buf *bytes.Buffer, m outMsg) {
+	if m.raw {
+		buf.Write(m.payload)
+		return
+	}
 	cl := c.cl
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: m.topic,
 		Payload: m.payload, ProtocolVersion: cl.Properties.ProtocolVersion}

@@ -85,3 +85,43 @@ func TestOutboxBatchedWritesKeepOrder(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestDesiredNotificationWrittenBySender: a desired notification to an idle plain-TCP
+// connection is written by the sender itself (no writer goroutine is left running) and
+// arrives intact.
+func TestDesiredNotificationWrittenBySender(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	x := createDevice(t, h, "dev2")
+	tok := deviceToken(t, "dev2", x.Authentication.SymmetricKey.PrimaryKey, time.Now().Add(time.Hour))
+	rc, err := dialRaw(h.PlainAddr().String(), "dev2", "localhost/dev2/?api-version=2021-04-12", tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.close()
+	if err := rc.subscribe("$iothub/twin/PATCH/properties/desired/#"); err != nil {
+		t.Fatal(err)
+	}
+	v, ok := h.conns.Load("dev2")
+	if !ok {
+		t.Fatal("dev2 has no connection record")
+	}
+	c := v.(*conn)
+	c.cl.Lock() // wait until mochi has finished writing the SUBACK (it holds the lock meanwhile)
+	c.cl.Unlock()
+	body := `{"fan":2,"$version":7}`
+	h.sendDevice(c, topicDesiredPatch+"7", []byte(body), false)
+	c.out.mu.Lock()
+	running, queued := c.out.running, len(c.out.q)
+	c.out.mu.Unlock()
+	if running || queued != 0 {
+		t.Fatalf("after sendDevice the outbox is running=%v with %d queued: the notification was not written by the sender", running, queued)
+	}
+	_ = rc.c.SetReadDeadline(time.Now().Add(waitTimeout))
+	topic, got, err := rc.readPublish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if topic != topicDesiredPatch+"7" || string(got) != body {
+		t.Fatalf("got %q %q, want %q %q", topic, got, topicDesiredPatch+"7", body)
+	}
+}

@@ -43,18 +43,47 @@ type shard struct {
 type compQueue struct {
 	mu     sync.Mutex
 	q      []func()
+	busy   bool // completions taken from q are running (on the runner or inline)
 	closed bool
 	wake   chan struct{} // capacity 1
+}
+
+// runOrPush runs fn on the calling goroutine if nothing queued before it is still
+// pending or running (so order is kept), and queues it otherwise. The committer uses it
+// for back-end writes: their answers, notifications and events then skip the hand-off to
+// the runner, which under load waits behind every runnable connection reader.
+func (c *compQueue) runOrPush(fn func()) {
+	c.mu.Lock()
+	if c.busy || len(c.q) > 0 {
+		c.q = append(c.q, fn)
+		c.mu.Unlock()
+		c.signal()
+		return
+	}
+	c.busy = true
+	c.mu.Unlock()
+	fn()
+	c.mu.Lock()
+	c.busy = false
+	wake := len(c.q) > 0 || c.closed // the runner may have seen busy and be waiting
+	c.mu.Unlock()
+	if wake {
+		c.signal()
+	}
+}
+
+func (c *compQueue) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
 }
 
 func (c *compQueue) push(fn func()) {
 	c.mu.Lock()
 	c.q = append(c.q, fn)
 	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.signal()
 }
 
 // close makes run return once the queue is empty.
@@ -73,8 +102,14 @@ func (c *compQueue) run() {
 	var batch []func()
 	for {
 		c.mu.Lock()
+		if c.busy { // an inline run is going on: it signals when it is done
+			c.mu.Unlock()
+			<-c.wake
+			continue
+		}
 		batch, c.q = c.q, batch[:0]
 		closed := c.closed
+		c.busy = len(batch) > 0
 		c.mu.Unlock()
 		if len(batch) == 0 {
 			if closed {
@@ -87,6 +122,9 @@ func (c *compQueue) run() {
 			fn()
 		}
 		clear(batch)
+		c.mu.Lock()
+		c.busy = false
+		c.mu.Unlock()
 	}
 }
 
@@ -249,7 +287,11 @@ drain:
 		}
 		return
 	}
-	h.st.st.ApplyAsync(recs, func(err error) { s.comp.push(func() { tx.finish(err) }) })
+	if fromPrio {
+		h.st.st.ApplyAsync(recs, func(err error) { s.comp.runOrPush(func() { tx.finish(err) }) })
+	} else {
+		h.st.st.ApplyAsync(recs, func(err error) { s.comp.push(func() { tx.finish(err) }) })
+	}
 	s.recycle()
 }
 

@@ -3,7 +3,9 @@ package hub
 import (
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/twinops/twinops/twin"
 )
@@ -82,4 +84,96 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// TestCompQueueRunOrPush: a completion handed over with runOrPush runs at once on the
+// caller when nothing is pending; behind pending or running completions it is queued and
+// runs after them, in order.
+func TestCompQueueRunOrPush(t *testing.T) {
+	cases := map[string]struct {
+		pending  int  // completions queued before (the runner not started yet)
+		wantNow  bool // runOrPush ran it before returning
+		wantRuns []string
+	}{
+		"idle queue: runs on the caller": {pending: 0, wantNow: true, wantRuns: []string{"x"}},
+		"pending completions go first":   {pending: 2, wantNow: false, wantRuns: []string{"p0", "p1", "x"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := &compQueue{wake: make(chan struct{}, 1)}
+			var mu sync.Mutex
+			var runs []string
+			add := func(s string) func() {
+				return func() { mu.Lock(); runs = append(runs, s); mu.Unlock() }
+			}
+			for i := range tc.pending {
+				c.push(add(fmt.Sprintf("p%d", i)))
+			}
+			c.runOrPush(add("x"))
+			mu.Lock()
+			ranNow := slices.Contains(runs, "x")
+			mu.Unlock()
+			if ranNow != tc.wantNow {
+				t.Fatalf("ran on the caller: %v, want %v", ranNow, tc.wantNow)
+			}
+			done := make(chan struct{})
+			go func() { c.run(); close(done) }()
+			c.close()
+			select {
+			case <-done:
+			case <-time.After(waitTimeout):
+				t.Fatal("run did not return after close")
+			}
+			if !slices.Equal(runs, tc.wantRuns) {
+				t.Fatalf("ran %v, want %v", runs, tc.wantRuns)
+			}
+		})
+	}
+}
+
+// TestCompQueueInlineWhileRunnerWaits: completions pushed while an inline run is going on
+// run after it, and close still ends the runner.
+func TestCompQueueInlineWhileRunnerWaits(t *testing.T) {
+	c := &compQueue{wake: make(chan struct{}, 1)}
+	done := make(chan struct{})
+	go func() { c.run(); close(done) }()
+	var runs []string
+	var mu sync.Mutex
+	release := make(chan struct{})
+	inlineDone := make(chan struct{})
+	go func() {
+		c.runOrPush(func() {
+			<-release
+			mu.Lock()
+			runs = append(runs, "inline")
+			mu.Unlock()
+		})
+		close(inlineDone)
+	}()
+	// wait until the inline run holds the queue
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		c.mu.Lock()
+		busy := c.busy
+		c.mu.Unlock()
+		if busy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the inline completion never started")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.push(func() { mu.Lock(); runs = append(runs, "later"); mu.Unlock() })
+	c.close()
+	close(release)
+	<-inlineDone
+	select {
+	case <-done:
+	case <-time.After(waitTimeout):
+		t.Fatal("run did not return after close")
+	}
+	if !slices.Equal(runs, []string{"inline", "later"}) {
+		t.Fatalf("ran %v, want [inline later]", runs)
+	}
 }
