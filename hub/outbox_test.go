@@ -14,23 +14,7 @@ import (
 // released.
 func TestOutboxBatchedWritesKeepOrder(t *testing.T) {
 	h := startHub(t, t.TempDir())
-	x := createDevice(t, h, "dev1")
-	tok := deviceToken(t, "dev1", x.Authentication.SymmetricKey.PrimaryKey, time.Now().Add(time.Hour))
-	rc, err := dialRaw(h.PlainAddr().String(), "dev1", "localhost/dev1/?api-version=2021-04-12", tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.close()
-	for _, f := range []string{"$iothub/twin/res/#", "$iothub/twin/PATCH/properties/desired/#"} {
-		if err := rc.subscribe(f); err != nil {
-			t.Fatal(err)
-		}
-	}
-	v, ok := h.conns.Load("dev1")
-	if !ok {
-		t.Fatal("dev1 has no connection record")
-	}
-	c := v.(*conn)
+	rc, c := dialTwinDevice(t, h, "dev1")
 	const n = 200 // 200 x ~1 KB: more than maxWriteBytes, fewer than maxOutbox
 	if n*1000 <= maxWriteBytes {
 		t.Fatalf("the test must queue more than maxWriteBytes (%d)", maxWriteBytes)
@@ -91,21 +75,7 @@ func TestOutboxBatchedWritesKeepOrder(t *testing.T) {
 // arrives intact.
 func TestDesiredNotificationWrittenBySender(t *testing.T) {
 	h := startHub(t, t.TempDir())
-	x := createDevice(t, h, "dev2")
-	tok := deviceToken(t, "dev2", x.Authentication.SymmetricKey.PrimaryKey, time.Now().Add(time.Hour))
-	rc, err := dialRaw(h.PlainAddr().String(), "dev2", "localhost/dev2/?api-version=2021-04-12", tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.close()
-	if err := rc.subscribe("$iothub/twin/PATCH/properties/desired/#"); err != nil {
-		t.Fatal(err)
-	}
-	v, ok := h.conns.Load("dev2")
-	if !ok {
-		t.Fatal("dev2 has no connection record")
-	}
-	c := v.(*conn)
+	rc, c := dialTwinDevice(t, h, "dev2")
 	c.cl.Lock() // wait until mochi has finished writing the SUBACK (it holds the lock meanwhile)
 	c.cl.Unlock()
 	body := `{"fan":2,"$version":7}`
@@ -124,4 +94,17 @@ func TestDesiredNotificationWrittenBySender(t *testing.T) {
 	if topic != topicDesiredPatch+"7" || string(got) != body {
 		t.Fatalf("got %q %q, want %q %q", topic, got, topicDesiredPatch+"7", body)
 	}
+}
+
+// dialTwinDevice creates device id, connects it subscribed to the twin topics and returns
+// the client and the hub's record of the connection.
+func dialTwinDevice(t *testing.T, h *Hub, id string) (*rawClient, *conn) {
+	t.Helper()
+	rc := dialRawDevice(t, h, createDevice(t, h, id))
+	t.Cleanup(rc.close)
+	v, ok := h.conns.Load(id)
+	if !ok {
+		t.Fatalf("%s has no connection record", id)
+	}
+	return rc, v.(*conn)
 }
