@@ -36,6 +36,7 @@ const (
 // not a snapshot (as in IoT Hub): a twin shows its state when its page is read.
 type cursor struct {
 	ids  []string
+	base int // the query's position of ids[0]: continuations count from the first page
 	used time.Time
 }
 
@@ -179,7 +180,7 @@ func (h *Hub) queryPage(ctx context.Context, src string, size int, cont string, 
 	if q.Aggregate() {
 		return h.queryAggregate(q, emit)
 	}
-	token, offset, ids, err := h.cursorFor(q, cont)
+	token, offset, base, ids, err := h.cursorFor(q, cont)
 	if err != nil {
 		return err
 	}
@@ -199,9 +200,9 @@ func (h *Hub) queryPage(ctx context.Context, src string, size int, cont string, 
 	s := &h.svc
 	if i < len(ids) {
 		if token == "" {
-			token = s.cursors.put(&cursor{ids: ids}, h.now())
+			token = s.cursors.put(&cursor{ids: ids, base: base}, h.now())
 		}
-		*next = encodeContinuation(token, i, ids[i-1])
+		*next = encodeContinuation(token, base+i, ids[i-1])
 	} else if token != "" {
 		s.cursors.drop(token)
 	}
@@ -236,25 +237,26 @@ func (h *Hub) queryAggregate(q *query.Query, emit func(*twin.Doc, any) error) er
 
 // cursorFor returns the ids to page through and where to start: from a cached cursor,
 // or, for a first page or an expired cursor, from a fresh scan (ids after the last one
-// the previous page returned).
-func (h *Hub) cursorFor(q *query.Query, cont string) (token string, offset int, ids []string, err error) {
+// the previous page returned). offset indexes ids; base is the query's position of ids[0]
+// (the ids a continuation already went past), so that TOP holds across a fresh scan.
+func (h *Hub) cursorFor(q *query.Query, cont string) (token string, offset, base int, ids []string, err error) {
 	after := ""
 	if cont != "" {
 		tok, off, last, ok := decodeContinuation(cont)
 		if !ok {
-			return "", 0, nil, errInvalid("continuation %q is not one this hub gave; start the query again without it", cont)
+			return "", 0, 0, nil, errInvalid("continuation %q is not one this hub gave; start the query again without it", cont)
 		}
-		if c := h.svc.cursors.get(tok, h.now()); c != nil && off <= len(c.ids) {
-			return tok, off, c.ids, nil
+		if c := h.svc.cursors.get(tok, h.now()); c != nil && off >= c.base && off-c.base <= len(c.ids) {
+			return tok, off - c.base, c.base, c.ids, nil
 		}
-		after = last
+		after, base = last, off
 	}
 	ids = h.queryIDs(q, after)
 	slices.Sort(ids)
-	if top := q.Top(); top >= 0 && len(ids) > top && cont == "" {
-		ids = ids[:top]
+	if top := q.Top(); top >= 0 && len(ids) > max(top-base, 0) {
+		ids = ids[:max(top-base, 0)]
 	}
-	return "", 0, ids, nil
+	return "", 0, base, ids, nil
 }
 
 func encodeContinuation(token string, offset int, last string) string {
