@@ -154,6 +154,7 @@ func runConsole(ctx context.Context, args []string) error {
 	be := newBackend(ctx, log)
 	if remote {
 		be.info = common.HubInfo{Name: hostOf(f.hubURL), URL: f.hubURL}
+		be.retry = redialEvery
 		go be.start(func() (*twinclient.Service, func(), error) {
 			svc, err := twinclient.DialService(ctx, twinclient.ServiceOptions{URL: f.hubURL, ConnectionString: f.connStr, CAFile: f.caFile, Logger: log})
 			return svc, func() {}, err

@@ -13,6 +13,9 @@ import (
 	"github.com/twinops/twinops/ui/common"
 )
 
+// redialEvery is how often the console dials a remote hub that did not answer.
+const redialEvery = 5 * time.Second
+
 // backend adapts twinclient to ui.Backend. The connection is made in the background so
 // that the first frame shows at once; until it is up, Next reports the start-up state.
 type backend struct {
@@ -20,6 +23,10 @@ type backend struct {
 	log   *slog.Logger
 	info  common.HubInfo
 	ready chan struct{}
+	// retry, when set, is how long start waits before dialling a hub that did not
+	// answer again; each failure goes to Next through failed (the newest only).
+	retry  time.Duration
+	failed chan error
 
 	mu      sync.Mutex
 	svc     *twinclient.Service
@@ -33,12 +40,27 @@ type backend struct {
 var _ ui.Backend = (*backend)(nil)
 
 func newBackend(ctx context.Context, log *slog.Logger) *backend {
-	return &backend{ctx: ctx, log: log, ready: make(chan struct{})}
+	return &backend{ctx: ctx, log: log, ready: make(chan struct{}), failed: make(chan error, 1)}
 }
 
-// start connects (runs on its own goroutine) and opens the fleet cache.
+// start connects (runs on its own goroutine) and opens the fleet cache. With b.retry
+// set, a failed dial is reported to Next and tried again until it works or ctx ends
+// (a console started before its hub, or while the hub restarts, connects when it is up).
 func (b *backend) start(dial func() (*twinclient.Service, func(), error)) {
 	svc, cleanup, err := dial()
+	for err != nil && b.retry > 0 && b.ctx.Err() == nil {
+		b.log.Warn("console: cannot reach the hub; trying again", "err", err, "in", b.retry)
+		select { // keep only the newest failure for Next
+		case <-b.failed:
+		default:
+		}
+		b.failed <- err
+		select {
+		case <-time.After(b.retry):
+			svc, cleanup, err = dial()
+		case <-b.ctx.Done():
+		}
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	defer close(b.ready)
@@ -95,6 +117,9 @@ func (b *backend) Next(ctx context.Context) (common.Batch, error) {
 	}
 	select {
 	case <-b.ready:
+	case err := <-b.failed:
+		msg := err.Error() + "; trying again every " + b.retry.String()
+		return common.Batch{Status: common.Status{State: "failed", LastError: msg, ErrorTime: time.Now()}}, nil
 	case <-ctx.Done():
 		return common.Batch{}, ctx.Err()
 	}

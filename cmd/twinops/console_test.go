@@ -13,7 +13,6 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/twinops/twinops/hub"
 	"github.com/twinops/twinops/sim"
 	"github.com/twinops/twinops/twin"
 	"github.com/twinops/twinops/twinclient"
@@ -130,20 +129,9 @@ func TestConsoleEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h, err := hub.New(hub.Config{DataDir: t.TempDir(), Hostname: "localhost", TLSAddr: "127.0.0.1:0", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	cs, err := h.ServiceConnectionString("iothubowner")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "mqtts://" + h.TLSAddr().String()
-	svc, err := twinclient.DialService(ctx, twinclient.ServiceOptions{URL: url, ConnectionString: cs, CAFile: h.CAFile(), Logger: log})
+	h, so := startTestHub(t, log)
+	url := so.URL
+	svc, err := twinclient.DialService(ctx, so)
 	if err != nil {
 		t.Fatal(err)
 	}
