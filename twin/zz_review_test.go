@@ -92,3 +92,49 @@ func TestReviewDecodedTwinKeepsNoInput(t *testing.T) {
 		})
 	}
 }
+
+// FuzzReviewDecoderPairs: two twins read in turn by one sharing Decoder read as each does
+// alone, and reading the later ones changes none read before.
+func FuzzReviewDecoderPairs(f *testing.F) {
+	meta := `"$metadata":{"$lastUpdated":"2026-11-27T09:00:00Z"},"$version":2`
+	f.Add(`{"a":1,`+meta+`},"reported":{"b":2,`+meta+`}`, `{"a":1,`+meta+`}`)
+	f.Add(`{"a":{"b":1},`+meta+`}`, `{"a":{"b":1},"c":[{"b":1}],`+meta+`}`)
+	f.Add(`{"a":1,"\u0024version":7}`, `{"a":1,`+meta+`}`)
+	f.Add(`{`+meta+`,"a":1}`, `{`+meta+`}`)
+	f.Fuzz(func(t *testing.T, a, b string) {
+		bodies := []string{
+			`{"deviceId":"a","tags":` + tagsOf(a) + `,"properties":{"reported":` + a + `}}`,
+			`{"deviceId":"b","tags":` + tagsOf(b) + `,"properties":{"desired":` + b + `,"reported":` + a + `}}`,
+		}
+		want := make([]string, len(bodies))
+		for i, body := range bodies {
+			var plain Doc
+			if plain.UnmarshalJSON([]byte(body)) != nil {
+				return
+			}
+			want[i] = docJSON(t, &plain)
+		}
+		dec := Decoder{ShareValues: true}
+		docs := make([]Doc, 4)
+		for i := range docs {
+			if err := dec.Decode([]byte(bodies[i%2]), &docs[i]); err != nil {
+				t.Fatalf("a sharing Decoder rejects what UnmarshalJSON accepts: %v", err)
+			}
+			checkCaches(t, &docs[i])
+		}
+		for i := range docs {
+			if got := docJSON(t, &docs[i]); got != want[i%2] {
+				t.Fatalf("twin %d:\n%s\nalone:\n%s", i, got, want[i%2])
+			}
+		}
+	})
+}
+
+// tagsOf uses a section's text as tags when it is an object without $ members.
+func tagsOf(s string) string {
+	var m Doc
+	if m.UnmarshalJSON([]byte(`{"tags":`+s+`}`)) == nil {
+		return s
+	}
+	return "{}"
+}
