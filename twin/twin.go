@@ -150,7 +150,7 @@ func makeEtag(gen uint64, version int64) string {
 
 // etagGeneration recovers the generation from an etag made by makeEtag (0 otherwise).
 func etagGeneration(etag string) uint64 {
-	var b [8]byte
+	var b [9]byte // 12 characters without padding decode to 9 bytes; Decode needs the room
 	if len(etag) != 12 {
 		return 0
 	}
@@ -158,7 +158,7 @@ func etagGeneration(etag string) uint64 {
 	if err != nil || n != 8 {
 		return 0
 	}
-	return binary.BigEndian.Uint64(b[:]) >> 48
+	return binary.BigEndian.Uint64(b[:8]) >> 48
 }
 
 // bumpVersion increments the twin version and renews the etag.
