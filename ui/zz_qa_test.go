@@ -2,12 +2,15 @@ package ui
 
 import (
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"charm.land/bubbles/v2/key"
 
+	"github.com/twinops/twinops/twin"
 	"github.com/twinops/twinops/ui/common"
 	"github.com/twinops/twinops/ui/uitest"
 )
@@ -218,5 +221,32 @@ func TestBackBeforeTheNextKey(t *testing.T) {
 				t.Fatalf("c after %s left %d devices shown, want the filter cleared (40)", tc.back, n)
 			}
 		})
+	}
+}
+
+// SELECT TOP n in the fleet's query used to be ignored for the table: "SELECT TOP 5 *
+// ... WHERE ring = 'broad'" showed all 151 matches, and r planned a rollout on all of
+// them. The view keeps the first n matches by device id (as the hub answers), follows
+// live changes, and a rollout from it targets those n.
+func TestQueryTopLimitsTheView(t *testing.T) {
+	m, _ := newTestModel(t, 40, false)
+	m = size(t, m, 80, 24)
+	m = keys(t, m, ":")
+	m = typeText(t, m, "SELECT TOP 3 * FROM devices WHERE properties.reported.firmware.status != 'failed'")
+	m = keys(t, m, "enter")
+	if got, want := m.fleet.ViewIDs(), []string{"dev-00000", "dev-00001", "dev-00002"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("TOP 3 shows %v, want %v", got, want)
+	}
+	d := m.c.Store.Get("dev-00001").Clone()
+	if err := d.Patch(twin.Reported, map[string]any{"firmware": map[string]any{"status": "failed"}}, uitest.Clock.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	m = update(t, m, batchMsg{batch: common.Batch{Twins: map[string]*twin.Doc{d.DeviceID: d}}})
+	if got, want := m.fleet.ViewIDs(), []string{"dev-00000", "dev-00002", "dev-00003"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("after dev-00001 failed, TOP 3 shows %v, want %v", got, want)
+	}
+	m = keys(t, m, "r")
+	if n := len(m.rollout.IDs()); n != 3 {
+		t.Fatalf("a rollout from the TOP 3 view is planned on %d devices, want 3", n)
 	}
 }

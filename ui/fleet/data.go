@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"encoding/json"
+	"sort"
 	"time"
 
 	"github.com/twinops/twinops/twin"
@@ -56,6 +57,9 @@ func (m *Model) apply(msg common.FleetChangedMsg) {
 			r.qmatch = m.q.Match(st.Get(id))
 		}
 		old := m.rows[id]
+		if old != nil && m.top != nil && old.qmatch != r.qmatch {
+			needRebuild = true // another device may enter or leave the TOP n
+		}
 		if old == nil {
 			m.rows[id] = r
 			needRebuild = true
@@ -89,6 +93,9 @@ func (m *Model) visible(r *row) bool {
 	if m.q != nil && !r.qmatch {
 		return false
 	}
+	if m.top != nil && !m.top[r.id] {
+		return false
+	}
 	return len(m.words) == 0 || matchFilter(r, m.words)
 }
 
@@ -100,6 +107,7 @@ func (m *Model) matchQuery(id string) bool {
 // rebuild recomputes the view from all rows; top moves the cursor to the first row
 // (a new filter or query), otherwise the cursor stays on the same device.
 func (m *Model) rebuild(top bool) {
+	m.top = m.topSet()
 	view := m.view[:0]
 	for _, r := range m.rows {
 		r.inView = m.visible(r)
@@ -118,6 +126,27 @@ func (m *Model) rebuild(top bool) {
 		return
 	}
 	m.follow()
+}
+
+// topSet returns the devices a non-aggregate SELECT TOP n shows: the first n matches
+// (of the rollout's set, if one is shown) in device id order, as the hub answers it.
+// It is nil when the query has no TOP.
+func (m *Model) topSet() map[string]bool {
+	if m.q == nil || m.q.Aggregate() || m.q.Top() < 0 {
+		return nil
+	}
+	var ids []string
+	for _, r := range m.rows {
+		if r.qmatch && (m.idSet == nil || m.idSet[r.id]) {
+			ids = append(ids, r.id)
+		}
+	}
+	sort.Strings(ids)
+	set := make(map[string]bool, min(len(ids), m.q.Top()))
+	for _, id := range ids[:min(len(ids), m.q.Top())] {
+		set[id] = true
+	}
+	return set
 }
 
 // follow puts the cursor back on the selected device after the view changed, keeping

@@ -66,6 +66,9 @@ type Model struct {
 	queryCaret string
 	idSet      map[string]bool // a fixed set of devices (from a rollout), nil for none
 	idLabel    string
+	// top holds the devices a SELECT TOP n keeps (the first n matches by id, as the
+	// hub answers it); nil when the query has no TOP.
+	top map[string]bool
 
 	sortCol     int
 	sortDesc    bool
