@@ -34,10 +34,10 @@ type row struct {
 	fwProgress string
 	last       time.Time
 	tags       string
-	tagVals    string  // values only, for narrow screens
-	search     string  // lower-case text that / matches against
-	tagsSrc    uintptr // identity of the tags map the text was made from
-	qmatch     bool    // matches the : query (cached)
+	tagVals    string         // values only, for narrow screens
+	search     string         // lower-case text that / matches against
+	tagsSrc    map[string]any // the tags map the text was made from, held so its address cannot be reused
+	qmatch     bool           // matches the : query (cached)
 	inView     bool
 }
 
@@ -63,8 +63,8 @@ func newRow(d *twin.Doc, sum twin.Summary, failed bool, prev *row) *row {
 	if v, ok := twin.Lookup(d.Reported.Values, "firmware", "progress"); ok {
 		r.fwProgress = common.Plain(v)
 	}
-	r.tagsSrc = mapID(d.Tags)
-	if prev != nil && prev.tagsSrc == r.tagsSrc && r.tagsSrc != 0 && prev.fwRep == r.fwRep && prev.fwDes == r.fwDes &&
+	r.tagsSrc = d.Tags
+	if prev != nil && r.tagsSrc != nil && mapID(prev.tagsSrc) == mapID(r.tagsSrc) && prev.fwRep == r.fwRep && prev.fwDes == r.fwDes &&
 		prev.fwStatus == r.fwStatus && prev.disabled == r.disabled {
 		// Same tags map (snapshots share unchanged sections) and same firmware: reuse the text.
 		r.tags, r.tagVals, r.search = prev.tags, prev.tagVals, prev.search
