@@ -48,6 +48,9 @@ type Options struct {
 	Context       context.Context
 	// Drafts are unsent edits from an earlier run, by device id.
 	Drafts map[string]common.Draft
+	// Notice is shown in the status line from the start (as an error) and stays until
+	// the operator's first key, e.g. that a corrupt drafts file was moved aside.
+	Notice string
 }
 
 // Model is the root model.
@@ -66,8 +69,10 @@ type Model struct {
 	flash    string
 	flashErr bool
 	flashAt  time.Time
-	batches  int
-	frameAt  time.Time
+	// flashHeld keeps the flash until the first key (a start-up notice).
+	flashHeld bool
+	batches   int
+	frameAt   time.Time
 }
 
 // New returns the root model.
@@ -96,6 +101,9 @@ func New(o Options) Model {
 	}
 	m := Model{c: c, opts: o, fleet: fleet.New(c), twin: twinview.New(c, ""), edit: edit.New(c, ""),
 		events: events.New(c), rollout: rollout.New(c)}
+	if o.Notice != "" {
+		m.flash, m.flashErr, m.flashAt, m.flashHeld = o.Notice, true, o.Now(), true
+	}
 	m.resize()
 	return m
 }
@@ -148,9 +156,13 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.rollout, _ = m.rollout.Update(msg)
 		return m, tea.Batch(cmd, tickClock())
 	case common.FlashMsg:
-		m.flash, m.flashErr, m.flashAt = msg.Text, msg.Err, m.c.Now()
+		m.flash, m.flashErr, m.flashAt, m.flashHeld = msg.Text, msg.Err, m.c.Now(), false
 		return m, nil
 	case tea.KeyPressMsg:
+		if m.flashHeld {
+			// The first key after a start-up notice: it stays a few seconds more.
+			m.flashHeld, m.flashAt = false, m.c.Now()
+		}
 		if m.escThenKey(msg) {
 			// Esc and a key typed fast, away from text entry: go back, then the key.
 			back, cmd := m.Update(common.BackMsg{})

@@ -121,7 +121,7 @@ func (m Model) statusParts() [barParts]string {
 		p[barMsg] = st.BarErr.S("a rollout is writing: quitting stops it. quit? y/n ")
 	case m.confirmQ:
 		p[barMsg] = st.BarErr.S("quit twinops? y/n ")
-	case m.flash != "" && now.Sub(m.flashAt) < flashFor:
+	case m.flash != "" && (m.flashHeld || now.Sub(m.flashAt) < flashFor):
 		if m.flashErr {
 			p[barMsg] = st.BarErr.S(m.flash + " ")
 		} else {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -165,11 +166,14 @@ func runConsole(ctx context.Context, args []string) error {
 	}
 
 	dpath := draftsPath(logDir, f.hubURL)
-	drafts, err := loadDrafts(dpath)
+	drafts, notice, err := loadDrafts(dpath, time.Now())
 	if err != nil {
 		return err
 	}
-	opts := ui.Options{Backend: be, ReadOnly: f.readOnly, Context: ctx, Mono: os.Getenv("NO_COLOR") != "", Drafts: drafts}
+	if notice != "" {
+		log.Warn("drafts file moved aside", "notice", notice)
+	}
+	opts := ui.Options{Backend: be, ReadOnly: f.readOnly, Context: ctx, Mono: os.Getenv("NO_COLOR") != "", Drafts: drafts, Notice: notice}
 	switch f.theme {
 	case "dark", "light":
 		dark := f.theme == "dark"
@@ -209,17 +213,26 @@ func draftsPath(dir, hubURL string) string {
 }
 
 // loadDrafts reads the edits left unsent by the previous run (none when there is no file).
-func loadDrafts(path string) (map[string]common.Draft, error) {
+// A file that is not valid JSON must not keep the console from starting: it is moved
+// aside (never deleted) to <path>.corrupt-<UTC time>, and the console starts with no
+// drafts; notice then says so, naming the moved file, for the status line.
+func loadDrafts(path string, now time.Time) (drafts map[string]common.Draft, notice string, err error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, "", nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var saved map[string]savedDraft
-	if err := json.Unmarshal(b, &saved); err != nil {
-		return nil, fmt.Errorf("%s is not valid JSON (%v); move it away to start without your saved edits", path, err)
+	if jerr := json.Unmarshal(b, &saved); jerr != nil {
+		aside := path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
+		if err := os.Rename(path, aside); err != nil {
+			return nil, "", fmt.Errorf("%s is not valid JSON (%v) and could not be moved aside (%v); move it away to start without your saved edits", path, jerr, err)
+		}
+		// The file's name first: at 80 columns the rest may be cut.
+		return nil, fmt.Sprintf("bad drafts moved to %s in %s; started with none (%v)",
+			filepath.Base(aside), filepath.Dir(aside), jerr), nil
 	}
 	out := make(map[string]common.Draft, len(saved))
 	for id, d := range saved {
@@ -227,7 +240,7 @@ func loadDrafts(path string) (map[string]common.Draft, error) {
 			Desired: twin.Props{Values: d.BaseDesired}}
 		out[id] = common.Draft{Desired: d.Desired, Tags: d.Tags, Base: base}
 	}
-	return out, nil
+	return out, "", nil
 }
 
 // saveDrafts writes unsent edits so that quitting never loses them; the next run opens

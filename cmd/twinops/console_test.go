@@ -234,9 +234,9 @@ func TestDraftsKeptBetweenRuns(t *testing.T) {
 		Desired: twin.Props{Values: map[string]any{"fw": "1.0"}}}
 	in := map[string]common.Draft{"pump-7": {Desired: `{"fw": "2.0"}`, Tags: `{"ring": "canary"}`, Base: base}}
 	saveDrafts(path, in)
-	out, err := loadDrafts(path)
-	if err != nil {
-		t.Fatal(err)
+	out, notice, err := loadDrafts(path, time.Now())
+	if err != nil || notice != "" {
+		t.Fatal(err, notice)
 	}
 	got := out["pump-7"]
 	if got.Desired != in["pump-7"].Desired || got.Tags != in["pump-7"].Tags || got.Base.Etag != "AAA=" ||
@@ -250,7 +250,33 @@ func TestDraftsKeptBetweenRuns(t *testing.T) {
 	if err := os.WriteFile(path, []byte("{broken"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loadDrafts(path); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
-		t.Fatalf("a broken drafts file gave %v", err)
+}
+
+// TestCorruptDraftsMovedAside: a drafts file that is not JSON does not stop the console:
+// it is moved (never deleted) to <file>.corrupt-<UTC time> with its bytes intact, the
+// console starts with no drafts, and the notice names the moved file.
+func TestCorruptDraftsMovedAside(t *testing.T) {
+	path := draftsPath(t.TempDir(), "")
+	broken := []byte("{broken")
+	if err := os.WriteFile(path, broken, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 27, 2, 3, 4, 0, time.FixedZone("CET", 3600))
+	drafts, notice, err := loadDrafts(path, at)
+	if err != nil {
+		t.Fatalf("a corrupt drafts file stopped the console: %v", err)
+	}
+	if len(drafts) != 0 {
+		t.Fatalf("drafts from a corrupt file: %v", drafts)
+	}
+	aside := path + ".corrupt-20261127T010304Z"
+	if b, err := os.ReadFile(aside); err != nil || string(b) != string(broken) {
+		t.Fatalf("moved file %s: %q, %v", aside, b, err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("the corrupt file is still in place: %v", err)
+	}
+	if !strings.HasPrefix(notice, "bad drafts moved to "+filepath.Base(aside)+" in "+filepath.Dir(aside)) {
+		t.Fatalf("notice %q does not name %s", notice, aside)
 	}
 }
