@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -288,13 +287,11 @@ func TestReviewTopSurvivesLostCursor(t *testing.T) {
 // connected (after a restart, the stale record would give sessionPresent=1 with no
 // subscriptions).
 //
-// Known bug, not fixed (see the review report): the first connection's record write
-// (SessionHook.OnSessionEstablished, after its CONNACK) can land after the clean
-// connection's scan-and-delete. Run with TWINOPS_REVIEW_BUGS=1 to see it fail.
+// The first connection's record write (SessionHook.OnSessionEstablished, after its
+// CONNACK) used to land after the clean connection's scan-and-delete; now a connection's
+// writes are dropped once a newer connection of its id has connected, and a clean
+// connect waits for the writes queued before it (hub/store/session_seq.go).
 func TestReviewCleanConnectForgetsPendingSession(t *testing.T) {
-	if os.Getenv("TWINOPS_REVIEW_BUGS") == "" {
-		t.Skip("known unfixed race (stale session record after a quick persistent->clean reconnect); set TWINOPS_REVIEW_BUGS=1")
-	}
 	dir := t.TempDir()
 	h := startHub(t, dir)
 	var ids []string

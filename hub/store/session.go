@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -50,7 +51,12 @@ type SessionHook struct {
 	present sync.Map
 
 	pendMu  sync.Mutex
-	pending map[string]int // client id -> queued writes not yet durable (see writeAsync)
+	pending map[string]int          // client id -> queued writes not yet durable (see queueLocked)
+	current map[string]*mqtt.Client // client id -> its last connection, until that ends (see session_seq.go)
+	locks   map[string]*idLock      // client id -> its session lock, while held or awaited
+
+	started time.Time        // a record without a disconnect time expires counting from here
+	now     func() time.Time // the clock for session expiry
 }
 
 var _ mqtt.Hook = (*SessionHook)(nil)
@@ -60,7 +66,7 @@ func NewSessionHook(st *Store, log *slog.Logger) *SessionHook {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &SessionHook{st: st, log: log}
+	return &SessionHook{st: st, log: log, started: time.Now(), now: time.Now}
 }
 
 // ID implements mqtt.Hook.
@@ -74,6 +80,7 @@ func (h *SessionHook) Provides(b byte) bool {
 		}
 	}
 	return bytes.Contains([]byte{
+		mqtt.OnSessionEstablish,
 		mqtt.OnSessionEstablished,
 		mqtt.OnDisconnect,
 		mqtt.OnSubscribed,
@@ -102,25 +109,24 @@ func storable(clientID string) bool {
 	return clientID != "" && !strings.Contains(clientID, "\x00")
 }
 
-// OnSessionEstablished records a persistent client, or forgets the stored session of a
-// client that connected with a clean session (with lazy restore, OnSessionEstablish has
-// done that before CONNACK).
+// OnSessionEstablished records a persistent client (unless another connection of its id
+// has connected since). A clean session's stored one was forgotten by OnSessionEstablish.
 func (h *SessionHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
-	if !storable(cl.ID) {
+	if !storable(cl.ID) || !persistent(cl) {
 		return
 	}
-	if !persistent(cl) {
-		if h.srv == nil {
-			h.forgetAsync(cl.ID)
-		}
-		return
-	}
-	v, err := encodeClient(clientRecord(cl))
+	h.recordClient(cl, 0)
+}
+
+// recordClient queues cl's client record, with its disconnect time (unix seconds) if not
+// 0, if cl is still its id's current connection.
+func (h *SessionHook) recordClient(cl *mqtt.Client, disconnected int64) {
+	v, err := encodeClientAt(clientRecord(cl), disconnected)
 	if err != nil {
 		h.log.Error("session: encode client", "client", cl.ID, "err", err)
 		return
 	}
-	h.writeAsync(cl.ID, []Record{{Key: sessionKey(cl.ID), Value: v}}, "record client")
+	h.writeFor(cl, []Record{{Key: sessionKey(cl.ID), Value: v}}, "record client", nil)
 }
 
 // clientRecord is mochi's storable form of cl.
@@ -176,10 +182,14 @@ func (h *SessionHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCod
 	if len(recs) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), subscribeTimeout)
-	defer cancel()
-	if err := h.st.Apply(ctx, recs...); err != nil {
-		h.log.Error("session: store subscriptions", "client", cl.ID, "err", err)
+	done := make(chan error, 1)
+	if !h.writeFor(cl, recs, "store subscriptions", func(err error) { done <- err }) {
+		return // a newer connection of the id has taken over: it decides the session
+	}
+	select {
+	case <-done: // an error is logged by the write
+	case <-time.After(subscribeTimeout):
+		h.log.Error("session: store subscriptions: timed out waiting for the store", "client", cl.ID)
 	}
 }
 
@@ -193,24 +203,64 @@ func (h *SessionHook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
 	for i, f := range pk.Filters {
 		recs[i] = Record{Key: append(sessionKey(cl.ID), f.Filter...), Delete: true}
 	}
-	h.writeAsync(cl.ID, recs, "remove subscriptions")
+	h.writeFor(cl, recs, "remove subscriptions", nil)
 }
 
-// OnDisconnect forgets the session when mochi ends it (expire), unless another
-// connection has taken the session over.
+// OnDisconnect forgets the session when mochi ends it (expire), or records the disconnect
+// time of a session that can expire; nothing if another connection of the id has
+// connected since.
 func (h *SessionHook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
 	h.present.CompareAndDelete(cl.ID, cl)
-	if !expire || !storable(cl.ID) || errors.Is(cl.StopCause(), packets.ErrSessionTakenOver) {
+	if !storable(cl.ID) || errors.Is(cl.StopCause(), packets.ErrSessionTakenOver) {
 		return
 	}
-	h.forgetAsync(cl.ID)
+	unlock := h.lockID(cl.ID)
+	defer unlock()
+	if !h.isCurrent(cl.ID, cl) {
+		return
+	}
+	switch {
+	case expire:
+		h.forgetLocked(cl.ID)
+	case persistent(cl) && h.expiryInterval(clientRecord(cl)) < math.MaxUint32:
+		h.recordClient(cl, h.now().Unix())
+	}
+	h.endCurrent(cl)
 }
 
-// OnClientExpired forgets a session that mochi expired.
+// OnClientExpired forgets a session that mochi expired, unless its id has connected again.
 func (h *SessionHook) OnClientExpired(cl *mqtt.Client) {
-	if storable(cl.ID) {
-		h.forgetAsync(cl.ID)
+	if !storable(cl.ID) {
+		return
 	}
+	unlock := h.lockID(cl.ID)
+	defer unlock()
+	if h.isCurrent(cl.ID, nil) {
+		h.forgetLocked(cl.ID)
+	}
+}
+
+// expiryInterval is how many seconds after its disconnect mochi expires c's session (its
+// rule: an MQTT 5 client's session expiry interval, else the server's maximum, which is
+// "never" (math.MaxUint32) unless configured).
+func (h *SessionHook) expiryInterval(c storage.Client) uint32 {
+	if c.ProtocolVersion == 5 && c.Properties.SessionExpiryIntervalFlag {
+		return c.Properties.SessionExpiryInterval
+	}
+	if h.srv != nil && h.srv.Options != nil && h.srv.Options.Capabilities != nil {
+		return h.srv.Options.Capabilities.MaximumSessionExpiryInterval
+	}
+	return math.MaxUint32
+}
+
+// expired reports whether c's session, disconnected at unix second disconnected (0: not
+// recorded, e.g. written by an earlier build or while connected when the hub stopped;
+// counted from this hook's creation), has expired.
+func (h *SessionHook) expired(c storage.Client, disconnected int64) bool {
+	if disconnected == 0 {
+		disconnected = h.started.Unix()
+	}
+	return disconnected+int64(h.expiryInterval(c)) < h.now().Unix()
 }
 
 // Forget deletes clientID's stored session (e.g. when its device identity is deleted)
@@ -246,32 +296,6 @@ func (h *SessionHook) sessionDeletes(clientID string) ([]Record, error) {
 		return nil
 	})
 	return recs, err
-}
-
-// writeAsync queues recs of clientID's session without waiting, and counts them as
-// pending until they are durable (a lazy restore waits for them: see awaitWrites).
-func (h *SessionHook) writeAsync(clientID string, recs []Record, what string) {
-	h.pendMu.Lock()
-	if h.pending == nil {
-		h.pending = make(map[string]int)
-	}
-	h.pending[clientID]++
-	h.pendMu.Unlock()
-	h.st.ApplyAsync(recs, func(err error) {
-		h.pendMu.Lock()
-		if h.pending[clientID]--; h.pending[clientID] <= 0 {
-			delete(h.pending, clientID)
-		}
-		h.pendMu.Unlock()
-		h.logErr(what, clientID, err)
-	})
-}
-
-// hasPendingWrites reports whether writes of clientID's session are queued, not durable.
-func (h *SessionHook) hasPendingWrites(clientID string) bool {
-	h.pendMu.Lock()
-	defer h.pendMu.Unlock()
-	return h.pending[clientID] > 0
 }
 
 // logErr logs a failed write (ErrClosed at debug level: mochi reports disconnects while
@@ -314,15 +338,25 @@ func (h *SessionHook) StoredSubscriptions() ([]storage.Subscription, error) {
 	return subs, err
 }
 
-// load reads every stored session, skipping (and logging) unreadable records.
+// load reads every stored session, skipping (and logging) unreadable records, and
+// skipping and deleting expired sessions.
 func (h *SessionHook) load() ([]storage.Client, []storage.Subscription, error) {
 	var clients []storage.Client
 	var subs []storage.Subscription
+	expired := map[string][]Record{} // keys are sorted: a client record precedes its subscriptions
 	err := h.scanSessions(func(id, filter string, v []byte) {
+		if dels, ok := expired[id]; ok {
+			expired[id] = append(dels, Record{Key: append(sessionKey(id), filter...), Delete: true})
+			return
+		}
 		if filter == "" {
-			c, err := decodeClient(id, v)
+			c, at, err := decodeClientAt(id, v)
 			if err != nil {
 				h.log.Warn("session: skipping unreadable client record", "client", id, "err", err)
+				return
+			}
+			if h.expired(c, at) {
+				expired[id] = []Record{{Key: sessionKey(id), Delete: true}}
 				return
 			}
 			clients = append(clients, c)
@@ -335,6 +369,9 @@ func (h *SessionHook) load() ([]storage.Client, []storage.Subscription, error) {
 		}
 		subs = append(subs, sub)
 	})
+	for id, dels := range expired {
+		h.writeAsync(id, dels, "delete expired session")
+	}
 	return clients, subs, err
 }
 

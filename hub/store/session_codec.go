@@ -14,6 +14,7 @@ import (
 const (
 	fmtCompactClient byte = 1   // MQTT 3.1.1 client without will or v5 properties
 	fmtCompactSub    byte = 2   // subscription
+	fmtTimedClient   byte = 3   // uvarint disconnect time (unix seconds), then a client record in another format
 	fmtJSON          byte = '{' // storage.Client / storage.Subscription as JSON
 )
 
@@ -39,7 +40,36 @@ func encodeClient(c storage.Client) ([]byte, error) {
 	return b, nil
 }
 
-// decodeClient decodes a client record stored for id.
+// encodeClientAt encodes c with its disconnect time (unix seconds; 0: none recorded, the
+// format earlier builds wrote).
+func encodeClientAt(c storage.Client, disconnected int64) ([]byte, error) {
+	v, err := encodeClient(c)
+	if err != nil || disconnected <= 0 {
+		return v, err
+	}
+	b := binary.AppendUvarint([]byte{fmtTimedClient}, uint64(disconnected))
+	return append(b, v...), nil
+}
+
+// decodeClientAt decodes a client record stored for id and its disconnect time (0 if the
+// record has none).
+func decodeClientAt(id string, v []byte) (storage.Client, int64, error) {
+	if len(v) == 0 || v[0] != fmtTimedClient {
+		c, err := decodeClient(id, v)
+		return c, 0, err
+	}
+	at, n := binary.Uvarint(v[1:])
+	if n <= 0 || at == 0 || at > 1<<62 {
+		return storage.Client{}, 0, errShortValue
+	}
+	if rest := v[1+n:]; len(rest) == 0 || rest[0] != fmtTimedClient {
+		c, err := decodeClient(id, rest)
+		return c, int64(at), err
+	}
+	return storage.Client{}, 0, fmt.Errorf("nested disconnect times in client record")
+}
+
+// decodeClient decodes a client record stored for id without a disconnect time.
 func decodeClient(id string, v []byte) (storage.Client, error) {
 	if len(v) == 0 {
 		return storage.Client{}, errShortValue

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"log/slog"
 	"sync/atomic"
 
@@ -29,27 +28,34 @@ func (h *SessionHook) lazyProvides(b byte) (provides, decided bool) {
 	switch b {
 	case mqtt.StoredClients, mqtt.StoredSubscriptions:
 		return false, true
-	case mqtt.OnSessionEstablish, mqtt.OnPacketEncode:
+	case mqtt.OnPacketEncode:
 		return true, true
 	}
 	return false, false
 }
 
-// OnSessionEstablish (lazy restore only) gives a client that resumes a session with
-// CleanSession=0, and that mochi holds no session for, its stored subscriptions before
-// mochi sends CONNACK; for a clean session it queues the deletion of the stored one.
-// mochi calls it on the client's goroutine after authentication and before it takes any
-// of its locks for the connection (inheritClientSession, Clients.Add), so calling into
-// the server here (Clients.Get, Topics.Subscribe) cannot deadlock. It reads the store (no
-// fsync, unless writes of this session are still queued).
+// OnSessionEstablish makes cl its id's current connection (earlier connections' writes
+// are dropped from now on) and, for a clean session, queues the deletion of the stored
+// one after the writes already queued for the id. With lazy restore, it gives a client
+// that resumes a session with CleanSession=0, and that mochi holds no session for, its
+// stored subscriptions before mochi sends CONNACK, unless the session has expired (then it
+// deletes it). mochi calls it on the client's goroutine after authentication and before it
+// takes any of its locks for the connection (inheritClientSession, Clients.Add), so
+// calling into the server here (Clients.Get, Topics.Subscribe) cannot deadlock. It reads
+// the store (no fsync, unless writes of this session are still queued).
 func (h *SessionHook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
-	if h.srv == nil || !storable(cl.ID) {
+	if !storable(cl.ID) {
 		return
 	}
+	unlock := h.lockID(cl.ID)
+	defer unlock()
+	h.setCurrent(cl)
 	if !persistent(cl) || pk.Connect.Clean {
-		// Queued before CONNACK, so a reconnect after it waits for it (awaitWrites).
-		h.forgetAsync(cl.ID)
+		h.forgetLocked(cl.ID)
 		return
+	}
+	if h.srv == nil {
+		return // mochi restored every session in Serve
 	}
 	if _, inMemory := h.srv.Clients.Get(cl.ID); inMemory {
 		return // mochi inherits the in-memory session itself
@@ -58,10 +64,26 @@ func (h *SessionHook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
 		h.log.Error("session: restore: earlier writes of the session did not complete", "client", cl.ID, "err", err)
 		return
 	}
-	restored := false
+	if h.restore(cl) {
+		h.present.Store(cl.ID, cl)
+	}
+}
+
+// restore subscribes cl to its stored subscriptions and reports whether it had a stored
+// session; an expired one is deleted instead (hold the id lock).
+func (h *SessionHook) restore(cl *mqtt.Client) bool {
+	var subs []packets.Subscription
+	var keys []string // filters, "" for the client record
+	expired := false
 	err := h.scanClient(cl.ID, func(filter string, v []byte) {
+		keys = append(keys, filter)
 		if filter == "" {
-			restored = true // the session exists, even with no subscriptions
+			c, at, err := decodeClientAt(cl.ID, v)
+			if err != nil {
+				h.log.Warn("session: unreadable client record; restoring its subscriptions", "client", cl.ID, "err", err)
+				return
+			}
+			expired = h.expired(c, at)
 			return
 		}
 		s, err := decodeSub(cl.ID, filter, v)
@@ -69,41 +91,34 @@ func (h *SessionHook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
 			h.log.Warn("session: skipping unreadable subscription", "client", cl.ID, "filter", filter, "err", err)
 			return
 		}
-		sub := packets.Subscription{
+		subs = append(subs, packets.Subscription{
 			Filter:            s.Filter,
 			RetainHandling:    s.RetainHandling,
 			Qos:               s.Qos,
 			RetainAsPublished: s.RetainAsPublished,
 			NoLocal:           s.NoLocal,
 			Identifier:        s.Identifier,
+		})
+	})
+	if err != nil {
+		h.log.Error("session: restore", "client", cl.ID, "err", err)
+		return false
+	}
+	if expired {
+		dels := make([]Record, len(keys))
+		for i, f := range keys {
+			dels[i] = Record{Key: append(sessionKey(cl.ID), f...), Delete: true}
 		}
+		h.writeAsync(cl.ID, dels, "delete expired session")
+		return false
+	}
+	for _, sub := range subs {
 		if h.srv.Topics.Subscribe(cl.ID, sub) {
 			atomic.AddInt64(&h.srv.Info.Subscriptions, 1)
 		}
 		cl.State.Subscriptions.Add(sub.Filter, sub)
-		restored = true
-	})
-	if err != nil {
-		h.log.Error("session: restore", "client", cl.ID, "err", err)
-		return
 	}
-	if restored {
-		h.present.Store(cl.ID, cl)
-	}
-}
-
-// awaitWrites waits until the queued writes of clientID's session are durable, so that a
-// restore reads what the client's last connection left (e.g. not a session it ended with
-// a clean connect a moment ago, or a filter it unsubscribed). Without queued writes it
-// returns at once; otherwise it waits for one group commit (an empty write is committed
-// after everything queued before it).
-func (h *SessionHook) awaitWrites(clientID string) error {
-	if !h.hasPendingWrites(clientID) {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), subscribeTimeout)
-	defer cancel()
-	return h.st.Apply(ctx)
+	return len(keys) > 0 // the session exists, even with no subscriptions
 }
 
 // OnPacketEncode (lazy restore only) sets sessionPresent on the CONNACK of a client
