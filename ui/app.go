@@ -226,6 +226,7 @@ func (m Model) updateKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		m.help = true
 		return m, nil
 	case msg.String() == "R" && m.rollout.Started():
+		m.rollout = m.rollout.ShowLast() // drops a plan not yet started
 		m.push(screenRollout)
 		return m, nil
 	case key.Matches(msg, k.Back):

@@ -152,7 +152,7 @@ func (m Model) helpView() string {
 	}
 	global := []key.Binding{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown, k.Back, k.Help, k.Quit}
 	if m.rollout.Started() {
-		global = append(global, key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "back to the running rollout")))
+		global = append(global, key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "back to the running or last rollout")))
 	}
 	lines := []string{st.Title.S("keys · "+screenNames[m.screen]) + st.Muted.S("   (any key closes)"), ""}
 	const keyW = 14

@@ -67,6 +67,9 @@ type Model struct {
 	progAt   time.Time // wall time of prog
 	width    int
 	height   int
+	// last is the rollout started before the one planned now: kept reachable (R, f)
+	// until this one starts. Nil while this model's own rollout is started.
+	last *Model
 }
 
 type (
@@ -109,6 +112,7 @@ func (m Model) Plan(ids []string, label string) (Model, tea.Cmd) {
 	if m.Active() {
 		return m, nil
 	}
+	m.keepLast()
 	m.ids, m.label, m.phase, m.err = ids, label, phasePlan, ""
 	m.focus = 1
 	for i := range m.fields {
@@ -123,8 +127,9 @@ func (m Model) IDs() []string { return m.ids }
 // Active reports whether writes are under way or paused.
 func (m Model) Active() bool { return m.phase == phaseRunning || m.phase == phasePaused }
 
-// Started reports whether a rollout has ever been started on this screen.
-func (m Model) Started() bool { return m.phase >= phaseRunning }
+// Started reports whether there is a started rollout to show (R): the one on the screen,
+// or the last one while the next is being planned.
+func (m Model) Started() bool { return m.ran() || m.last != nil }
 
 // Capturing reports whether a text field is taking input (the plan's fields or the
 // review's confirmation).
@@ -145,7 +150,10 @@ func (m Model) Help() []key.Binding {
 
 // StatusText summarises a started rollout for the status line ("" when none).
 func (m Model) StatusText() string {
-	if !m.Started() {
+	if !m.ran() {
+		if m.last != nil {
+			return m.last.StatusText()
+		}
 		return ""
 	}
 	p := m.prog
@@ -166,6 +174,7 @@ func (m Model) StatusText() string {
 func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case common.FleetChangedMsg, common.TickMsg:
+		m = m.updateLast(msg)
 		m.refresh(false)
 		return m, nil
 	case tickMsg:
@@ -174,7 +183,10 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 		}
 		return m.issue()
 	case writeDoneMsg:
-		if msg.runID != m.runID {
+		if !m.ran() && m.last != nil && msg.runID == m.last.runID {
+			return m.updateLast(msg), nil // an aborted rollout's last answers
+		}
+		if msg.runID != m.runID || !m.ran() {
 			return m, nil
 		}
 		m.inFlight--
@@ -327,6 +339,7 @@ func mustJSON(v any) []byte {
 // start queues every chosen device whose desired value differs.
 func (m Model) start() (Model, tea.Cmd) {
 	m.runID++
+	m.last = nil // the operator starts the next: the last one is replaced
 	m.queue = m.affected()
 	m.total, m.written, m.inFlight, m.credit = len(m.queue), 0, 0, 0
 	m.writeErr = map[string]string{}
@@ -393,7 +406,7 @@ const refreshEvery = 200 * time.Millisecond
 // refresh recounts the progress: at once for small rollouts or when forced, at most every
 // refreshEvery for large ones.
 func (m *Model) refresh(force bool) {
-	if !m.Started() {
+	if !m.ran() {
 		return
 	}
 	if !force && len(m.ids) > 2000 && time.Since(m.progAt) < refreshEvery {

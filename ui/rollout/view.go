@@ -111,6 +111,7 @@ func (m Model) planView() []string {
 		st.Title.S("rollout") + st.Muted.S("  on ") + st.Accent.S(m.label) + st.Muted.S(" ("+strconv.Itoa(len(m.ids))+" devices)"),
 		"",
 	}
+	lines = append(lines, m.lastLines()...)
 	labels := [3]string{"desired path", "new value", "rate (devices/s)"}
 	for i, f := range m.fields {
 		mark := "  "
@@ -234,7 +235,12 @@ func (m Model) runView() []string {
 		}
 		lines = append(lines, "")
 	}
-	lines = append(lines, st.Faint.S("p pause/resume · A abort · f failed devices in the fleet · esc back (keeps going)"))
+	// Each hint fits 80 columns.
+	if m.Active() {
+		lines = append(lines, st.Faint.S("p pause/resume · A abort · f failed in the fleet · esc back (keeps going)"))
+	} else {
+		lines = append(lines, st.Faint.S("f failed devices in the fleet · esc back · R returns here until the next"))
+	}
 	return lines
 }
 
