@@ -34,20 +34,28 @@ func finished(t *testing.T, n int) (Model, *uitest.Backend) {
 			m, _ = m.Update(d)
 		}
 	}
+	return answer(t, m, be, func(i int) map[string]any {
+		if i%2 == 1 {
+			return map[string]any{"status": "failed", "lastError": "checksum mismatch"}
+		}
+		return map[string]any{"status": "succeeded", "version": "9.9.9"}
+	}), be
+}
+
+// answer has every written device report the firmware section fw(i) (i: the write's
+// position) a minute later, and hands the change to the screen.
+func answer(t *testing.T, m Model, be *uitest.Backend, fw func(i int) map[string]any) Model {
+	t.Helper()
 	b := common.Batch{Twins: map[string]*twin.Doc{}}
 	for i, p := range be.Patches {
 		d, _ := be.GetTwin(context.Background(), p.ID)
-		fw := map[string]any{"status": "succeeded", "version": "9.9.9"}
-		if i%2 == 1 {
-			fw = map[string]any{"status": "failed", "lastError": "checksum mismatch"}
-		}
-		if err := d.Patch(twin.Reported, map[string]any{"firmware": fw}, uitest.Clock.Add(time.Minute)); err != nil {
+		if err := d.Patch(twin.Reported, map[string]any{"firmware": fw(i)}, uitest.Clock.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		b.Twins[p.ID] = d
 	}
 	m, _ = m.Update(m.c.Store.Apply(b))
-	return m, be
+	return m
 }
 
 // TestFinishedRolloutStaysReachable: planning the next rollout (r) does not lose the

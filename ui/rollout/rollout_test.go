@@ -193,22 +193,15 @@ func TestGoldenRolloutProgress(t *testing.T) {
 				}
 			}
 			// The devices answer: some succeed, one fails, one is offline.
-			b := common.Batch{Twins: map[string]*twin.Doc{}}
-			for i, p := range be.Patches {
-				d, _ := be.GetTwin(context.Background(), p.ID)
-				fw := map[string]any{"status": "installing"}
+			m = answer(t, m, be, func(i int) map[string]any {
 				switch i % 3 {
 				case 0:
-					fw = map[string]any{"status": "succeeded", "version": "1.5.0"}
+					return map[string]any{"status": "succeeded", "version": "1.5.0"}
 				case 1:
-					fw = map[string]any{"status": "failed", "lastError": "download of 1.5.0 failed: checksum mismatch"}
+					return map[string]any{"status": "failed", "lastError": "download of 1.5.0 failed: checksum mismatch"}
 				}
-				if err := d.Patch(twin.Reported, map[string]any{"firmware": fw}, uitest.Clock.Add(time.Minute)); err != nil {
-					t.Fatal(err)
-				}
-				b.Twins[p.ID] = d
-			}
-			m, _ = m.Update(m.c.Store.Apply(b))
+				return map[string]any{"status": "installing"}
+			})
 			golden.RequireEqual(t, m.View())
 		})
 	}
