@@ -55,8 +55,10 @@ type SessionHook struct {
 	current map[string]*mqtt.Client // client id -> its last connection, until that ends (see session_seq.go)
 	locks   map[string]*idLock      // client id -> its session lock, while held or awaited
 
-	started time.Time        // a record without a disconnect time expires counting from here
-	now     func() time.Time // the clock for session expiry
+	started    time.Time        // a record without a disconnect time expires counting from here
+	now        func() time.Time // the clock for session expiry
+	sweepEvery time.Duration    // lazy restore: how often to delete expired sessions (0: never)
+	sweep      sweeper
 }
 
 var _ mqtt.Hook = (*SessionHook)(nil)
@@ -86,6 +88,7 @@ func (h *SessionHook) Provides(b byte) bool {
 		mqtt.OnSubscribed,
 		mqtt.OnUnsubscribed,
 		mqtt.OnClientExpired,
+		mqtt.OnStarted,
 		mqtt.StoredClients,
 		mqtt.StoredSubscriptions,
 	}, []byte{b})

@@ -17,9 +17,15 @@ import (
 const testNow = 1_800_000_000
 
 // lazyHook starts a mochi server (no listener) with a lazy session hook on st whose clock
-// reads testNow and which was created startedAgo seconds before; maxExpiry (if not 0) is
-// the server's MaximumSessionExpiryInterval.
+// reads testNow and which was created startedAgo seconds before, without expiry sweeps;
+// maxExpiry (if not 0) is the server's MaximumSessionExpiryInterval.
 func lazyHook(t *testing.T, st *Store, startedAgo int64, maxExpiry uint32) (*mqtt.Server, *SessionHook) {
+	t.Helper()
+	return lazyHookSweeping(t, st, startedAgo, maxExpiry, 0)
+}
+
+// lazyHookSweeping is lazyHook with expiry sweeps every sweepEvery (0: none).
+func lazyHookSweeping(t *testing.T, st *Store, startedAgo int64, maxExpiry uint32, sweepEvery time.Duration) (*mqtt.Server, *SessionHook) {
 	t.Helper()
 	caps := mqtt.NewDefaultServerCapabilities()
 	if maxExpiry != 0 {
@@ -29,6 +35,7 @@ func lazyHook(t *testing.T, st *Store, startedAgo int64, maxExpiry uint32) (*mqt
 	h := NewLazySessionHook(st, srv, nil)
 	h.now = func() time.Time { return time.Unix(testNow, 0) }
 	h.started = time.Unix(testNow-startedAgo, 0)
+	h.sweepEvery = sweepEvery
 	if err := srv.AddHook(h, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -204,5 +211,83 @@ func TestClientAtCodec(t *testing.T) {
 		if _, _, err := decodeClientAt("d", v); err == nil {
 			t.Errorf("%s: decoded %q without error", name, v)
 		}
+	}
+}
+
+// seedExpiry stores a session (client record and one subscription) for each id: MQTT 5
+// with the given session expiry interval, disconnected the given seconds before testNow
+// (-1: no disconnect time, as earlier builds wrote), or MQTT 3.1.1 if expiry is 0.
+func seedExpiry(t *testing.T, st *Store, sessions map[string][2]int64) {
+	t.Helper()
+	for id, s := range sessions {
+		c := storage.Client{ID: id, T: storage.ClientKey, ProtocolVersion: 4}
+		if s[0] > 0 {
+			c.ProtocolVersion = 5
+			c.Properties.SessionExpiryInterval, c.Properties.SessionExpiryIntervalFlag = uint32(s[0]), true
+		}
+		recs, err := SessionRecords(c, []storage.Subscription{{Filter: "t/#"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s[1] >= 0 {
+			if recs[0].Value, err = encodeClientAt(c, testNow-s[1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := st.Apply(context.Background(), recs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestSweepExpired: the lazy hook's sweep deletes stored sessions that expired while their
+// clients stayed away, but not unexpired ones, MQTT 3.1.1 ones, nor an expired one whose
+// client is connected (its connection decides).
+func TestSweepExpired(t *testing.T) {
+	st := openT(t, t.TempDir())
+	defer st.Close()
+	seedExpiry(t, st, map[string][2]int64{
+		"expired":    {60, 120},
+		"old-format": {60, -1}, // counts from the hub's start, 3600 s ago
+		"connected":  {60, 120},
+		"fresh":      {3600, 120},
+		"mqtt3":      {0, -1},
+	})
+	srv, h := lazyHook(t, st, 3600, 0)
+	cl, _ := testClient(srv, "connected", 5, 60, false)
+	h.setCurrent(cl)
+	n, err := h.sweepExpired(context.Background())
+	if err != nil || n != 2 {
+		t.Fatalf("sweep deleted %d sessions, %v; want 2", n, err)
+	}
+	want := "[s/connected| s/connected|t/# s/fresh| s/fresh|t/# s/mqtt3| s/mqtt3|t/#]"
+	if got := flushedKeys(t, st); got != want {
+		t.Fatalf("stored %s\nwant %s", got, want)
+	}
+}
+
+// TestSweepRunsFromStart: a lazy hook with sweeps deletes an expired session on its own
+// once the server has started, and Stop ends the sweeps.
+func TestSweepRunsFromStart(t *testing.T) {
+	st := openT(t, t.TempDir())
+	defer st.Close()
+	seedExpiry(t, st, map[string][2]int64{"expired": {60, 120}, "fresh": {3600, 120}})
+	_, h := lazyHookSweeping(t, st, 0, 0, time.Hour)
+	deadline := time.Now().Add(10 * time.Second)
+	for flushedKeys(t, st) != "[s/fresh| s/fresh|t/#]" {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s, stored %s", flushedKeys(t, st))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- h.Stop() }() // the server's Close calls it; it waits for the sweeps to end
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop did not end the sweeps within 10 s")
 	}
 }

@@ -16,10 +16,12 @@ import (
 // restart, nothing is queued for it (twin topics are QoS 0, and IoT Hub does not queue
 // desired notifications for offline devices either). On reconnect with CleanSession=0 it
 // gets its stored subscriptions and CONNACK sessionPresent=1, as with eager restore.
-// srv is the server the hook is added to.
+// Sessions that expire while their clients stay away are deleted by a sweep at start-up
+// and every hour (sessionPresent is never set for an expired one). srv is the server the
+// hook is added to.
 func NewLazySessionHook(st *Store, srv *mqtt.Server, log *slog.Logger) *SessionHook {
 	h := NewSessionHook(st, log)
-	h.srv = srv
+	h.srv, h.sweepEvery = srv, sweepInterval
 	return h
 }
 
