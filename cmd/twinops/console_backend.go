@@ -147,7 +147,7 @@ func (b *backend) Next(ctx context.Context) (common.Batch, error) {
 func convertBatch(tb twinclient.Batch) common.Batch {
 	out := common.Batch{Twins: tb.Twins, Events: make([]common.Event, len(tb.Events))}
 	for i, e := range tb.Events {
-		out.Events[i] = common.Event{Time: e.Time, DeviceID: e.DeviceID, Kind: e.Kind, Version: e.Version, Patch: e.Patch}
+		out.Events[i] = common.Event{Time: e.Time, DeviceID: e.DeviceID, Kind: e.Kind, Version: e.Version, Op: e.Op, Patch: e.Patch}
 	}
 	out.Status = common.Status{State: tb.Status.State.String(), LastError: tb.Status.LastError, ErrorTime: tb.Status.LastErrorTime}
 	return out

@@ -280,3 +280,17 @@ func TestCorruptDraftsMovedAside(t *testing.T) {
 		t.Fatalf("notice %q does not name %s", notice, aside)
 	}
 }
+
+// TestConvertBatchKeepsOp: the console's events say whether a section was replaced
+// whole (its history then shows what the replace removed) or merge-patched.
+func TestConvertBatchKeepsOp(t *testing.T) {
+	tests := map[string]string{"replace": common.OpReplace, "patch": "patch"}
+	for name, op := range tests {
+		t.Run(name, func(t *testing.T) {
+			b := convertBatch(twinclient.Batch{Events: []twinclient.Event{{DeviceID: "pump-7", Kind: "desired", Version: 16, Op: op, Patch: map[string]any{"x": 1.0}}}})
+			if len(b.Events) != 1 || b.Events[0].Op != op || b.Events[0].Version != 16 {
+				t.Fatalf("converted %+v, want op %q", b.Events, op)
+			}
+		})
+	}
+}

@@ -53,8 +53,14 @@ type Event struct {
 	DeviceID string
 	Kind     string // reported, desired, tags, connected, disconnected, created, deleted
 	Version  int64
-	Patch    map[string]any
+	// Op is OpReplace when Patch is a whole new section (twin replace); otherwise
+	// ("patch" or "") Patch is a merge patch as applied.
+	Op    string
+	Patch map[string]any
 }
+
+// OpReplace is Event.Op for a section replaced whole.
+const OpReplace = "replace"
 
 // Connection states of Status.State.
 const (

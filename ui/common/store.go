@@ -300,6 +300,9 @@ func (s *Store) recordHistory(b Batch) {
 				}
 				entry.Lines = append(entry.Lines, DiffLine{Path: dotted, Old: ov, HadOld: had, New: v, Deleted: v == nil})
 			})
+			if e.Op == OpReplace {
+				entry.Lines = append(entry.Lines, removed(sec, root, r.hist, repeatFrom, e.Patch)...)
+			}
 		}
 		r.hist = append(r.hist, entry)
 		if len(r.hist) > maxHistory {

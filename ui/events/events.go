@@ -150,7 +150,7 @@ func (m Model) matches(e common.Event) bool {
 	if m.filter == "" {
 		return true
 	}
-	return strings.Contains(strings.ToLower(e.DeviceID+" "+e.Kind+" "+patchText(e.Patch)), m.filter)
+	return strings.Contains(strings.ToLower(e.DeviceID+" "+e.Kind+" "+e.Op+" "+patchText(e.Patch)), m.filter)
 }
 
 func patchText(p map[string]any) string {
@@ -244,6 +244,9 @@ func renderEvent(st *theme.Styles, e common.Event, width int) string {
 		common.KindPaint(st, e.Kind).S(common.Fit(e.Kind, 12))
 	if e.Version > 0 {
 		line += st.Faint.S(common.Fit(" v"+strconv.FormatInt(e.Version, 10), 7))
+	}
+	if e.Op == common.OpReplace {
+		line += " " + st.Warn.S("replaced by") // the whole section, not a merge patch
 	}
 	if e.Patch != nil {
 		line += " " + st.Text.S(patchText(e.Patch))

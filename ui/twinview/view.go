@@ -201,6 +201,9 @@ func renderHistory(st *theme.Styles, hist []common.HistoryEntry, width, maxLines
 		if e.Version > 0 {
 			head += st.Faint.S(" v" + strconv.FormatInt(e.Version, 10))
 		}
+		if e.Op == common.OpReplace {
+			head += st.Warn.S(" replaced")
+		}
 		out = append(out, head)
 		if len(e.Lines) == 0 && (e.Kind == "reported" || e.Kind == "desired" || e.Kind == "tags") && len(out) < maxLines {
 			out = append(out, "  "+st.Muted.S("(no value changed)")) // a patch that set what was already there
