@@ -28,20 +28,36 @@ type outbox struct {
 type outMsg struct {
 	topic   string // unscoped, e.g. "$iothub/twin/res/200/?$rid=1"
 	payload []byte // raw: bytes already encoded, to be written as they are
-	answer  bool   // releases an in-flight token once written
+	answers int    // in-flight tokens released once written (an answer: 1)
 	raw     bool
 }
 
 // sendDevice queues a twin answer (answer: it releases one of c's in-flight tokens once
 // written) or a desired notification for device connection c. It is delivered only if c
 // holds the matching twin subscription, as a publish would be. It never blocks: a device
-// with maxOutbox messages unwritten is disconnected instead (errBehind).
+// with maxOutbox messages unwritten is disconnected instead (errBehind). A desired
+// notification to an idle connection is written by the caller when the socket takes it
+// at once (flushDevice); everything else goes to a writer goroutine.
 func (h *Hub) sendDevice(c *conn, topic string, payload []byte, answer bool) {
+	if !h.queueDevice(c, topic, payload, answer) {
+		return
+	}
+	if answer {
+		go h.drainOutbox(c)
+		return
+	}
+	h.flushDevice(c)
+}
+
+// queueDevice queues a twin message for c as sendDevice does. It returns true when the
+// caller must get the queue written, with flushDevice or drainOutbox (nobody else is
+// writing it).
+func (h *Hub) queueDevice(c *conn, topic string, payload []byte, answer bool) bool {
 	if !c.subscribedTo(topic) {
 		if answer {
 			<-c.inflight
 		}
-		return
+		return false
 	}
 	o := &c.out
 	o.mu.Lock()
@@ -52,81 +68,137 @@ func (h *Hub) sendDevice(c *conn, topic string, payload []byte, answer bool) {
 		}
 		h.log.Warn("device does not read its twin messages; disconnecting it", "client", c.ID, "unwritten", maxOutbox)
 		c.cl.Stop(errBehind)
-		return
+		return false
 	}
-	m := outMsg{topic: topic, payload: payload, answer: answer}
-	if !answer && !o.running {
-		// A desired notification to an idle connection is written at once by the caller
-		// if the socket takes it without waiting; the rest (if any) goes to the writer.
-		o.running = true
-		o.mu.Unlock()
-		if m, ok := h.writeNow(c, m); !ok {
-			o.mu.Lock()
-			o.q = append([]outMsg{m}, o.q...)
-		} else {
-			o.mu.Lock()
-			if len(o.q) == 0 {
-				o.running = false
-				o.mu.Unlock()
-				return
-			}
-		}
-		o.mu.Unlock()
-		go h.drainOutbox(c)
-		return
+	m := outMsg{topic: topic, payload: payload}
+	if answer {
+		m.answers = 1
 	}
 	o.q = append(o.q, m)
 	start := !o.running
 	o.running = true
 	o.mu.Unlock()
-	if start {
-		go h.drainOutbox(c)
-	}
+	return start
 }
 
-// writeNow writes m to c's connection if it can without waiting: a plain TCP connection
-// whose lock is free and whose socket takes the bytes now. It returns ok, or what is
-// left to write (m encoded, with what was written cut off).
-func (h *Hub) writeNow(c *conn, m outMsg) (outMsg, bool) {
+// flushDevice writes c's queued messages from the calling goroutine if the connection
+// takes them without waiting (a plain TCP connection whose lock is free and whose socket
+// has room); what is left goes to a writer goroutine. The caller must own the queue
+// (queueDevice returned true). A desired notification then skips the hand-off to a new
+// writer goroutine, which under load waits behind every runnable connection reader.
+// (Answers keep the writer goroutine: a completion runner that wrote a batch's answers
+// itself was measured slower to finish, and back-end completions wait for it.)
+func (h *Hub) flushDevice(c *conn) {
+	o := &c.out
+	sc, plain := c.cl.Net.Conn.(syscall.Conn)
+	if !plain {
+		go h.drainOutbox(c)
+		return
+	}
+	o.mu.Lock()
+	batch := o.q
+	o.q = nil
+	o.mu.Unlock()
+	buf := h.getWriteBuf()
+	defer h.putWriteBuf(buf)
+	ends := make([]int, 0, 8)
+	for _, m := range batch {
+		h.encodeDevice(c, buf, m)
+		ends = append(ends, buf.Len())
+	}
+	n, locked := writeNow(c, sc, buf.Bytes())
+	var rest outMsg
+	for i, m := range batch {
+		if ends[i] <= n {
+			for range m.answers {
+				<-c.inflight
+			}
+			continue
+		}
+		rest.answers += m.answers
+	}
+	if n == buf.Len() {
+		o.mu.Lock()
+		if len(o.q) == 0 {
+			o.running = false
+			o.mu.Unlock()
+			return
+		}
+		o.mu.Unlock()
+		go h.drainOutbox(c)
+		return
+	}
+	rest.raw, rest.payload = true, bytes.Clone(buf.Bytes()[n:])
+	if locked {
+		// A packet is cut: the writer finishes it before anyone else may write.
+		go h.finishPartial(c, rest)
+		return
+	}
+	o.mu.Lock()
+	o.q = append([]outMsg{rest}, o.q...)
+	o.mu.Unlock()
+	go h.drainOutbox(c)
+}
+
+// finishPartial writes the rest of a packet that writeNow cut, with the client's lock
+// that writeNow kept, then writes the queue as drainOutbox does.
+func (h *Hub) finishPartial(c *conn, rest outMsg) {
+	_, err := c.cl.Net.Conn.Write(rest.payload)
+	c.cl.Unlock()
+	if err != nil {
+		h.log.Debug("twin messages not delivered", "client", c.ID, "bytes", len(rest.payload), "err", err)
+	}
+	for range rest.answers {
+		<-c.inflight
+	}
+	h.drainOutbox(c)
+}
+
+// writeNow writes b to c's connection as far as the socket takes it without waiting,
+// under the client's lock if it is free (mochi holds it while it writes); it returns the
+// bytes written, and locked when it wrote only part of b: it then keeps the lock, for the
+// caller to finish the cut packet before anyone else writes.
+func writeNow(c *conn, sc syscall.Conn, b []byte) (n int, locked bool) {
 	cl := c.cl
-	sc, isRaw := cl.Net.Conn.(syscall.Conn)
-	if !isRaw || cl.Closed() {
-		return m, false
+	if len(b) == 0 || cl.Closed() {
+		return 0, false
 	}
-	buf, _ := h.writeBufs.Get().(*bytes.Buffer)
-	if buf == nil {
-		buf = new(bytes.Buffer)
+	rc, err := sc.SyscallConn()
+	if err != nil || !cl.TryLock() {
+		return 0, false
 	}
-	defer func() {
+	_ = rc.Write(func(fd uintptr) bool {
+		for n < len(b) {
+			k, err := syscall.Write(int(fd), b[n:])
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil || k <= 0 {
+				break
+			}
+			n += k
+		}
+		return true // never wait for the socket
+	})
+	if n > 0 && n < len(b) {
+		return n, true
+	}
+	cl.Unlock()
+	return n, false
+}
+
+func (h *Hub) getWriteBuf() *bytes.Buffer {
+	if buf, _ := h.writeBufs.Get().(*bytes.Buffer); buf != nil {
+		return buf
+	}
+	return new(bytes.Buffer)
+}
+
+func (h *Hub) putWriteBuf(buf *bytes.Buffer) {
+	if buf.Cap() <= 2*maxWriteBytes {
 		buf.Reset()
 		h.writeBufs.Put(buf)
-	}()
-	h.encodeDevice(c, buf, m)
-	b := buf.Bytes()
-	if len(b) == 0 {
-		return m, true
 	}
-	n := 0
-	if rc, err := sc.SyscallConn(); err == nil && cl.TryLock() {
-		_ = rc.Write(func(fd uintptr) bool {
-			for n < len(b) {
-				k, err := syscall.Write(int(fd), b[n:])
-				if err == syscall.EINTR {
-					continue
-				}
-				if err != nil || k <= 0 {
-					break
-				}
-				n += k
-			}
-			return true // never wait for the socket
-		})
-		cl.Unlock()
-	}
-	if n == len(b) {
-		return m, true
-	}
-	return outMsg{payload: bytes.Clone(b[n:]), answer: m.answer, raw: true}, false
 }
 
 // maxWriteBytes is how much drainOutbox encodes before it writes: the messages queued for
@@ -139,16 +211,8 @@ const maxWriteBytes = 64 << 10
 // at once.
 func (h *Hub) drainOutbox(c *conn) {
 	o := &c.out
-	buf, _ := h.writeBufs.Get().(*bytes.Buffer)
-	if buf == nil {
-		buf = new(bytes.Buffer)
-	}
-	defer func() {
-		if buf.Cap() <= 2*maxWriteBytes {
-			buf.Reset()
-			h.writeBufs.Put(buf)
-		}
-	}()
+	buf := h.getWriteBuf()
+	defer h.putWriteBuf(buf)
 	var batch []outMsg
 	for {
 		o.mu.Lock()
@@ -166,7 +230,7 @@ func (h *Hub) drainOutbox(c *conn) {
 				h.writeDevice(c, buf)
 				// The answers written so far release their in-flight tokens.
 				for _, w := range batch[released : i+1] {
-					if w.answer {
+					for range w.answers {
 						<-c.inflight
 					}
 				}

@@ -3,6 +3,7 @@ package hub
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -107,4 +108,67 @@ func dialTwinDevice(t *testing.T, h *Hub, id string) (*rawClient, *conn) {
 		t.Fatalf("%s has no connection record", id)
 	}
 	return rc, v.(*conn)
+}
+
+// TestFlushDevicePartialWrites: answers flushed by a completion runner to a connection
+// whose socket takes only part of them (small send buffer, device not reading yet) all
+// arrive, intact and in order, and every in-flight token is released.
+func TestFlushDevicePartialWrites(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	rc, c := dialTwinDevice(t, h, "dev3")
+	tc, ok := c.cl.Net.Conn.(*net.TCPConn)
+	if !ok {
+		t.Fatalf("plain connection is a %T", c.cl.Net.Conn)
+	}
+	if err := tc.SetWriteBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.c.(*net.TCPConn).SetReadBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+	const n, size = 3, 32 << 10 // far more than the sockets take at once
+	bodies := make([]string, n)
+	for i := range bodies {
+		bodies[i] = `{"i":` + strconv.Itoa(i) + `,"pad":"` + string(bytes.Repeat([]byte{'y'}, size)) + `"}`
+	}
+	flushed := make(chan struct{})
+	go func() { // as a completion runner: queue, then flush; never waits for the socket
+		defer close(flushed)
+		for i, b := range bodies {
+			c.inflight <- struct{}{}
+			if h.queueDevice(c, topicTwinRes+"200/?$rid="+strconv.Itoa(i), []byte(b), true) {
+				h.flushDevice(c)
+			}
+		}
+	}()
+	select {
+	case <-flushed: // every flush returned while the device read nothing
+	case <-time.After(waitTimeout):
+		t.Fatal("flushDevice waited for the socket")
+	}
+	c.out.mu.Lock()
+	running := c.out.running
+	c.out.mu.Unlock()
+	if !running {
+		t.Fatal("everything was written at once: the test did not reach a partial write")
+	}
+	_ = tc.SetWriteBuffer(1 << 20) // tiny windows make loopback TCP crawl: read at full speed
+	_ = rc.c.(*net.TCPConn).SetReadBuffer(1 << 20)
+	_ = rc.c.SetReadDeadline(time.Now().Add(waitTimeout))
+	for i, want := range bodies {
+		topic, body, err := rc.readPublish()
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if topic != topicTwinRes+"200/?$rid="+strconv.Itoa(i) || string(body) != want {
+			t.Fatalf("message %d: got %q (%d bytes)", i, topic, len(body))
+		}
+	}
+	deadline := time.Now().Add(waitTimeout)
+	for len(c.inflight) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d in-flight tokens never released", len(c.inflight))
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
