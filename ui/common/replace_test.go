@@ -65,3 +65,37 @@ func TestReplaceHistoryShowsRemovals(t *testing.T) {
 		})
 	}
 }
+
+// TestFailedDeviceCountedOnce: a device whose firmware update failed while its desired
+// version is still unreported counts as failed, not also as pending; a device with the
+// same pending change that did not fail counts as pending.
+func TestFailedDeviceCountedOnce(t *testing.T) {
+	at := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	tests := map[string]struct {
+		status string
+		want   Counts
+	}{
+		"failed":      {"failed", Counts{Total: 1, Failed: 1}},
+		"downloading": {"downloading", Counts{Total: 1, Pending: 1}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			d := doc("p", at, map[string]any{"firmware": map[string]any{"version": "1.0", "status": tc.status}})
+			if err := d.Patch(twin.Desired, map[string]any{"firmware": map[string]any{"version": "2.0"}}, at.Add(time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			if sum := twin.Summarize(d); sum.Pending == 0 {
+				t.Fatalf("setup: %+v has nothing pending", sum)
+			}
+			s := NewStore()
+			s.Apply(Batch{Twins: map[string]*twin.Doc{"p": d}})
+			if c := s.Counts(); c != tc.want {
+				t.Fatalf("counts %+v, want %+v", c, tc.want)
+			}
+			s.Apply(Batch{Twins: map[string]*twin.Doc{"p": nil}})
+			if c := s.Counts(); c != (Counts{}) {
+				t.Fatalf("after delete %+v, want zero", c)
+			}
+		})
+	}
+}

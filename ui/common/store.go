@@ -29,6 +29,8 @@ type HistoryEntry struct {
 
 // Counts are the fleet totals shown at the top of the fleet view and in the status line.
 type Counts struct {
+	// Pending counts devices with a desired change not yet reported back, failed ones
+	// excepted: a device whose firmware update failed counts once, as Failed.
 	Total, Connected, Pending, Failed, Disabled int
 	// Different counts devices that reported after a desired change and still disagree
 	// with it (a failed device is counted as failed only).
@@ -171,13 +173,16 @@ func (s *Store) account(r *record, sign int) {
 	if r.connected {
 		s.counts.Connected += sign
 	}
-	if r.sum.Pending > 0 {
-		s.counts.Pending += sign
-	}
+	// A failed device is counted once, as failed: not also as pending or different.
 	if r.failed {
 		s.counts.Failed += sign
-	} else if r.sum.Different > 0 {
-		s.counts.Different += sign
+	} else {
+		if r.sum.Pending > 0 {
+			s.counts.Pending += sign
+		}
+		if r.sum.Different > 0 {
+			s.counts.Different += sign
+		}
 	}
 	if r.disabled {
 		s.counts.Disabled += sign
