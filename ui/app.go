@@ -225,6 +225,10 @@ func (m Model) updateKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.Help):
 		m.help = true
 		return m, nil
+	case m.screen == screenFleet && m.fleetOpens(msg) != nil:
+		// open at once, not through a command: a key typed right after enter (in the
+		// same read, e.g. enter then v) must reach the screen opened, not the fleet
+		return m.Update(m.fleetOpens(msg))
 	case msg.String() == "R" && m.rollout.Started():
 		m.rollout = m.rollout.ShowLast() // drops a plan not yet started
 		m.push(screenRollout)
@@ -259,4 +263,21 @@ func (m Model) routeKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		m.rollout, cmd = m.rollout.Update(msg)
 	}
 	return m, cmd
+}
+
+// fleetOpens is the screen a key on the fleet opens (as the fleet itself would ask for
+// it: enter the selected twin, v the events, e the editor on the selected twin), or nil.
+func (m Model) fleetOpens(msg tea.KeyPressMsg) tea.Msg {
+	k, sel := m.c.Keys, m.fleet.Selected()
+	switch {
+	case key.Matches(msg, k.Enter):
+		if sel != "" {
+			return common.OpenTwinMsg{ID: sel}
+		}
+	case key.Matches(msg, k.Events):
+		return common.OpenEventsMsg{}
+	case !m.c.ReadOnly && key.Matches(msg, k.Edit) && sel != "":
+		return common.OpenEditMsg{ID: sel}
+	}
+	return nil
 }
