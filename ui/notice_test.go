@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinops/twinops/ui/common"
 	"github.com/twinops/twinops/ui/uitest"
 )
 
@@ -34,5 +35,31 @@ func TestStartupNoticeStaysUntilAKey(t *testing.T) {
 	now = now.Add(flashFor + time.Second)
 	if v := stripANSI(m.Render()); strings.Contains(v, "corrupt") {
 		t.Fatalf("the notice stayed after the first key and %v:\n%s", flashFor, v)
+	}
+}
+
+// TestReadOnlyDraftsSaySo: a draft kept from an earlier run cannot be sent in read-only
+// mode, so the status line does not call it an unsent edit.
+func TestReadOnlyDraftsSaySo(t *testing.T) {
+	tests := map[string]struct {
+		readOnly  bool
+		want, not string
+	}{
+		"read-only": {true, "✎ 1 draft (read-only)", "unsent edit"},
+		"writable":  {false, "✎ 1 unsent edit", "read-only)"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			be := uitest.NewBackend(uitest.Now, uitest.Fleet(3)...)
+			dark := true
+			m := New(Options{Backend: be, Now: uitest.Now, Dark: &dark, ReadOnly: tc.readOnly, Context: context.Background(),
+				Drafts: map[string]common.Draft{"dev-00001": {Desired: `{"x": 1}`, Tags: `{}`}}})
+			m = update(t, m, batchMsg{batch: be.InitialBatch()})
+			m = size(t, m, 160, 48)
+			v := stripANSI(m.Render())
+			if !strings.Contains(v, tc.want) || strings.Contains(v, tc.not) {
+				t.Fatalf("status line %q, want %q and not %q", v[strings.LastIndex(v, "\n")+1:], tc.want, tc.not)
+			}
+		})
 	}
 }

@@ -111,7 +111,11 @@ func (m Model) statusParts() [barParts]string {
 		p[barReadOnly] = st.BarKey.S("READ-ONLY ")
 	}
 	if n := len(m.c.Drafts); n > 0 && m.screen != screenEdit {
-		p[barDrafts] = st.BarKey.S("✎ " + strconv.Itoa(n) + " unsent edit" + plural(n) + " ")
+		if m.c.ReadOnly { // kept for a later run: this one cannot send it
+			p[barDrafts] = st.BarKey.S("✎ " + strconv.Itoa(n) + " draft" + plural(n) + " (read-only) ")
+		} else {
+			p[barDrafts] = st.BarKey.S("✎ " + strconv.Itoa(n) + " unsent edit" + plural(n) + " ")
+		}
 	}
 	if r := m.rollout.StatusText(); r != "" {
 		p[barRollout] = st.BarKey.S(r + " ")
