@@ -225,7 +225,13 @@ func (h *SessionHook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
 	switch {
 	case expire:
 		h.forgetLocked(cl.ID)
-	case persistent(cl) && h.expiryInterval(clientRecord(cl)) < math.MaxUint32:
+	case persistent(cl) && h.expiryInterval(storage.Client{
+		ProtocolVersion: cl.Properties.ProtocolVersion,
+		Properties: storage.ClientProperties{
+			SessionExpiryInterval:     cl.Properties.Props.SessionExpiryInterval,
+			SessionExpiryIntervalFlag: cl.Properties.Props.SessionExpiryIntervalFlag,
+		},
+	}) < math.MaxUint32:
 		h.recordClient(cl, h.now().Unix())
 	}
 	h.endCurrent(cl)
@@ -266,9 +272,18 @@ func (h *SessionHook) expired(c storage.Client, disconnected int64) bool {
 	return disconnected+int64(h.expiryInterval(c)) < h.now().Unix()
 }
 
-// Forget deletes clientID's stored session (e.g. when its device identity is deleted)
-// and returns once that is durable. It does not touch mochi's in-memory session.
+// Forget deletes clientID's stored session (e.g. when its device identity is deleted),
+// after the writes already queued for it, and returns once that is durable. It does not
+// touch mochi's in-memory session.
 func (h *SessionHook) Forget(ctx context.Context, clientID string) error {
+	if !storable(clientID) {
+		return nil
+	}
+	unlock := h.lockID(clientID)
+	defer unlock()
+	if err := h.awaitWrites(clientID); err != nil {
+		return fmt.Errorf("session: forget %q: earlier writes did not complete: %w", clientID, err)
+	}
 	recs, err := h.sessionDeletes(clientID)
 	if err != nil || len(recs) == 0 {
 		return err
