@@ -291,3 +291,34 @@ func TestSweepRunsFromStart(t *testing.T) {
 		t.Fatal("Stop did not end the sweeps within 10 s")
 	}
 }
+
+// TestEagerLoadSkipsExpired: mochi's start-up restore (StoredClients/StoredSubscriptions)
+// gets neither an expired session nor its subscriptions, and the expired one is deleted.
+func TestEagerLoadSkipsExpired(t *testing.T) {
+	st := openT(t, t.TempDir())
+	defer st.Close()
+	seedExpiry(t, st, map[string][2]int64{"expired": {60, 120}, "fresh": {3600, 120}, "mqtt3": {0, -1}})
+	h := NewSessionHook(st, nil)
+	h.now = func() time.Time { return time.Unix(testNow, 0) }
+	clients, err := h.StoredClients()
+	if err != nil {
+		t.Fatal(err)
+	}
+	subs, err := h.StoredSubscriptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range clients {
+		got = append(got, c.ID)
+	}
+	for _, s := range subs {
+		got = append(got, s.Client+"|"+s.Filter)
+	}
+	if fmt.Sprint(got) != "[fresh mqtt3 fresh|t/# mqtt3|t/#]" {
+		t.Fatalf("restored %v", got)
+	}
+	if keys := flushedKeys(t, st); keys != "[s/fresh| s/fresh|t/# s/mqtt3| s/mqtt3|t/#]" {
+		t.Fatalf("stored %s", keys)
+	}
+}
