@@ -220,6 +220,10 @@ func (m Model) updateKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 			return m, tea.Quit
 		}
 		return m, nil
+	case msg.String() == "f1":
+		// help from anywhere, also while typing (where ? is text)
+		m.help = true
+		return m, nil
 	case m.capturing():
 		return m.routeKey(msg)
 	case key.Matches(msg, k.Help):

@@ -3,6 +3,8 @@ package ui
 import (
 	"strings"
 	"testing"
+
+	tea "charm.land/bubbletea/v2"
 )
 
 // A key on the fleet that opens a screen opens it before the next key is read: with the
@@ -38,6 +40,38 @@ func TestOpenBeforeTheNextKey(t *testing.T) {
 			}
 			if tc.screen == screenEdit && !m.edit.Dirty() {
 				t.Fatalf("x after e did not reach the editor:\n%s", v)
+			}
+		})
+	}
+}
+
+// TestHelpKeyWhileTyping: in the editor ? is text, so the status line names f1, and f1
+// opens the help there (and on the fleet, where ? works too).
+func TestHelpKeyWhileTyping(t *testing.T) {
+	f1 := tea.KeyPressMsg{Code: tea.KeyF1}
+	cases := map[string]struct {
+		open    []string
+		hint    string
+		qIsText bool
+	}{
+		"editor": {open: []string{"e"}, hint: " f1 help", qIsText: true},
+		"fleet":  {open: nil, hint: " ? help"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			m, _ := newTestModel(t, 10, false)
+			m = size(t, m, 80, 24)
+			m = keys(t, m, tc.open...)
+			if v := stripANSI(m.Render()); !strings.HasSuffix(strings.TrimRight(v, " "), strings.TrimSpace(tc.hint)) {
+				t.Fatalf("status line %q does not end with %q", v[strings.LastIndex(v, "\n")+1:], tc.hint)
+			}
+			if tc.qIsText {
+				if typed := keys(t, m, "?"); typed.help || !typed.edit.Dirty() {
+					t.Fatalf("? in the editor: help %v, typed %v; want it typed", typed.help, typed.edit.Dirty())
+				}
+			}
+			if m = update(t, m, f1); !m.help {
+				t.Fatal("f1 did not open the help")
 			}
 		})
 	}

@@ -52,7 +52,11 @@ func (m Model) statusLine() string {
 	st := m.c.Styles
 	w := m.c.Width
 	p := m.statusParts()
-	right := st.BarKey.S(" ? ") + st.Bar.S("help ")
+	helpKey := " ? "
+	if m.capturing() { // ? is text here: f1 is the key that works
+		helpKey = " f1 "
+	}
+	right := st.BarKey.S(helpKey) + st.Bar.S("help ")
 	rw := common.Width(right)
 	join := func() string { return strings.Join(p[:], "") }
 	for _, i := range []int{barHub, barDrafts, barRollout, barCounts} {
