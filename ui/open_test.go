@@ -76,3 +76,27 @@ func TestHelpKeyWhileTyping(t *testing.T) {
 		})
 	}
 }
+
+// TestRKeepsTheLastRollout: r after a stopped rollout plans the next one, and R (after
+// esc) brings back the stopped one instead of the plan.
+func TestRKeepsTheLastRollout(t *testing.T) {
+	m, _ := newTestModel(t, 40, false)
+	m = size(t, m, 80, 24)
+	m = keys(t, m, "r")
+	m = typeText(t, m, "1.6.0")
+	m = keys(t, m, "enter")
+	m = typeText(t, m, "yes")
+	m = keys(t, m, "enter", "A", "esc")
+	if !m.rollout.Started() || m.rollout.Active() || m.screen != screenFleet {
+		t.Fatalf("setup: started %v active %v on %s, want an aborted rollout, on the fleet",
+			m.rollout.Started(), m.rollout.Active(), screenNames[m.screen])
+	}
+	m = keys(t, m, "r")
+	if v := stripANSI(m.Render()); !strings.Contains(v, "the last rollout") {
+		t.Fatalf("the plan does not mention the last rollout:\n%s", v)
+	}
+	m = keys(t, m, "esc", "R")
+	if v := stripANSI(m.Render()); m.screen != screenRollout || !strings.Contains(v, "ABORTED") {
+		t.Fatalf("R after a new plan shows %s:\n%s", screenNames[m.screen], v)
+	}
+}
