@@ -125,6 +125,15 @@ func DialService(ctx context.Context, o ServiceOptions) (*Service, error) {
 	}
 }
 
+// CheckServiceOptions reports what DialService would refuse without connecting: a
+// malformed or device connection string, a hub URL it does not accept, an unreadable CA
+// file. Such mistakes do not go away by dialling again; a caller that retries dials
+// (the console) checks first.
+func CheckServiceOptions(o ServiceOptions) error {
+	_, err := newService(o)
+	return err
+}
+
 func newService(o ServiceOptions) (*Service, error) {
 	cs, err := sas.ParseConnectionString(o.ConnectionString)
 	if err != nil {

@@ -134,6 +134,12 @@ func runConsole(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if remote {
+		// A bad connection string, URL or CA file would fail every redial the same way.
+		if err := twinclient.CheckServiceOptions(twinclient.ServiceOptions{URL: f.hubURL, ConnectionString: f.connStr, CAFile: f.caFile}); err != nil {
+			return fmt.Errorf("cannot connect to the hub: %w", err)
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 

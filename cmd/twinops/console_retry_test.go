@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"log/slog"
@@ -78,4 +79,26 @@ func startTestHub(t *testing.T, log *slog.Logger) (*hub.Hub, twinclient.ServiceO
 		t.Fatal(err)
 	}
 	return h, twinclient.ServiceOptions{URL: "mqtts://" + h.TLSAddr().String(), ConnectionString: cs, CAFile: h.CAFile(), Logger: log}
+}
+
+// TestConsoleRefusesBadConnectionStrings: mistakes that no redial can fix end the
+// console at once with the reason, before the screen opens.
+func TestConsoleRefusesBadConnectionStrings(t *testing.T) {
+	cases := map[string]struct{ cs, want string }{
+		"no key":        {"HostName=localhost;SharedAccessKeyName=iothubowner", "SharedAccessKey"},
+		"device string": {"HostName=localhost;DeviceId=d1;SharedAccessKey=" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef")), "service connection string"},
+		"not one":       {"hello", "connection string"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("HOME", t.TempDir())
+			t.Setenv("XDG_CACHE_HOME", t.TempDir())
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := runConsole(ctx, []string{"--hub", "mqtt://127.0.0.1:1", "--connection-string", tc.cs})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("runConsole with %q: %v, want an error naming %q", tc.cs, err, tc.want)
+			}
+		})
+	}
 }
