@@ -446,14 +446,21 @@ func objectEnd(data []byte, start, limit int) int {
 				return i + 1
 			}
 		case '"':
-			for i++; i < end && data[i] != '"'; i++ {
-				if data[i] == '\\' {
-					i++
-				}
-			}
+			i = stringEnd(data, i, end)
 		}
 	}
 	return -1
+}
+
+// stringEnd returns the index of the quote that closes the string whose opening quote is
+// at data[i] (end if it is not closed before end); escapes are skipped.
+func stringEnd(data []byte, i, end int) int {
+	for i++; i < end && data[i] != '"'; i++ {
+		if data[i] == '\\' {
+			i++
+		}
+	}
+	return i
 }
 
 // objectStats finishes the stats of a decoded object whose n members summed to st; a

@@ -366,11 +366,7 @@ func valuesEnd(data []byte, start, limit int) (int, bool) {
 				}
 				return comma, false
 			}
-			for i++; i < end && data[i] != '"'; i++ {
-				if data[i] == '\\' {
-					i++
-				}
-			}
+			i = stringEnd(data, i, end)
 		}
 	}
 	return -1, false
