@@ -213,17 +213,24 @@ func (h *Hub) runShard(s *shard) {
 	defer h.wg.Done()
 	lastPrio := false
 	for {
-		if !lastPrio || len(s.in) == 0 {
+		if lastPrio { // device operations' turn after a priority batch
 			select {
-			case op := <-s.prio:
-				h.runBatch(s, op, true, false)
-				lastPrio = true
+			case op := <-s.in:
+				h.runBatch(s, op, false, false)
+				lastPrio = false
 				continue
-			case <-h.quit:
-				h.runBatch(s, nil, false, true)
-				return
 			default:
 			}
+		}
+		select { // the priority lane first
+		case op := <-s.prio:
+			h.runBatch(s, op, true, false)
+			lastPrio = true
+			continue
+		case <-h.quit:
+			h.runBatch(s, nil, false, true)
+			return
+		default:
 		}
 		select {
 		case op := <-s.prio:
