@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"log/slog"
 	"sync"
 	"sync/atomic"
 
@@ -41,8 +42,9 @@ func (x *queryIndex) changed(id string) {
 }
 
 // table returns the shard's Table in step with docs. The caller holds the shard's lock
-// (read or write) until it is done with the Table.
-func (x *queryIndex) table(docs map[string]*twin.Doc) *query.Table {
+// (read or write) until it is done with the Table. A Table that drifted from docs (a
+// twin added or removed without changed: a bug) is rebuilt, and log says so.
+func (x *queryIndex) table(docs map[string]*twin.Doc, log *slog.Logger) *query.Table {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.t != nil {
@@ -63,6 +65,8 @@ func (x *queryIndex) table(docs map[string]*twin.Doc) *query.Table {
 		}
 		// A twin was added or removed without changed: start again rather than answer
 		// from a Table that is not the shard's.
+		log.Error("query index out of step with its shard; rebuilding it (a twin change was not noted)",
+			"indexed", x.t.Len(), "twins", len(docs))
 	}
 	x.t = query.NewTable(0)
 	for _, d := range docs {
@@ -79,7 +83,7 @@ func (h *Hub) queryIDs(q *query.Query, after string) []string {
 	var ids []string
 	for _, s := range h.shards {
 		s.mu.RLock()
-		for id := range s.qi.table(s.docs).Select(q) {
+		for id := range s.qi.table(s.docs, h.log).Select(q) {
 			if id > after {
 				ids = append(ids, id)
 			}
@@ -97,7 +101,7 @@ func (h *Hub) queryGroups(q *query.Query) []any {
 	for _, s := range h.shards {
 		a := q.NewAggregator()
 		s.mu.RLock()
-		a.AddTable(s.qi.table(s.docs))
+		a.AddTable(s.qi.table(s.docs, h.log))
 		s.mu.RUnlock()
 		if all == nil {
 			all = a
