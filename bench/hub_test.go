@@ -78,6 +78,19 @@ func TestHubScenarios(t *testing.T) {
 				}
 			},
 		},
+		"notify": {
+			opts: Options{Devices: 4, Rate: 50, Duration: 3 * time.Second},
+			check: func(t *testing.T, r *Result, h *HubTarget) {
+				for _, k := range []string{"ack", "notify", "patch"} {
+					if r.Latency[k].Count == 0 {
+						t.Errorf("no %s latencies recorded: %+v", k, r.Latency)
+					}
+				}
+				if r.Extra["desired/s"] <= 0 {
+					t.Errorf("no desired rate in %v", r.Extra)
+				}
+			},
+		},
 		"mix": {
 			opts: Options{Devices: 4, Rate: 50, Duration: 5 * time.Second},
 			check: func(t *testing.T, r *Result, h *HubTarget) {

@@ -16,7 +16,7 @@ import (
 // Options configure one scenario run. A run is bounded: it stops after Duration, or after
 // Count operations if Count > 0, whichever comes first.
 type Options struct {
-	Scenario    string        // relay | connect | reported | desired | query | mix
+	Scenario    string        // relay | connect | reported | desired | query | mix | notify
 	Devices     int           // simulated device connections
 	Rate        float64       // operations per second per device (0: as fast as Inflight allows)
 	Inflight    int           // outstanding requests per device (default 1)
@@ -73,8 +73,10 @@ func Run(ctx context.Context, t Target, o Options) (*Result, error) {
 		run = runQuery
 	case "mix":
 		run = runMix
+	case "notify":
+		run = runNotify
 	default:
-		return nil, fmt.Errorf("unknown scenario %q: use relay, connect, reported, desired, query or mix", o.Scenario)
+		return nil, fmt.Errorf("unknown scenario %q: use relay, connect, reported, desired, query, mix or notify", o.Scenario)
 	}
 	if err := t.Prepare(ctx, o.Prefix, o.Devices); err != nil {
 		return nil, fmt.Errorf("preparing %d devices on %s: %w", o.Devices, t.Name(), err)

@@ -25,14 +25,7 @@ func runReported(ctx context.Context, t Target, o Options) (*Result, error) {
 	}
 	defer closeAll(conns)
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for _, d := range devs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.storm(d, stop, newPacer(o.Rate, d.idx*7919))
-		}()
-	}
+	wg := startStorm(devs, r, o.Rate, stop)
 	res := measure(ctx, t, o, &r.c, conns)
 	close(stop)
 	wg.Wait()
@@ -45,12 +38,8 @@ func runReported(ctx context.Context, t Target, o Options) (*Result, error) {
 // the notification and reports the value back, and the service sees the reported event.
 // An operation is one full round trip.
 func runDesired(ctx context.Context, t Target, o Options) (*Result, error) {
-	svc := t.Service()
-	if svc == nil {
-		return nil, fmt.Errorf("%s has no service side for the desired scenario", t.Name())
-	}
 	r := newTwinRun()
-	devs, conns, err := r.connectTwin(ctx, t, o, nil)
+	svc, devs, conns, err := r.connectService(ctx, t, o)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +50,7 @@ func runDesired(ctx context.Context, t Target, o Options) (*Result, error) {
 	}
 	defer cancel()
 	stop := make(chan struct{})
-	wg := startDesired(ctx, svc, devs, r, o.Rate, stop)
+	wg := startDesired(ctx, svc, devs, r, o.Rate, stop, roundTrip(stop))
 	res := measure(ctx, t, o, &r.c, conns)
 	close(stop)
 	wg.Wait()
@@ -70,6 +59,17 @@ func runDesired(ctx context.Context, t Target, o Options) (*Result, error) {
 	res.Latency["roundtrip"] = r.round.Percentiles()
 	noteLostEvents(res, svc)
 	return res, nil
+}
+
+// connectService connects the devices (connectTwin) of a scenario that needs the target's
+// service side as well.
+func (r *twinRun) connectService(ctx context.Context, t Target, o Options) (Service, []*twinDev, []*Conn, error) {
+	svc := t.Service()
+	if svc == nil {
+		return nil, nil, nil, fmt.Errorf("%s has no service side for the %s scenario", t.Name(), o.Scenario)
+	}
+	devs, conns, err := r.connectTwin(ctx, t, o, nil)
+	return svc, devs, conns, err
 }
 
 // noteLostEvents records the events the hub dropped for the load tool, if it can tell.
@@ -102,7 +102,10 @@ func watchDevices(svc Service, prefix string, devs []*twinDev, r *twinRun, count
 	})
 }
 
-func startDesired(ctx context.Context, svc Service, devs []*twinDev, r *twinRun, rate float64, stop chan struct{}) *sync.WaitGroup {
+// startDesired sends desired patches to each device at rate per device, one outstanding
+// per device: the next waits for await (the round trip, or only the notification).
+func startDesired(ctx context.Context, svc Service, devs []*twinDev, r *twinRun, rate float64, stop chan struct{},
+	await func(d *twinDev, s int64) error) *sync.WaitGroup {
 	var seq atomic.Int64
 	var wg sync.WaitGroup
 	ctx = stopContext(ctx, stop, &wg)
@@ -124,18 +127,43 @@ func startDesired(ctx context.Context, svc Service, devs []*twinDev, r *twinRun,
 					continue
 				}
 				r.patch.Record(time.Since(t0))
-				timeout := time.NewTimer(10 * time.Second)
-				select {
-				case <-d.desDone:
-				case <-timeout.C:
-					r.c.fail(fmt.Errorf("%s: desired seq %d made no round trip in 10 s: %s", d.id, s, lostWhere(d, s)))
-				case <-stop:
+				if err := await(d, s); err != nil {
+					r.c.fail(err)
 				}
-				timeout.Stop()
 			}
 		}()
 	}
 	return &wg
+}
+
+// startStorm starts every device's reported storm at rate per device (0: as fast as its
+// window allows) until stop.
+func startStorm(devs []*twinDev, r *twinRun, rate float64, stop <-chan struct{}) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for _, d := range devs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.storm(d, stop, newPacer(rate, d.idx*7919))
+		}()
+	}
+	return &wg
+}
+
+// roundTrip waits until desired seq s made its round trip to device d and back to the
+// service (or stop); an error after 10 s without it.
+func roundTrip(stop <-chan struct{}) func(d *twinDev, s int64) error {
+	return func(d *twinDev, s int64) error {
+		timeout := time.NewTimer(10 * time.Second)
+		defer timeout.Stop()
+		select {
+		case <-d.desDone:
+		case <-timeout.C:
+			return fmt.Errorf("%s: desired seq %d made no round trip in 10 s: %s", d.id, s, lostWhere(d, s))
+		case <-stop:
+		}
+		return nil
+	}
 }
 
 // lostWhere says which leg of a desired round trip never completed.
@@ -212,12 +240,8 @@ func startQueries(ctx context.Context, svc Service, q string, workers int, rate 
 // ten seconds, and two queries a second, all at once. Operations are storm acks; the
 // other figures are in the latencies and extras.
 func runMix(ctx context.Context, t Target, o Options) (*Result, error) {
-	svc := t.Service()
-	if svc == nil {
-		return nil, fmt.Errorf("%s has no service side for the mix scenario", t.Name())
-	}
 	r := newTwinRun()
-	devs, conns, err := r.connectTwin(ctx, t, o, nil)
+	svc, devs, conns, err := r.connectService(ctx, t, o)
 	if err != nil {
 		return nil, err
 	}
@@ -228,15 +252,8 @@ func runMix(ctx context.Context, t Target, o Options) (*Result, error) {
 	}
 	defer cancel()
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for _, d := range devs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.storm(d, stop, newPacer(o.Rate, d.idx*7919))
-		}()
-	}
-	dwg := startDesired(ctx, svc, devs, r, 0.1, stop)
+	wg := startStorm(devs, r, o.Rate, stop)
+	dwg := startDesired(ctx, svc, devs, r, 0.1, stop, roundTrip(stop))
 	qlat := NewLatency()
 	var qc counters
 	qwg := startQueries(ctx, svc, o.QueryText, 1, 2, stop, qlat, &qc)

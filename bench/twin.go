@@ -33,11 +33,12 @@ type twinDev struct {
 	pad    int
 
 	// desired fan-out: one outstanding desired patch at a time
-	desSeq   atomic.Int64 // seq of the outstanding desired patch
-	desSent  atomic.Int64 // its send time (unix ns)
-	desDone  chan struct{}
-	notified atomic.Int64 // last desired seq whose notification arrived
-	echoed   atomic.Int64 // last desired seq whose reported echo was answered 204
+	desSeq     atomic.Int64 // seq of the outstanding desired patch
+	desSent    atomic.Int64 // its send time (unix ns)
+	desDone    chan struct{}
+	notifyDone chan struct{} // a notification arrived (cap 1; the notify scenario waits on it)
+	notified   atomic.Int64  // last desired seq whose notification arrived
+	echoed     atomic.Int64  // last desired seq whose reported echo was answered 204
 }
 
 // twinRun holds what the scenario's devices report into.
@@ -112,6 +113,10 @@ func (r *twinRun) onDesired(d *twinDev, payload []byte) {
 		r.notify.Record(time.Duration(time.Now().UnixNano() - d.desSent.Load()))
 	}
 	d.notified.Store(seq)
+	select {
+	case d.notifyDone <- struct{}{}:
+	default:
+	}
 	topic := topicReported + string(ridEcho) + strconv.FormatInt(seq, 10)
 	body := `{"bench":{"ack":` + strconv.FormatInt(seq, 10) + `}}`
 	if _, err := d.c.Publish(topic, 0, []byte(body)); err != nil {
@@ -209,7 +214,7 @@ func (r *twinRun) connectTwin(ctx context.Context, t Target, o Options, connLat 
 	for i := range devs {
 		devs[i] = &twinDev{idx: i, id: fmt.Sprintf("%s-%d", o.Prefix, i), pad: pad,
 			window: make(chan struct{}, o.Inflight), sent: make([]atomic.Int64, o.Inflight),
-			desDone: make(chan struct{}, 1)}
+			desDone: make(chan struct{}, 1), notifyDone: make(chan struct{}, 1)}
 		devs[i].desSeq.Store(-1)
 	}
 	conns, err := connectAll(ctx, t, o, connLat, func(i int, co *ConnectOptions) {
