@@ -134,66 +134,6 @@ func objectLeafDelta(lenBefore, lenAfter, membersDelta int) int {
 	return membersDelta + 1
 }
 
-// checkMerge validates patch (merged into old at path p) in one walk of the patch and
-// returns how applying it changes old's stats (size, and leaves summed over old's
-// members) and how many members old will have.
-func checkMerge(p *pathStack, old, patch map[string]any) (stats, int, *Error) {
-	var d stats
-	members := len(old)
-	for k, pv := range patch {
-		p.push(k, -1)
-		if msg := checkKey(k); msg != "" {
-			return d, 0, errInvalid(p.String(), "%s", msg)
-		}
-		if p.n > MaxDepth {
-			return d, 0, errInvalid(p.String(), "nested deeper than %d levels; flatten the value", MaxDepth)
-		}
-		ov, had := old[k]
-		var nv stats
-		switch pv := pv.(type) {
-		case nil:
-			if had {
-				d.size -= charCount(k) + sizeOf(ov, false)
-				d.leaves -= leafCount(ov)
-				members--
-			}
-			p.pop()
-			continue
-		case map[string]any:
-			if om, ok := ov.(map[string]any); ok {
-				sub, after, err := checkMerge(p, om, pv)
-				if err != nil {
-					return d, 0, err
-				}
-				d.size += sub.size
-				d.leaves += objectLeafDelta(len(om), after, sub.leaves)
-				p.pop()
-				continue
-			}
-			var err *Error
-			if nv, err = checkValue(p, pv, true); err != nil {
-				return d, 0, err
-			}
-		default:
-			var err *Error
-			if nv, err = checkValue(p, pv, false); err != nil {
-				return d, 0, err
-			}
-		}
-		d.size += nv.size
-		d.leaves += nv.leaves
-		if had {
-			d.size -= sizeOf(ov, false)
-			d.leaves -= leafCount(ov)
-		} else {
-			d.size += charCount(k)
-			members++
-		}
-		p.pop()
-	}
-	return d, members, nil
-}
-
 // checkValue validates v (at path p) and returns its stats as it will be stored; with
 // skipNull, null members of objects are dropped (they delete nothing).
 func checkValue(p *pathStack, v any, skipNull bool) (stats, *Error) {

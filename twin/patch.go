@@ -13,11 +13,26 @@ import "time"
 // The patch is validated first (keys, depth, values) and so is the result (section size);
 // on error d is unchanged. d does not keep references into patch.
 func (d *Doc) Patch(s Section, patch map[string]any, now time.Time) *Error {
-	st, err := d.checkPatch(s, patch)
+	if s > Reported {
+		return errInvalid("", "unknown section %d; use tags, desired or reported", s)
+	}
+	if patch == nil {
+		return errMalformed(s.pathPrefix(), "patch must be a JSON object")
+	}
+	var buf [opBufLen]mergeOp
+	m := merger{p: pathStack{root: s.pathPrefix()}}
+	ops, r, err := m.check(buf[:0], d.section(s), patch, 0)
 	if err != nil {
 		return err
 	}
-	d.applyPatch(s, patch, now)
+	st := stats{size: d.sectionSize(s) + r.delta.size}
+	if pr := d.props(s); pr != nil {
+		st.leaves = pr.leafCount() + r.delta.leaves
+	}
+	if err := checkSize(s, st.size); err != nil {
+		return err
+	}
+	d.applyPatch(s, ops, r.news, len(patch), now)
 	d.setStats(s, st)
 	return nil
 }
@@ -28,26 +43,6 @@ func (d *Doc) setStats(s Section, st stats) {
 	if p := d.props(s); p != nil {
 		p.leaves = int32(st.leaves) + 1
 	}
-}
-
-// checkPatch validates patch and returns the stats of the section it would produce.
-func (d *Doc) checkPatch(s Section, patch map[string]any) (stats, *Error) {
-	if s > Reported {
-		return stats{}, errInvalid("", "unknown section %d; use tags, desired or reported", s)
-	}
-	if patch == nil {
-		return stats{}, errMalformed(s.pathPrefix(), "patch must be a JSON object")
-	}
-	p := pathStack{root: s.pathPrefix()}
-	delta, _, err := checkMerge(&p, d.section(s), patch)
-	if err != nil {
-		return stats{}, err
-	}
-	st := stats{size: d.sectionSize(s) + delta.size}
-	if pr := d.props(s); pr != nil {
-		st.leaves = pr.leafCount() + delta.leaves
-	}
-	return st, checkSize(s, st.size)
 }
 
 func checkSize(s Section, size int) *Error {
@@ -65,13 +60,14 @@ func (d *Doc) section(s Section) map[string]any {
 	return d.props(s).Values
 }
 
-// applyPatch merges a validated patch; it cannot fail.
-func (d *Doc) applyPatch(s Section, patch map[string]any, now time.Time) {
+// applyPatch carries out the ops merger.check recorded for a patch of n members on
+// section s (news as check returned it); it cannot fail.
+func (d *Doc) applyPatch(s Section, ops []mergeOp, news, n int, now time.Time) {
 	if s == Tags {
 		if d.Tags == nil {
-			d.Tags = make(map[string]any, len(patch))
+			d.Tags = make(map[string]any, n)
 		}
-		mergeInto(d.Tags, nil, patch, 0, 0)
+		applyOps(d.Tags, nil, ops, news, 0, 0)
 		d.bumpVersion()
 		return
 	}
@@ -82,51 +78,13 @@ func (d *Doc) applyPatch(s Section, patch map[string]any, now time.Time) {
 		ver = p.Version
 	}
 	if p.Values == nil {
-		p.Values = make(map[string]any, len(patch))
+		p.Values = make(map[string]any, n)
 	}
 	if p.Meta == nil {
 		p.Meta = &Meta{}
 	}
-	mergeInto(p.Values, p.Meta, patch, stamp(now), ver)
+	applyOps(p.Values, p.Meta, ops, news, stamp(now), ver)
 	d.bumpVersion()
-}
-
-// mergeInto merges patch into dst, and when meta is not nil keeps meta mirroring dst and
-// marks meta and every node the patch reaches as updated at now (version ver).
-func mergeInto(dst map[string]any, meta *Meta, patch map[string]any, now uint64, ver int64) {
-	if meta != nil {
-		meta.touch(now, ver)
-		if meta.kids == nil && len(patch) > 1 {
-			meta.kids = make([]Meta, 0, len(patch)) // every member is new: one allocation
-		}
-	}
-	for k, pv := range patch {
-		if pv == nil {
-			delete(dst, k)
-			if meta != nil {
-				meta.remove(k)
-			}
-			continue
-		}
-		if pm, ok := pv.(map[string]any); ok {
-			if dm, ok := dst[k].(map[string]any); ok {
-				var cm *Meta
-				if meta != nil {
-					cm = meta.child(k, now, ver)
-				}
-				mergeInto(dm, cm, pm, now, ver)
-				continue
-			}
-		}
-		nv := copyPatchValue(pv)
-		dst[k] = nv
-		if meta != nil {
-			meta.setChild(k, nv, now, ver)
-		}
-	}
-	if meta != nil && len(meta.kids) == 0 {
-		meta.kids = nil // as a decoded twin has it (the patch only deleted)
-	}
 }
 
 // copyPatchValue deep-copies a validated patch value for storage: null members of
@@ -206,8 +164,14 @@ func (d *Doc) Replace(s Section, doc map[string]any, now time.Time) *Error {
 		d.bumpVersion()
 	} else {
 		patch := MakePatch(d.Desired.Values, nv)
-		d.Desired.Values = cloneMap(d.Desired.Values) // leave the caller's view of the old section alone
-		d.applyPatch(s, patch, now)
+		values := cloneMap(d.Desired.Values) // leave the caller's view of the old section alone
+		m := merger{p: pathStack{root: s.pathPrefix()}, trusted: true}
+		ops, r, err := m.check(nil, values, patch, 0)
+		if err != nil {
+			return err // not expected: nv is validated, and so is MakePatch's patch of it
+		}
+		d.Desired.Values = values
+		d.applyPatch(s, ops, r.news, len(patch), now)
 	}
 	d.setStats(s, st)
 	return nil
