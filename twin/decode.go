@@ -255,11 +255,18 @@ func (d *decoder) object() map[string]any {
 			d.fail("expected a member name in double quotes")
 			return nil
 		}
-		k := d.key()
+		var k string
+		plain := false
+		if d.validate {
+			k, plain = d.plainKey()
+		}
+		if !plain {
+			k = d.key()
+		}
 		if d.err != nil || !d.enter(k, -1) {
 			return nil
 		}
-		if d.validate {
+		if d.validate && !plain {
 			if msg := checkKey(k); msg != "" {
 				d.invalid(msg)
 				return nil
@@ -376,6 +383,36 @@ func (d *decoder) key() string {
 		d.recKeys = append(d.recKeys, k)
 	}
 	return k
+}
+
+// keyStopLow has bit c set for every byte c below 64 that ends a plain member name or
+// is not allowed in one: the closing quote and the bytes of badKeyBytes.
+const keyStopLow = badKeyBytes | 1<<'"'
+
+// plainKey reads the member name at d.pos (at its opening quote) in one pass when it is
+// plain: 1 to MaxKeyBytes bytes of printable ASCII without escapes, '$', '.' or space,
+// so that checkKey would pass it. Otherwise it returns false and leaves d.pos alone, for
+// key and checkKey to read and judge it. The name is a substring of the input.
+func (d *decoder) plainKey() (string, bool) {
+	start := d.pos + 1
+	end := min(len(d.data), start+MaxKeyBytes+1)
+	for i := start; i < end; i++ {
+		c := d.data[i]
+		if c < 64 {
+			if keyStopLow>>c&1 == 0 {
+				continue
+			}
+			if c == '"' && i > start {
+				d.pos = i + 1
+				return d.src[start:i], true
+			}
+			return "", false
+		}
+		if c >= 0x7f || c == '\\' {
+			return "", false
+		}
+	}
+	return "", false
 }
 
 // Bounds of a Decoder's interned strings: short ones (keys, enumerations, versions),

@@ -180,14 +180,17 @@ func (d *decoder) float() (float64, bool) {
 		d.fail("invalid number")
 		return 0, false
 	}
+	frac := 0
 	if d.pos < len(d.data) && d.data[d.pos] == '.' {
 		d.pos++
-		if digits() == 0 {
+		if frac = digits(); frac == 0 {
 			d.fail("invalid number: digits expected after '.'")
 			return 0, false
 		}
 	}
+	exp := false
 	if d.pos < len(d.data) && (d.data[d.pos] == 'e' || d.data[d.pos] == 'E') {
+		exp = true
 		d.pos++
 		if d.pos < len(d.data) && (d.data[d.pos] == '+' || d.data[d.pos] == '-') {
 			d.pos++
@@ -208,6 +211,9 @@ func (d *decoder) float() (float64, bool) {
 		}
 		return float64(u), true
 	}
+	if !exp && n+frac <= 15 {
+		return shortDecimal(d.data[intStart:d.pos], start != intStart), true
+	}
 	f, err := strconv.ParseFloat(d.src[start:d.pos], 64)
 	if err != nil {
 		d.invalid("number " + d.src[start:d.pos] + " is out of range")
@@ -220,4 +226,28 @@ func (d *decoder) float() (float64, bool) {
 		}
 	}
 	return f, true
+}
+
+// pow10 holds the powers of ten that float64 represents exactly, up to 10^15. It is a
+// table, never written.
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+// shortDecimal is the value of b, at most 15 digits with at most one '.' among them (so
+// a whole number < 2^53 divided by an exact power of ten: one correctly rounded
+// division gives what strconv.ParseFloat gives), negated if neg (-0.0 stays -0).
+func shortDecimal(b []byte, neg bool) float64 {
+	var u uint64
+	frac := 0
+	for i, c := range b {
+		if c == '.' {
+			frac = len(b) - i - 1
+			continue
+		}
+		u = u*10 + uint64(c-'0')
+	}
+	f := float64(u) / pow10[frac]
+	if neg {
+		f = -f
+	}
+	return f
 }
