@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"encoding/json"
+	"slices"
 	"sort"
 	"time"
 
@@ -24,7 +25,8 @@ func (m *Model) loadAll() {
 // their own rows.
 func (m *Model) apply(msg common.FleetChangedMsg) {
 	st := m.c.Store
-	needRebuild, needSort := msg.Added, false
+	needRebuild, needSort := false, false
+	var added []*row // new rows in the view, merged into it unless it is rebuilt anyway
 	if len(m.rows) == 0 && len(msg.Changed) > 1024 {
 		m.rows = make(map[string]*row, len(msg.Changed))
 		m.view = make([]*row, 0, len(msg.Changed))
@@ -62,7 +64,11 @@ func (m *Model) apply(msg common.FleetChangedMsg) {
 		}
 		if old == nil {
 			m.rows[id] = r
-			needRebuild = true
+			if m.top != nil {
+				needRebuild = true // it may push another device out of the TOP n
+			} else if r.inView = m.visible(r); r.inView {
+				added = append(added, r)
+			}
 			continue
 		}
 		// Update in place: the view holds the same pointer.
@@ -82,8 +88,41 @@ func (m *Model) apply(msg common.FleetChangedMsg) {
 	case needRebuild:
 		m.rebuild(false)
 	case needSort && m.sortCol != colDevice:
+		m.merge(added)
 		m.sortSoon()
+	default:
+		m.merge(added)
 	}
+}
+
+// merge puts new rows into the sorted view in their places: they are sorted among
+// themselves and merged in one pass from the end, so a batch of k new devices costs
+// k log k plus one move of the view instead of sorting the whole view again (the first
+// listing arrives as one batch per frame). The cursor stays on its device.
+func (m *Model) merge(added []*row) {
+	if len(added) == 0 {
+		return
+	}
+	sortRows(added, m.sortCol, m.sortDesc)
+	n := len(m.view)
+	m.view = slices.Grow(m.view, len(added))[:n+len(added)]
+	i, j := n-1, len(added)-1
+	for k := len(m.view) - 1; j >= 0; k-- {
+		if i >= 0 && m.compare(m.view[i], added[j]) > 0 {
+			m.view[k], i = m.view[i], i-1
+		} else {
+			m.view[k], j = added[j], j-1
+		}
+	}
+	m.follow()
+}
+
+// compare orders two rows as the view is sorted.
+func (m *Model) compare(a, b *row) int {
+	if m.sortDesc {
+		return -compareRows(a, b, m.sortCol)
+	}
+	return compareRows(a, b, m.sortCol)
 }
 
 func (m *Model) visible(r *row) bool {

@@ -6,6 +6,7 @@ package fleet
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -241,6 +242,11 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		}
 	case key.Matches(msg, k.Rollout):
 		ids, label := m.Marked(), "marked devices"
+		if len(ids) == 0 && m.loading() {
+			// the view is only the devices in so far: a rollout of it would miss the rest
+			return m, common.Send(common.FlashMsg{Err: true, Text: "the fleet is still loading (" +
+				strconv.Itoa(m.c.Store.Len()) + " devices in): plan a rollout of the view when it is complete, or mark devices"})
+		}
 		if len(ids) == 0 {
 			ids, label = m.ViewIDs(), m.ViewLabel()
 		}
@@ -327,6 +333,10 @@ func (m *Model) runQuery(raw string) bool {
 	m.rebuild(true)
 	return true
 }
+
+// loading reports whether the first listing is still arriving: the rows are only the
+// devices in so far.
+func (m Model) loading() bool { return !m.c.Store.Synced && m.c.Store.Len() > 0 }
 
 // nextSortCol is the visible column d steps from the sorted one.
 func (m *Model) nextSortCol(d int) int {

@@ -11,10 +11,13 @@ import (
 func (m Model) View() string {
 	st := m.c.Styles
 	lines := make([]string, 0, m.height)
-	lines = append(lines, renderCounts(st, m.c.Store.Counts(), m.c.Store.Synced, m.c.Store.Status.State, m.width))
+	lines = append(lines, renderCounts(st, m.c.Store.Counts(), m.c.Store.Status, m.c.Store.Synced, m.width))
 	lines = append(lines, m.viewLine())
 	if m.agg != nil {
 		lines = append(lines, st.Header.S("  QUERY RESULT"))
+		if m.loading() {
+			lines = append(lines, "  "+st.Warn.S("partial: the fleet is still loading ("+strconv.Itoa(m.c.Store.Len())+" devices in so far)"))
+		}
 		for _, l := range m.agg {
 			lines = append(lines, "  "+common.TruncateLine(l, m.width-2))
 		}

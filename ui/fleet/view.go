@@ -220,10 +220,22 @@ func fwStatusPaint(st *theme.Styles, s string) theme.Paint {
 	return st.Warn
 }
 
-// renderCounts renders the fleet totals line.
-func renderCounts(st *theme.Styles, c common.Counts, synced bool, state string, width int) string {
+// renderCounts renders the fleet totals line. While the first listing is still arriving
+// (not synced, some devices in) the count itself says so, "loading 37000 of 100000
+// devices", first on the line where no width cuts it off: every other count is of the
+// devices loaded so far.
+func renderCounts(st *theme.Styles, c common.Counts, s common.Status, synced bool, width int) string {
+	total := st.Bold.S(strconv.Itoa(c.Total)) + st.Muted.S(" devices")
+	loading := !synced && c.Total > 0
+	if loading {
+		total = st.Warn.S("loading ") + st.Bold.S(strconv.Itoa(c.Total))
+		if s.Expected > 0 {
+			total += st.Muted.S(" of ") + st.Bold.S(strconv.Itoa(max(s.Expected, c.Total)))
+		}
+		total += st.Muted.S(" devices…")
+	}
 	parts := []string{
-		st.Bold.S(strconv.Itoa(c.Total)) + st.Muted.S(" devices"),
+		total,
 		st.OK.S("● "+strconv.Itoa(c.Connected)) + st.Muted.S("/"+strconv.Itoa(c.Total)+" connected"),
 		st.Warn.S("… "+strconv.Itoa(c.Pending)) + st.Muted.S(" pending"),
 	}
@@ -234,12 +246,14 @@ func renderCounts(st *theme.Styles, c common.Counts, synced bool, state string, 
 	if c.Disabled > 0 {
 		parts = append(parts, st.Bad.S("⊘ "+strconv.Itoa(c.Disabled))+st.Muted.S(" disabled"))
 	}
-	switch {
+	switch state := s.State; {
+	case state == common.StateReconnecting && loading:
+		parts = append(parts, st.Bad.S("⚠ hub connection lost while loading"))
 	case state == common.StateReconnecting:
 		parts = append(parts, st.Bad.S("⚠ hub connection lost: last known state"))
 	case state == common.StateSyncing && synced:
 		parts = append(parts, st.Warn.S("resynchronising…"))
-	case !synced:
+	case !synced && !loading:
 		parts = append(parts, st.Warn.S("loading…"))
 	}
 	line := strings.Join(parts, "  ")
