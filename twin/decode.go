@@ -1,6 +1,7 @@
 package twin
 
 import (
+	"encoding/binary"
 	"strconv"
 	"strings"
 )
@@ -396,7 +397,14 @@ const keyStopLow = badKeyBytes | 1<<'"'
 func (d *decoder) plainKey() (string, bool) {
 	start := d.pos + 1
 	end := min(len(d.data), start+MaxKeyBytes+1)
-	for i := start; i < end; i++ {
+	i := start
+	for i+8 <= end {
+		if x := binary.LittleEndian.Uint64(d.data[i:]); badKey8(x) || special8(x) {
+			break
+		}
+		i += 8
+	}
+	for ; i < end; i++ {
 		c := d.data[i]
 		if c < 64 {
 			if keyStopLow>>c&1 == 0 {

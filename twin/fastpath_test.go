@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // decodeNumber decodes one JSON number literal as ParsePatch does.
@@ -126,4 +127,42 @@ func TestPlainKeys(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestBadKey8(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		want := c <= ' ' || c == '$' || c == '.' || c >= 0x7f
+		for pos := range 8 {
+			b := []byte("abcdefgh")
+			b[pos] = byte(c)
+			if got := badKey8(load8(string(b), 0)); got != want {
+				t.Fatalf("byte %#x at %d: bad %v, want %v", c, pos, got, want)
+			}
+		}
+	}
+}
+
+// FuzzCheckKey: the fast path of checkKey judges every key as the full check does.
+func FuzzCheckKey(f *testing.F) {
+	for _, k := range []string{"firmware", "telemetryConfig", "a.b", "$x", "température", "sendFrequency\x01", "abcdefgh$", "12345678 "} {
+		f.Add(k)
+	}
+	f.Fuzz(func(t *testing.T, k string) {
+		if got, want := checkKey(k), checkKeyFull(k); got != want {
+			t.Fatalf("checkKey(%q) = %q, checkKeyFull says %q", k, got, want)
+		}
+		if !utf8.ValidString(k) {
+			return // AppendValue writes U+FFFD for the bad bytes: another key
+		}
+		body := append(append([]byte("{"), AppendValue(nil, k)...), ":1}"...)
+		p, err := ParsePatch(Reported, body)
+		if (err == nil) != (checkKeyFull(k) == "") {
+			t.Fatalf("ParsePatch(%s): %v, checkKeyFull says %q", body, err, checkKeyFull(k))
+		}
+		if err == nil {
+			if _, ok := p[k]; !ok {
+				t.Fatalf("ParsePatch(%s) lost the key: %v", body, p)
+			}
+		}
+	})
 }

@@ -95,12 +95,19 @@ func plainKey(k string) bool {
 const badKeyBytes uint64 = 1<<0x20 - 1 | 1<<' ' | 1<<'$' | 1<<'.'
 
 // checkKey applies Azure's key rules; it returns "" or what is wrong and what to do.
-// Plain ASCII keys take a fast path; anything else gets the full check.
+// Plain ASCII keys take a fast path (eight bytes at a time); anything else gets the full
+// check.
 func checkKey(k string) string {
 	if k == "" || len(k) > MaxKeyBytes {
 		return checkKeyFull(k)
 	}
-	for i := 0; i < len(k); i++ {
+	i := 0
+	for ; i+8 <= len(k); i += 8 {
+		if badKey8(load8(k, i)) {
+			return checkKeyFull(k)
+		}
+	}
+	for ; i < len(k); i++ {
 		c := k[i]
 		if c < 64 {
 			if badKeyBytes>>c&1 != 0 {
@@ -111,6 +118,21 @@ func checkKey(k string) string {
 		}
 	}
 	return ""
+}
+
+// load8 is the eight bytes of s from i, little-endian (one load).
+func load8(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// badKey8 reports whether any of the eight bytes in x is one a plain key may not hold:
+// a control character, space, '$', '.', DEL or a byte of a multi-byte character.
+func badKey8(x uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	d, p, del := x^(lo*'$'), x^(lo*'.'), x^(lo*0x7f)
+	return ((x-lo*0x21)&^x|(d-lo)&^d|(p-lo)&^p|(del-lo)&^del|x)&hi != 0
 }
 
 // checkKeyFull is checkKey for keys that are not plain ASCII or break a rule.
