@@ -10,8 +10,6 @@
 package twin
 
 import (
-	"encoding/base64"
-	"encoding/binary"
 	"fmt"
 	"time"
 )
@@ -138,27 +136,6 @@ func generation(deviceID string, now time.Time) uint64 {
 	h ^= uint64(now.UnixNano())
 	h *= 1099511628211
 	return (h >> 32) & 0xffff
-}
-
-// makeEtag encodes the generation in the top 16 bits and the version in the low 48 bits
-// of 8 bytes, base64: the same form as Azure's ("AAAAAAAAAAc=").
-func makeEtag(gen uint64, version int64) string {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], gen<<48|uint64(version)&(1<<48-1))
-	return base64.StdEncoding.EncodeToString(b[:])
-}
-
-// etagGeneration recovers the generation from an etag made by makeEtag (0 otherwise).
-func etagGeneration(etag string) uint64 {
-	var b [9]byte // 12 characters without padding decode to 9 bytes; Decode needs the room
-	if len(etag) != 12 {
-		return 0
-	}
-	n, err := base64.StdEncoding.Decode(b[:], []byte(etag))
-	if err != nil || n != 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(b[:8]) >> 48
 }
 
 // bumpVersion increments the twin version and renews the etag.
