@@ -199,8 +199,9 @@ func (s *Store) Apply(b Batch) FleetChangedMsg {
 		}
 	}
 	s.batch++
-	if len(s.recs) == 0 && len(b.Twins) > 1024 { // first listing: size the map once
-		s.recs = make(map[string]*record, len(b.Twins))
+	// first listing (whole, or its first pages when it arrives as it comes): size the map once
+	if n := max(len(b.Twins), b.Status.Expected); len(s.recs) == 0 && n > 1024 {
+		s.recs = make(map[string]*record, n)
 	}
 	s.recordHistory(b)
 	// The per-twin work (the desired-vs-reported walk) is pure: do it on every core.

@@ -15,7 +15,7 @@ import (
 func (m *Model) loadAll() {
 	st := m.c.Store
 	st.Each(func(d *twin.Doc) {
-		m.rows[d.DeviceID] = newRow(d, st.Summary(d.DeviceID), st.IsFailed(d.DeviceID), nil)
+		m.rows[d.DeviceID] = newRow(d, st.Summary(d.DeviceID), st.IsFailed(d.DeviceID), nil, nil)
 	})
 	m.rebuild(true)
 }
@@ -27,9 +27,9 @@ func (m *Model) apply(msg common.FleetChangedMsg) {
 	st := m.c.Store
 	needRebuild, needSort := false, false
 	var added []*row // new rows in the view, merged into it unless it is rebuilt anyway
-	if len(m.rows) == 0 && len(msg.Changed) > 1024 {
-		m.rows = make(map[string]*row, len(msg.Changed))
-		m.view = make([]*row, 0, len(msg.Changed))
+	if n := max(len(msg.Changed), st.Status.Expected); len(m.rows) == 0 && n > 1024 {
+		m.rows = make(map[string]*row, n)
+		m.view = make([]*row, 0, n)
 	}
 	// Build the new rows on every core (reads only), then fold them in.
 	ids := make([]string, 0, len(msg.Changed))
@@ -44,9 +44,10 @@ func (m *Model) apply(msg common.FleetChangedMsg) {
 	}
 	fresh := make([]*row, len(ids))
 	common.Parallel(len(ids), func(lo, hi int) {
+		tags := tagCache{}
 		for i := lo; i < hi; i++ {
 			if d, sum, failed := st.Entry(ids[i]); d != nil {
-				fresh[i] = newRow(d, sum, failed, m.rows[ids[i]])
+				fresh[i] = newRow(d, sum, failed, m.rows[ids[i]], tags)
 			}
 		}
 	})
@@ -147,6 +148,9 @@ func (m *Model) matchQuery(id string) bool {
 // (a new filter or query), otherwise the cursor stays on the same device.
 func (m *Model) rebuild(top bool) {
 	m.top = m.topSet()
+	if len(m.words) > 0 {
+		m.makeSearchTexts()
+	}
 	view := m.view[:0]
 	for _, r := range m.rows {
 		r.inView = m.visible(r)
@@ -165,6 +169,22 @@ func (m *Model) rebuild(top bool) {
 		return
 	}
 	m.follow()
+}
+
+// makeSearchTexts makes the search text of every row that has none yet, on every core,
+// before a filter reads them all.
+func (m *Model) makeSearchTexts() {
+	var missing []*row
+	for _, r := range m.rows {
+		if r.search == "" {
+			missing = append(missing, r)
+		}
+	}
+	common.Parallel(len(missing), func(lo, hi int) {
+		for _, r := range missing[lo:hi] {
+			r.searchText()
+		}
+	})
 }
 
 // topSet returns the devices a non-aggregate SELECT TOP n shows: the first n matches

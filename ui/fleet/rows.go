@@ -35,14 +35,18 @@ type row struct {
 	last       time.Time
 	tags       string
 	tagVals    string         // values only, for narrow screens
-	search     string         // lower-case text that / matches against
+	status     string         // the identity's status (enabled, disabled)
+	search     string         // lower-case text that / matches against, made when first needed (searchText)
 	tagsSrc    map[string]any // the tags map the text was made from, held so its address cannot be reused
 	qmatch     bool           // matches the : query (cached)
 	inView     bool
 }
 
-func newRow(d *twin.Doc, sum twin.Summary, failed bool, prev *row) *row {
-	r := &row{id: d.DeviceID, connected: d.ConnectionState == "Connected", disabled: d.Status == "disabled", last: d.LastActivityTime}
+// newRow makes a device's row. prev is its previous row (nil for none), whose texts are
+// reused where the twin shares them; tags (may be nil) remembers tag texts across rows.
+func newRow(d *twin.Doc, sum twin.Summary, failed bool, prev *row, tags tagCache) *row {
+	r := &row{id: d.DeviceID, connected: d.ConnectionState == "Connected", disabled: d.Status == "disabled",
+		status: d.Status, last: d.LastActivityTime}
 	switch {
 	case failed:
 		r.sync, r.n = syncFailed, 0
@@ -64,15 +68,50 @@ func newRow(d *twin.Doc, sum twin.Summary, failed bool, prev *row) *row {
 		r.fwProgress = common.Plain(v)
 	}
 	r.tagsSrc = d.Tags
-	if prev != nil && r.tagsSrc != nil && mapID(prev.tagsSrc) == mapID(r.tagsSrc) && prev.fwRep == r.fwRep && prev.fwDes == r.fwDes &&
-		prev.fwStatus == r.fwStatus && prev.disabled == r.disabled {
-		// Same tags map (snapshots share unchanged sections) and same firmware: reuse the text.
-		r.tags, r.tagVals, r.search = prev.tags, prev.tagVals, prev.search
+	if prev == nil || r.tagsSrc == nil || mapID(prev.tagsSrc) != mapID(r.tagsSrc) {
+		r.tags, r.tagVals = tags.text(d.Tags)
 		return r
 	}
-	r.tags, r.tagVals = tagText(d.Tags)
-	r.search = strings.ToLower(r.id + " " + r.tags + " " + r.fwRep + " " + r.fwDes + " " + r.fwStatus + " " + d.Status)
+	// Same tags map (snapshots share unchanged sections): reuse the text, and the search
+	// text too when the rest of it is the same.
+	r.tags, r.tagVals = prev.tags, prev.tagVals
+	if prev.fwRep == r.fwRep && prev.fwDes == r.fwDes && prev.fwStatus == r.fwStatus && prev.status == r.status {
+		r.search = prev.search
+	}
 	return r
+}
+
+// searchText is the lower-case text / matches against (id, tags, firmware, status),
+// made on first use: most rows of a large fleet are never filtered.
+func (r *row) searchText() string {
+	if r.search == "" {
+		r.search = strings.ToLower(r.id + " " + r.tags + " " + r.fwRep + " " + r.fwDes + " " + r.fwStatus + " " + r.status)
+	}
+	return r.search
+}
+
+// tagCache remembers tag texts by the identity of their map, within one batch (while
+// its twins hold the maps, so no address is reused). A fleet listed by a sharing decoder
+// (twinclient's) has one tags map per distinct set of tags, so its first listing renders
+// a few texts instead of one per device. It stops remembering after maxTagCache maps,
+// where the maps are not shared.
+type tagCache map[uintptr][2]string
+
+const maxTagCache = 1024
+
+func (c tagCache) text(tags map[string]any) (string, string) {
+	if c == nil || len(tags) == 0 {
+		return tagText(tags)
+	}
+	id := mapID(tags)
+	if t, ok := c[id]; ok {
+		return t[0], t[1]
+	}
+	a, b := tagText(tags)
+	if len(c) < maxTagCache {
+		c[id] = [2]string{a, b}
+	}
+	return a, b
 }
 
 // tagText renders scalar tags as "k=v k=v" and as "v v", keys sorted.
@@ -191,7 +230,7 @@ func sortRows(rows []*row, col int, desc bool) {
 // matchFilter reports whether every space-separated word of f occurs in the row.
 func matchFilter(r *row, words []string) bool {
 	for _, w := range words {
-		if !strings.Contains(r.search, w) {
+		if !strings.Contains(r.searchText(), w) {
 			return false
 		}
 	}
