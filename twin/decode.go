@@ -2,6 +2,7 @@ package twin
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"strings"
 )
@@ -398,8 +399,10 @@ func (d *decoder) plainKey() (string, bool) {
 	start := d.pos + 1
 	end := min(len(d.data), start+MaxKeyBytes+1)
 	i := start
-	for i+8 <= end {
-		if x := binary.LittleEndian.Uint64(d.data[i:]); badKey8(x) || special8(x) {
+	for i+8 <= end { // eight bytes at a time, up to the first that needs a look
+		x := binary.LittleEndian.Uint64(d.data[i:])
+		if m := badKey8(x) | stringStops8(x); m != 0 {
+			i += bits.TrailingZeros64(m) >> 3
 			break
 		}
 		i += 8

@@ -3,6 +3,7 @@ package twin
 import (
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"reflect"
 	"testing"
 	"time"
@@ -269,15 +270,24 @@ func TestDecoderSectionTwiceLeavesSharedMapAlone(t *testing.T) {
 	}
 }
 
-// special8 finds every byte that str must look at, in any position of the eight.
-func TestSpecial8(t *testing.T) {
+// stringStops8 finds every byte that str must look at, in any position of the eight, and
+// the first of them exactly (a later one does not move it).
+func TestStringStops8(t *testing.T) {
 	for c := 0; c < 256; c++ {
 		want := c == '"' || c == '\\' || c < 0x20 || c >= 0x80
 		for pos := range 8 {
 			b := []byte("abcdefgh")
 			b[pos] = byte(c)
-			if got := special8(binary.LittleEndian.Uint64(b)); got != want {
-				t.Fatalf("byte %#x at %d: special %v, want %v", c, pos, got, want)
+			m := stringStops8(binary.LittleEndian.Uint64(b))
+			if (m != 0) != want {
+				t.Fatalf("byte %#x at %d: mask %#x, want a stop %v", c, pos, m, want)
+			}
+			if want && bits.TrailingZeros64(m)>>3 != pos {
+				t.Fatalf("byte %#x at %d: first stop at %d", c, pos, bits.TrailingZeros64(m)>>3)
+			}
+			b[7] = 0 // a second stop after the first must not move it
+			if m := stringStops8(binary.LittleEndian.Uint64(b)); want && bits.TrailingZeros64(m)>>3 != pos {
+				t.Fatalf("byte %#x at %d, then a NUL: first stop at %d", c, pos, bits.TrailingZeros64(m)>>3)
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package twin
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -11,8 +12,12 @@ import (
 func (d *decoder) str() string {
 	d.pos++
 	start := d.pos
-	for d.pos+8 <= len(d.data) && !special8(binary.LittleEndian.Uint64(d.data[d.pos:])) {
-		d.pos += 8 // eight plain ASCII bytes at a time
+	for d.pos+8 <= len(d.data) { // eight plain ASCII bytes at a time, up to the first other
+		if m := stringStops8(binary.LittleEndian.Uint64(d.data[d.pos:])); m != 0 {
+			d.pos += bits.TrailingZeros64(m) >> 3
+			break
+		}
+		d.pos += 8
 	}
 	ascii := true
 	for d.pos < len(d.data) {
@@ -43,12 +48,15 @@ func (d *decoder) str() string {
 	return ""
 }
 
-// special8 reports whether any of the eight bytes in x ends or escapes a string or needs
-// a closer look: '"', '\\', a control character or a byte of a multi-byte character.
-func special8(x uint64) bool {
+// stringStops8 finds the bytes among the eight in x (little-endian: the first in memory
+// is the lowest) that end or escape a string or need a closer look: '"', '\\', a control
+// character or a byte of a multi-byte character. It returns 0 if there is none, else a
+// mask whose lowest set bit is the high bit of the first such byte (bits above it may be
+// set for bytes that are not).
+func stringStops8(x uint64) uint64 {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
 	q, b := x^(lo*'"'), x^(lo*'\\')
-	return ((q-lo)&^q|(b-lo)&^b|(x-lo*0x20)&^x|x)&hi != 0
+	return ((q-lo)&^q | (b-lo)&^b | (x-lo*0x20)&^x | x) & hi
 }
 
 // strEscaped finishes a string that contains escapes; d.pos is at the first backslash.

@@ -2,6 +2,7 @@ package twin
 
 import (
 	"math"
+	"math/bits"
 	"strconv"
 	"strings"
 	"testing"
@@ -135,8 +136,16 @@ func TestBadKey8(t *testing.T) {
 		for pos := range 8 {
 			b := []byte("abcdefgh")
 			b[pos] = byte(c)
-			if got := badKey8(load8(string(b), 0)); got != want {
-				t.Fatalf("byte %#x at %d: bad %v, want %v", c, pos, got, want)
+			m := badKey8(load8(string(b), 0))
+			if (m != 0) != want {
+				t.Fatalf("byte %#x at %d: mask %#x, want bad %v", c, pos, m, want)
+			}
+			if want && bits.TrailingZeros64(m)>>3 != pos {
+				t.Fatalf("byte %#x at %d: first bad byte at %d", c, pos, bits.TrailingZeros64(m)>>3)
+			}
+			b[7] = 0
+			if m := badKey8(load8(string(b), 0)); want && bits.TrailingZeros64(m)>>3 != pos {
+				t.Fatalf("byte %#x at %d, then a NUL: first bad byte at %d", c, pos, bits.TrailingZeros64(m)>>3)
 			}
 		}
 	}

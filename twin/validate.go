@@ -103,7 +103,7 @@ func checkKey(k string) string {
 	}
 	i := 0
 	for ; i+8 <= len(k); i += 8 {
-		if badKey8(load8(k, i)) {
+		if badKey8(load8(k, i)) != 0 {
 			return checkKeyFull(k)
 		}
 	}
@@ -127,12 +127,13 @@ func load8(s string, i int) uint64 {
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
-// badKey8 reports whether any of the eight bytes in x is one a plain key may not hold:
-// a control character, space, '$', '.', DEL or a byte of a multi-byte character.
-func badKey8(x uint64) bool {
+// badKey8 finds the bytes among the eight in x that a plain key may not hold: a control
+// character, space, '$', '.', DEL or a byte of a multi-byte character. Like
+// stringStops8 it returns 0 or a mask whose lowest set bit marks the first of them.
+func badKey8(x uint64) uint64 {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
 	d, p, del := x^(lo*'$'), x^(lo*'.'), x^(lo*0x7f)
-	return ((x-lo*0x21)&^x|(d-lo)&^d|(p-lo)&^p|(del-lo)&^del|x)&hi != 0
+	return ((x-lo*0x21)&^x | (d-lo)&^d | (p-lo)&^p | (del-lo)&^del | x) & hi
 }
 
 // checkKeyFull is checkKey for keys that are not plain ASCII or break a rule.
