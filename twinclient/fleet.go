@@ -43,12 +43,16 @@ func (s State) String() string {
 
 // Status is the fleet cache's connection and counts.
 type Status struct {
-	State         State
-	Hub           string // the hub's host name
-	Devices       int    // twins held
-	Connected     int    // of which connected
-	Resyncs       int    // full re-lists after the first (reconnects, lost events)
-	EventsDropped int    // events left out of batches because the consumer fell behind (twins stay exact)
+	State   State
+	Hub     string // the hub's host name
+	Devices int    // twins held
+	// Expected is, while the first listing is under way (its twins are handed out page
+	// by page as they arrive, State Syncing), how many devices the hub had when it
+	// began; 0 otherwise. Devices then counts those in so far.
+	Expected      int
+	Connected     int // of which connected
+	Resyncs       int // full re-lists after the first (reconnects, lost events)
+	EventsDropped int // events left out of batches because the consumer fell behind (twins stay exact)
 	LastError     string
 	LastErrorTime time.Time
 	SyncedAt      time.Time // when the last listing completed
@@ -101,6 +105,7 @@ type Fleet struct {
 	gen      atomic.Uint64                           // latest connection generation
 	up       atomic.Bool                             // connected now
 	drop     atomic.Pointer[func(topic string) bool] // tests: lose events as a full hub queue would
+	paged    atomic.Pointer[func(held int)]          // tests: called after each page of a streamed listing is in
 
 	// worker state shared with Next
 	mu      sync.Mutex
@@ -131,7 +136,10 @@ type rawEvent struct {
 // Fleet starts the fleet cache on the first call and returns it; later calls return the
 // same one. ctx bounds the cache's life (it also stops when the Service is closed).
 // It needs the serviceConnect right.
-func (s *Service) Fleet(ctx context.Context) *Fleet {
+func (s *Service) Fleet(ctx context.Context) *Fleet { return s.fleetWith(ctx, nil) }
+
+// fleetWith is Fleet; setup (tests: hooks) runs on a new cache before it starts.
+func (s *Service) fleetWith(ctx context.Context, setup func(*Fleet)) *Fleet {
 	s.mu.Lock()
 	if s.fleet != nil {
 		f := s.fleet
@@ -139,6 +147,9 @@ func (s *Service) Fleet(ctx context.Context) *Fleet {
 		return f
 	}
 	f := newFleet(ctx, s)
+	if setup != nil {
+		setup(f)
+	}
 	s.fleet = f
 	up := s.isReadyLocked()
 	gen := s.gen

@@ -102,11 +102,26 @@ func (f *Fleet) session(gen uint64, n int) error {
 	for k, v := range info.Seq {
 		w.last[k] = v
 	}
-	listed, err := f.list(f.ctx, info.Devices)
-	if err != nil {
-		return err
+	if f.beginListing(info.Devices) {
+		// Nothing held (the first listing): each page goes into the cache as it is
+		// decoded, so a consumer can show the fleet arriving instead of waiting for all
+		// of it. Events wait in the queue until the listing is complete, as below.
+		if err := f.list(f.ctx, f.installPage); err != nil {
+			return err
+		}
+		f.endListing(n > 0)
+	} else {
+		listed := make(map[string]*twin.Doc, info.Devices)
+		err := f.list(f.ctx, func(docs []*twin.Doc) {
+			for _, d := range docs {
+				listed[d.DeviceID] = d
+			}
+		})
+		if err != nil {
+			return err
+		}
+		f.reconcile(listed, n > 0)
 	}
-	f.reconcile(listed, n > 0)
 	var buf []rawEvent
 	for {
 		if f.gen.Load() != gen || !f.up.Load() {
@@ -135,8 +150,9 @@ func (f *Fleet) session(gen uint64, n int) error {
 }
 
 // list pages through SELECT * FROM devices: one goroutine fetches the next page while
-// GOMAXPROCS decoders turn the previous ones into twins.
-func (f *Fleet) list(ctx context.Context, sizeHint int) (map[string]*twin.Doc, error) {
+// GOMAXPROCS decoders turn the previous ones into twins. put gets each decoded page, on
+// list's goroutine; after an error it gets no more.
+func (f *Fleet) list(ctx context.Context, put func([]*twin.Doc)) error {
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pages := make(chan listedPage, 2)
@@ -184,36 +200,29 @@ func (f *Fleet) list(ctx context.Context, sizeHint int) (map[string]*twin.Doc, e
 		}()
 	}
 	go func() { wg.Wait(); close(results) }()
-	out := make(map[string]*twin.Doc, sizeHint)
 	var err error
 	for r := range results {
 		if r.err != nil && err == nil {
 			err = r.err
 			cancel()
 		}
-		for _, d := range r.docs {
-			out[d.DeviceID] = d
+		if err == nil {
+			put(r.docs)
 		}
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if fetchErr != nil {
-		return nil, fmt.Errorf("listing the fleet: %w", fetchErr)
+		return fmt.Errorf("listing the fleet: %w", fetchErr)
 	}
-	return out, nil
+	return nil
 }
 
 // reconcile makes the held copy equal to a fresh listing: twins that differ are replaced,
 // twins that are gone are dropped.
 func (f *Fleet) reconcile(listed map[string]*twin.Doc, resync bool) {
 	f.mu.Lock()
-	if len(f.docs) == 0 { // the first listing: size the maps once instead of growing them
-		f.docs = make(map[string]*entry, len(listed))
-		if len(f.dirty) == 0 {
-			f.dirty = make(map[string]struct{}, len(listed))
-		}
-	}
 	for id := range f.docs {
 		if _, ok := listed[id]; !ok {
 			f.removeLocked(id)
@@ -225,14 +234,60 @@ func (f *Fleet) reconcile(listed map[string]*twin.Doc, resync bool) {
 		}
 		f.installLocked(id, d)
 	}
+	f.syncedLocked(resync)
+	f.mu.Unlock()
+	f.signal()
+}
+
+// beginListing says whether the listing about to start is streamed (nothing is held:
+// pages go into the cache as they come, installPage) and, if so, sizes the maps for
+// the devices the hub has and sets Status.Expected.
+func (f *Fleet) beginListing(devices int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.docs) > 0 {
+		return false
+	}
+	f.docs = make(map[string]*entry, devices)
+	if len(f.dirty) == 0 {
+		f.dirty = make(map[string]struct{}, devices)
+	}
+	f.status.Expected = devices
+	f.changed = true
+	return true
+}
+
+// installPage puts one page of a streamed listing into the cache and tells Next.
+func (f *Fleet) installPage(docs []*twin.Doc) {
+	f.mu.Lock()
+	for _, d := range docs {
+		f.installLocked(d.DeviceID, d)
+	}
+	f.changed = true
+	held := len(f.docs)
+	f.mu.Unlock()
+	f.signal()
+	if hook := f.paged.Load(); hook != nil {
+		(*hook)(held)
+	}
+}
+
+// endListing marks a streamed listing complete.
+func (f *Fleet) endListing(resync bool) {
+	f.mu.Lock()
+	f.syncedLocked(resync)
+	f.mu.Unlock()
+	f.signal()
+}
+
+func (f *Fleet) syncedLocked(resync bool) {
 	f.status.State = Synced
 	f.status.SyncedAt = time.Now()
+	f.status.Expected = 0
 	if resync {
 		f.status.Resyncs++
 	}
 	f.changed = true
-	f.mu.Unlock()
-	f.signal()
 }
 
 // same reports whether two states of a twin are the same as far as the hub's writes go.
