@@ -76,6 +76,7 @@ func (h *Hub) handleDevice(c *conn, pk packets.Packet) {
 			return
 		}
 		c.inflight <- struct{}{} // released by answerDevice; waits while maxDeviceInflight are unanswered
+		h.admit(c)               // waits while the shard's budget is spent (budget.go); answerDevice releases it
 		if !strings.HasPrefix(topic, topicTwinPrefix) {
 			h.deviceError(c, r.rid, &Error{Status: 400, Code: CodeUnknownOperation,
 				Message: "unknown operation in topic " + strconv.Quote(topic) + "; the hub serves device twins only ($iothub/twin/...)"})
@@ -174,9 +175,10 @@ func (h *Hub) deviceError(c *conn, rid string, err error) {
 	h.answerDevice(c, topicTwinRes+strconv.Itoa(status)+"/?$rid="+rid, body)
 }
 
-// answerDevice writes the answer to a device request (never dropped while the connection
-// lives) and then releases its in-flight token.
+// answerDevice gives back the request's admission (budget.go) and writes its answer (never
+// dropped while the connection lives), which then releases its in-flight token.
 func (h *Hub) answerDevice(c *conn, topic string, body []byte) {
+	h.answered(c)
 	h.sendDevice(c, topic, body, true)
 }
 

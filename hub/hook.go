@@ -12,8 +12,9 @@ import (
 
 // hook is the hub's mochi hook: authentication, ACL, per-client topic scoping and the
 // routing of device and service requests. Every method runs on the calling client's
-// goroutine (or the inline publisher's) and must not block: requests are handed to the
-// twin owners.
+// goroutine (or the inline publisher's) and hands requests to the twin owners; the only
+// waits are a device's own back-pressure: its unanswered requests (maxDeviceInflight) and
+// its shard's budget of admitted requests (budget.go).
 type hook struct {
 	mqtt.HookBase
 	h *Hub

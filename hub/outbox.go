@@ -23,6 +23,11 @@ type outbox struct {
 	mu      sync.Mutex
 	q       []outMsg
 	running bool
+
+	// Admission of the device's requests (budget.go), also under mu: requests admitted
+	// and not yet answered, requests the current round may still take, and the shard's
+	// budget slots the device holds.
+	pending, grant, slots int
 }
 
 type outMsg struct {

@@ -29,6 +29,7 @@ type shard struct {
 	prio    chan func(*txn)     // back-end operations: applied before queued device ones
 	comp    compQueue           // completions of committed batches, in commit order
 	qi      queryIndex          // the twins as a column index for queries (query_index.go)
+	budget  budget              // device requests admitted and not yet answered (budget.go)
 
 	// Reused by the owner from batch to batch (the store copies what it is given).
 	dirty   map[string]struct{} // txn.dirty
