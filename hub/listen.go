@@ -58,7 +58,13 @@ func (h *Hub) listen() error {
 			return fmt.Errorf("TLS listener on %s: %w", h.cfg.TLSAddr, err)
 		}
 		h.tlsLn = ln
-		if err := h.srv.AddListener(&listener{id: "tls", ln: ln, tls: h.tlsConfig, log: h.log, closeClients: h.closeListenerClients}); err != nil {
+		l := &listener{id: "tls", ln: ln, tls: h.tlsConfig, log: h.log, closeClients: h.closeListenerClients}
+		if b, ok := findTLSBuffers(); ok {
+			l.tlsBufs = &b
+		} else {
+			h.log.Warn("this Go's crypto/tls is not as expected: idle TLS connections keep their read buffers")
+		}
+		if err := h.srv.AddListener(l); err != nil {
 			return err
 		}
 	}
@@ -123,6 +129,7 @@ type listener struct {
 	id           string
 	ln           net.Listener
 	tls          *tls.Config
+	tlsBufs      *tlsBuffers // nil: idle TLS connections keep crypto/tls's buffers
 	log          *slog.Logger
 	closeClients func(listenerID string)
 	once         sync.Once
@@ -171,16 +178,36 @@ func (l *listener) handle(raw net.Conn, establish listeners.EstablishFn) {
 		l.serve(raw, raw, establish)
 		return
 	}
-	tc := tls.Server(raw, l.tls)
-	_ = tc.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
-	if err := tc.Handshake(); err != nil {
+	c, err := l.handshake(raw)
+	if err != nil {
 		l.log.Debug("TLS handshake failed", "remote", raw.RemoteAddr().String(), "err", err)
 		raw.Close()
 		l.untrack(raw)
 		return
 	}
+	l.serve(raw, c, establish)
+}
+
+// handshake does the server side of the TLS handshake on raw within tlsHandshakeTimeout
+// and returns the connection mochi reads: a tlsConn when raw is a socket, else the
+// tls.Conn.
+func (l *listener) handshake(raw net.Conn) (net.Conn, error) {
+	sock, ok := newSockConn(raw)
+	under := raw
+	if ok {
+		under = sock
+	}
+	tc := tls.Server(under, l.tls)
+	_ = tc.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
+	if err := tc.Handshake(); err != nil {
+		return nil, err
+	}
 	_ = tc.SetDeadline(time.Time{})
-	l.serve(raw, tc, establish)
+	if !ok {
+		return tc, nil
+	}
+	sock.establish()
+	return &tlsConn{Conn: tc, sock: sock, bufs: l.tlsBufs}, nil
 }
 
 // serve runs mochi's EstablishConnection for c (raw, or the TLS connection over raw).
