@@ -73,6 +73,7 @@ type Model struct {
 	flashHeld bool
 	batches   int
 	frameAt   time.Time
+	gc        *startGC
 }
 
 // New returns the root model.
@@ -100,7 +101,7 @@ func New(o Options) Model {
 		c.Drafts[id] = d
 	}
 	m := Model{c: c, opts: o, fleet: fleet.New(c), twin: twinview.New(c, ""), edit: edit.New(c, ""),
-		events: events.New(c), rollout: rollout.New(c)}
+		events: events.New(c), rollout: rollout.New(c), gc: &startGC{}}
 	if o.Notice != "" {
 		m.flash, m.flashErr, m.flashAt, m.flashHeld = o.Notice, true, o.Now(), true
 	}
@@ -109,7 +110,9 @@ func New(o Options) Model {
 }
 
 // Init asks the terminal for its background and starts the batch pump and the clock.
+// Until the fleet is in, the garbage collector runs less often (gc.go).
 func (m Model) Init() tea.Cmd {
+	m.gc.raise(time.Now())
 	cmds := []tea.Cmd{waitForBatch(m.c.Ctx, m.c.Backend, 0), tickClock()}
 	if m.opts.Dark == nil {
 		cmds = append(cmds, tea.RequestBackgroundColor)
@@ -151,6 +154,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case batchMsg:
 		return m.applyBatch(msg)
 	case common.TickMsg:
+		m.gc.end(false, time.Now())
 		var cmd tea.Cmd
 		m.fleet, cmd = m.fleet.Update(msg)
 		m.rollout, _ = m.rollout.Update(msg)

@@ -50,6 +50,7 @@ func tickClock() tea.Cmd {
 // applyBatch folds a batch into the store, tells every screen, and re-arms the pump.
 func (m Model) applyBatch(msg batchMsg) (tea.Model, tea.Cmd) {
 	if msg.err != nil {
+		m.gc.end(true, time.Now())
 		m.c.Store.Status.LastError = msg.err.Error()
 		m.c.Store.Status.ErrorTime = m.c.Now()
 		if errors.Is(msg.err, context.Canceled) {
@@ -59,6 +60,7 @@ func (m Model) applyBatch(msg batchMsg) (tea.Model, tea.Cmd) {
 	}
 	m.batches++
 	changed := m.c.Store.Apply(msg.batch)
+	m.gc.end(m.c.Store.Synced || m.c.Store.Status.State == "failed", time.Now())
 	m, cmd := m.broadcast(changed)
 	now := time.Now()
 	delay := m.opts.FrameInterval - now.Sub(m.frameAt)

@@ -64,6 +64,7 @@ func BenchmarkStartupRemote(b *testing.B) {
 		be := fleetBackend{svc.Fleet(fctx)}
 		dark := true
 		m := New(Options{Backend: be, Now: time.Now, Dark: &dark, Context: fctx})
+		_ = m.Init() // as the runtime does (gc.go); its commands are not run
 		m = step(m, tea.WindowSizeMsg{Width: 160, Height: 48})
 		for {
 			msg := waitForBatch(fctx, be, m.opts.FrameInterval-time.Since(m.frameAt))()

@@ -1,0 +1,52 @@
+package ui
+
+import (
+	"context"
+	"runtime/debug"
+	"testing"
+
+	"github.com/twinops/twinops/ui/common"
+	"github.com/twinops/twinops/ui/uitest"
+)
+
+func gcPercent() int {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	return p
+}
+
+// The collector's target is raised from Init until the fleet is in (or cannot come),
+// and left alone when the user set GOGC.
+func TestStartupGC(t *testing.T) {
+	tests := map[string]struct {
+		gogc          string
+		last          common.Status
+		during, after int
+	}{
+		"synced restores":     {"", common.Status{State: common.StateSynced}, startupGOGC, 100},
+		"failed restores":     {"", common.Status{State: "failed", LastError: "no hub"}, startupGOGC, 100},
+		"GOGC set: untouched": {"150", common.Status{State: common.StateSynced}, 100, 100},
+	}
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("GOGC", tc.gogc)
+			debug.SetGCPercent(100)
+			dark := true
+			m := New(Options{Backend: uitest.NewBackend(uitest.Now), Now: uitest.Now, Dark: &dark, Context: context.Background()})
+			_ = m.Init()
+			docs := uitest.Fleet(10)
+			batches := loadingBatches(docs, 2, 3)
+			m = update(t, m, batchMsg{batch: batches[0]})
+			if got := gcPercent(); got != tc.during {
+				t.Fatalf("while loading: GOGC %d, want %d", got, tc.during)
+			}
+			last := batches[1]
+			last.Status = tc.last
+			m = update(t, m, batchMsg{batch: last})
+			if got := gcPercent(); got != tc.after {
+				t.Fatalf("after %s: GOGC %d, want %d", tc.last.State, got, tc.after)
+			}
+		})
+	}
+}
