@@ -2,6 +2,7 @@ package twin
 
 import (
 	"encoding/binary"
+	"math"
 	"math/bits"
 	"strconv"
 	"unicode/utf16"
@@ -160,13 +161,33 @@ func (d *decoder) hex4() (rune, bool) {
 	return r, true
 }
 
-// number decodes a JSON number as float64.
+// number decodes a JSON number as float64. Small whole numbers (percentages, signal
+// levels, counters) come boxed from smallInts instead of a new allocation each.
 func (d *decoder) number() any {
-	if f, ok := d.float(); ok {
-		return f
+	f, ok := d.float()
+	if !ok {
+		return nil
 	}
-	return nil
+	if i := int(f); float64(i) == f && i >= smallIntMin && i <= smallIntMax && (i != 0 || !math.Signbit(f)) {
+		return smallInts[i-smallIntMin]
+	}
+	return f
 }
+
+// The range of smallInts.
+const (
+	smallIntMin = -128
+	smallIntMax = 1023
+)
+
+// smallInts holds float64(smallIntMin) … float64(smallIntMax) as interface values, boxed
+// once. It is a table, never written.
+var smallInts = func() (t [smallIntMax - smallIntMin + 1]any) {
+	for i := range t {
+		t[i] = float64(i + smallIntMin)
+	}
+	return t
+}()
 
 // float decodes a JSON number; false after an error.
 func (d *decoder) float() (float64, bool) {

@@ -175,3 +175,50 @@ func FuzzCheckKey(f *testing.F) {
 		}
 	})
 }
+
+// TestSmallInts: small whole numbers come from the shared table, with the value and sign
+// a fresh float64 would have; anything else is boxed as before.
+func TestSmallInts(t *testing.T) {
+	cases := map[string]struct {
+		lit    string
+		shared bool
+	}{
+		"zero":         {"0", true},
+		"minus zero":   {"-0.0", false}, // -0 must keep its sign
+		"lowest":       {"-128", true},
+		"below":        {"-129", false},
+		"highest":      {"1023", true},
+		"above":        {"1024", false},
+		"whole float":  {"40.0", true},
+		"fraction":     {"40.5", false},
+		"exponent":     {"1e2", true},
+		"rssi":         {"-61", true},
+		"large":        {"123456", false},
+		"tiny nonzero": {"1e-300", false},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			d := newDecoder([]byte(c.lit), "", true)
+			v := d.number()
+			f, ok := v.(float64)
+			if d.err != nil || !ok {
+				t.Fatalf("number(%s) = %#v, %v", c.lit, v, d.err)
+			}
+			want, _ := strconv.ParseFloat(c.lit, 64)
+			if math.Float64bits(f) != math.Float64bits(want) {
+				t.Fatalf("number(%s) = %v, want %v", c.lit, f, want)
+			}
+			boxed := testing.AllocsPerRun(20, func() {
+				d := newDecoder([]byte(c.lit), "", true)
+				_ = d.number()
+			})
+			unboxed := testing.AllocsPerRun(20, func() {
+				d := newDecoder([]byte(c.lit), "", true)
+				_, _ = d.float()
+			})
+			if shared := boxed == unboxed; shared != c.shared {
+				t.Fatalf("number(%s) allocates %v times, float %v: from the table %v, want %v", c.lit, boxed, unboxed, shared, c.shared)
+			}
+		})
+	}
+}
