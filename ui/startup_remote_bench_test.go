@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/twinops/twinops/twin"
 	"github.com/twinops/twinops/twinclient"
 	"github.com/twinops/twinops/ui/common"
+	"github.com/twinops/twinops/ui/uitest"
 )
 
 // fleetBackend adapts a twinclient.Fleet to the console's back end the way
@@ -87,4 +89,68 @@ func BenchmarkStartupRemote(b *testing.B) {
 	b.ReportMetric(float64(first.Milliseconds())/float64(b.N), "first-rows-ms")
 	b.ReportMetric(float64(tail.Milliseconds())/float64(b.N), "listed-to-frame-ms")
 	b.ReportMetric((cpuTime()-c0).Seconds()/float64(b.N), "cpu-s/op")
+}
+
+var (
+	decodedOnce sync.Once
+	decoded100k []*twin.Doc
+)
+
+// decodedFleet is bigFleet read back from its JSON by a sharing twin.Decoder, as
+// twinclient's Fleet lists it (equal tags maps and small objects are shared).
+func decodedFleet(b *testing.B) []*twin.Doc {
+	decodedOnce.Do(func() {
+		dec := twin.Decoder{ShareValues: true}
+		for _, d := range bigFleet() {
+			nd := new(twin.Doc)
+			if err := dec.Decode(d.AppendJSON(nil), nd); err != nil {
+				b.Fatal(err)
+			}
+			decoded100k = append(decoded100k, nd)
+		}
+	})
+	return decoded100k
+}
+
+// BenchmarkStartupPages is the console's own work on a first listing of 100,000 twins
+// decoded as twinclient's Fleet gets them, applied and drawn batch by batch: "pages" as
+// twinclient now hands it out (one batch per page of 1,000 in id order, syncing, the
+// last one synced), "whole" as one batch (how it came before; BenchmarkStartup is that
+// with twins built by Patch).
+func BenchmarkStartupPages(b *testing.B) {
+	docs := decodedFleet(b)
+	for _, size := range []int{1000, len(docs)} {
+		name := "pages"
+		if size == len(docs) {
+			name = "whole"
+		}
+		b.Run(name, func(b *testing.B) { startupBatches(b, docs, size) })
+	}
+}
+
+func startupBatches(b *testing.B, docs []*twin.Doc, size int) {
+	var batches []common.Batch
+	for lo := 0; lo < len(docs); lo += size {
+		bt := common.Batch{Twins: map[string]*twin.Doc{}, Status: common.Status{State: common.StateSyncing, Expected: len(docs)}}
+		for _, d := range docs[lo:min(lo+size, len(docs))] {
+			bt.Twins[d.DeviceID] = d
+		}
+		batches = append(batches, bt)
+	}
+	batches[len(batches)-1].Status = common.Status{State: common.StateSynced}
+	b.ResetTimer()
+	c0 := cpuTime()
+	defer reportCPU(b, c0)
+	for b.Loop() {
+		dark := true
+		m := New(Options{Backend: uitest.NewBackend(uitest.Now), Now: uitest.Now, Dark: &dark})
+		m = step(m, tea.WindowSizeMsg{Width: 160, Height: 48})
+		for _, bt := range batches {
+			m = step(m, batchMsg{batch: bt})
+			_ = m.Render()
+		}
+		if !m.c.Store.Synced || m.c.Store.Len() != len(docs) {
+			b.Fatalf("not loaded: %d devices, synced %v", m.c.Store.Len(), m.c.Store.Synced)
+		}
+	}
 }
