@@ -150,13 +150,17 @@ func (h *Hub) devicePatch(c *conn, r deviceRequest, patch map[string]any) {
 		tx.markDirty(id)
 		ch := &twin.Change{DeviceID: id, Version: d.Version, Section: twin.Reported, Op: "patch", Patch: patch, Time: now}
 		topic := topicTwinRes + "204/?$rid=" + r.rid + "&$version=" + strconv.FormatInt(d.Reported.Version, 10)
+		tx.onCommit(func(err error) {
+			if err == nil {
+				h.events.twin(ch)
+			}
+		})
 		tx.afterCommit(func(err error) {
 			if err != nil {
 				h.deviceError(c, r.rid, errInternal("the change could not be stored (%v); it may be lost", err))
 				return
 			}
 			h.answerDevice(c, topic, nil)
-			h.events.twin(ch)
 		})
 	})
 	if !ok {

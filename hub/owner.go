@@ -37,40 +37,15 @@ type shard struct {
 	encRecs []store.Record      // the batch's store records
 }
 
-// compQueue is a shard's queue of completions. It is unbounded so that the store's
-// committer, which pushes to it from its done callbacks, never waits: a completion may
-// wait (on the event bus, on a client), and a committer waiting on it would stop every
-// commit of the hub.
+// compQueue is a shard's queue of device completions (answers). It is unbounded so that
+// the store's committer, which pushes to it from its done callbacks, never waits: writing
+// answers may wait (on a client), and a committer waiting on it would stop every commit of
+// the hub.
 type compQueue struct {
 	mu     sync.Mutex
 	q      []func()
-	busy   bool // completions taken from q are running (on the runner or inline)
 	closed bool
 	wake   chan struct{} // capacity 1
-}
-
-// runOrPush runs fn on the calling goroutine if nothing queued before it is still
-// pending or running (so order is kept), and queues it otherwise. The committer uses it
-// for back-end writes: their answers, notifications and events then skip the hand-off to
-// the runner, which under load waits behind every runnable connection reader.
-func (c *compQueue) runOrPush(fn func()) {
-	c.mu.Lock()
-	if c.busy || len(c.q) > 0 {
-		c.q = append(c.q, fn)
-		c.mu.Unlock()
-		c.signal()
-		return
-	}
-	c.busy = true
-	c.mu.Unlock()
-	fn()
-	c.mu.Lock()
-	c.busy = false
-	wake := len(c.q) > 0 || c.closed // the runner may have seen busy and be waiting
-	c.mu.Unlock()
-	if wake {
-		c.signal()
-	}
 }
 
 func (c *compQueue) signal() {
@@ -92,10 +67,7 @@ func (c *compQueue) close() {
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.signal()
 }
 
 // run runs the queued completions in order until the queue is closed and empty.
@@ -103,14 +75,8 @@ func (c *compQueue) run() {
 	var batch []func()
 	for {
 		c.mu.Lock()
-		if c.busy { // an inline run is going on: it signals when it is done
-			c.mu.Unlock()
-			<-c.wake
-			continue
-		}
 		batch, c.q = c.q, batch[:0]
 		closed := c.closed
-		c.busy = len(batch) > 0
 		c.mu.Unlock()
 		if len(batch) == 0 {
 			if closed {
@@ -123,9 +89,6 @@ func (c *compQueue) run() {
 			fn()
 		}
 		clear(batch)
-		c.mu.Lock()
-		c.busy = false
-		c.mu.Unlock()
 	}
 }
 
@@ -136,14 +99,18 @@ type kv struct {
 }
 
 // txn collects what a batch of operations did: twins to write, other writes, and what to
-// run after the commit (done, with the commit's error) or right after the batch (now).
+// run right after the batch (now) or after the commit, with the commit's error: on the
+// committing goroutine in commit order (inOrder: back-end completions and every event), or
+// on the shard's completion runner (done: device answers).
 type txn struct {
-	h      *Hub
-	s      *shard
-	dirty  map[string]struct{} // twins to write as they are at the end of the batch (absent = delete)
-	writes []kv
-	now    []func()
-	done   []func(err error)
+	h       *Hub
+	s       *shard
+	dirty   map[string]struct{} // twins to write as they are at the end of the batch (absent = delete)
+	writes  []kv
+	now     []func()
+	inOrder []func(err error)
+	done    []func(err error)
+	backEnd bool // applying a back-end (priority lane) operation
 }
 
 // markDirty schedules the twin id (as it is at the end of the batch) for writing.
@@ -158,9 +125,30 @@ func (tx *txn) markDirty(id string) {
 	tx.s.qi.changed(id)
 }
 
-// afterCommit runs fn on the store's commit goroutine once the batch is durable (err nil)
-// or failed. fn must not block.
-func (tx *txn) afterCommit(fn func(err error)) { tx.done = append(tx.done, fn) }
+// afterCommit runs fn once the batch is durable (err nil) or failed. fn must not block.
+// A back-end operation's fn runs on the store's commit goroutine, in commit order with
+// every event (onCommit): a desired notification does not wait for the answers of earlier
+// device batches. A device operation's fn (its answer) runs on the shard's completion
+// runner, in commit order with the other device answers.
+func (tx *txn) afterCommit(fn func(err error)) {
+	if tx.backEnd {
+		tx.inOrder = append(tx.inOrder, fn)
+		return
+	}
+	tx.done = append(tx.done, fn)
+}
+
+// onCommit runs fn on the store's commit goroutine once the batch is durable or failed, in
+// commit order with back-end completions, before the batch's device answers: for events,
+// which must leave in the order of the changes. fn must be short and must not block.
+func (tx *txn) onCommit(fn func(err error)) { tx.inOrder = append(tx.inOrder, fn) }
+
+// runBackEnd applies a back-end operation.
+func (tx *txn) runBackEnd(op func(*txn)) {
+	tx.backEnd = true
+	op(tx)
+	tx.backEnd = false
+}
 
 // afterApply runs fn right after the batch is applied, before the commit: for answers
 // that need no durability (reads, refusals).
@@ -255,14 +243,18 @@ func (h *Hub) runShard(s *shard) {
 func (h *Hub) runBatch(s *shard, first func(*txn), fromPrio, final bool) {
 	tx := &txn{h: h, s: s}
 	s.mu.Lock()
-	if first != nil {
+	switch {
+	case first == nil:
+	case fromPrio:
+		tx.runBackEnd(first)
+	default:
 		first(tx)
 	}
 prio:
 	for {
 		select {
 		case op := <-s.prio:
-			op(tx)
+			tx.runBackEnd(op)
 		default:
 			break prio
 		}
@@ -290,17 +282,30 @@ drain:
 		fn()
 	}
 	if len(recs) == 0 {
-		for _, fn := range tx.done {
-			fn(nil)
-		}
+		tx.committed(nil)
 		return
 	}
-	if fromPrio {
-		h.st.st.ApplyAsync(recs, func(err error) { s.comp.runOrPush(func() { tx.finish(err) }) })
-	} else {
-		h.st.st.ApplyAsync(recs, func(err error) { s.comp.push(func() { tx.finish(err) }) })
-	}
+	h.st.st.ApplyAsync(recs, tx.committed)
 	s.recycle()
+}
+
+// committed runs on the store's commit goroutine: the batch's back-end completions and
+// events at once, in commit order, and its device answers through the completion runner,
+// so that the next commit does not wait for them.
+func (tx *txn) committed(err error) {
+	if err != nil {
+		tx.h.storeFailed(fmt.Errorf("group commit: %w", err))
+	}
+	for _, fn := range tx.inOrder {
+		fn(err)
+	}
+	if len(tx.done) > 0 {
+		tx.s.comp.push(func() {
+			for _, fn := range tx.done {
+				fn(err)
+			}
+		})
+	}
 }
 
 // runCompletions runs the completions (answers, notifications, events) of a shard's
@@ -350,16 +355,6 @@ func (s *shard) recycle() {
 		s.encBuf, s.encRecs = nil, nil
 	}
 	clear(s.encRecs)
-}
-
-// finish runs the completions of a committed batch.
-func (tx *txn) finish(err error) {
-	if err != nil {
-		tx.h.storeFailed(fmt.Errorf("group commit: %w", err))
-	}
-	for _, fn := range tx.done {
-		fn(err)
-	}
 }
 
 // Store keys.

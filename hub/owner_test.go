@@ -1,9 +1,10 @@
 package hub
 
 import (
+	"context"
 	"fmt"
 	"slices"
-	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,94 +87,59 @@ func btoi(b bool) int {
 	return 0
 }
 
-// TestCompQueueRunOrPush: a completion handed over with runOrPush runs at once on the
-// caller when nothing is pending; behind pending or running completions it is queued and
-// runs after them, in order.
-func TestCompQueueRunOrPush(t *testing.T) {
-	cases := map[string]struct {
-		pending  int  // completions queued before (the runner not started yet)
-		wantNow  bool // runOrPush ran it before returning
-		wantRuns []string
-	}{
-		"idle queue: runs on the caller": {pending: 0, wantNow: true, wantRuns: []string{"x"}},
-		"pending completions go first":   {pending: 2, wantNow: false, wantRuns: []string{"p0", "p1", "x"}},
-	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			c := &compQueue{wake: make(chan struct{}, 1)}
-			var mu sync.Mutex
-			var runs []string
-			add := func(s string) func() {
-				return func() { mu.Lock(); runs = append(runs, s); mu.Unlock() }
-			}
-			for i := range tc.pending {
-				c.push(add(fmt.Sprintf("p%d", i)))
-			}
-			c.runOrPush(add("x"))
-			mu.Lock()
-			ranNow := slices.Contains(runs, "x")
-			mu.Unlock()
-			if ranNow != tc.wantNow {
-				t.Fatalf("ran on the caller: %v, want %v", ranNow, tc.wantNow)
-			}
-			done := make(chan struct{})
-			go func() { c.run(); close(done) }()
-			c.close()
-			select {
-			case <-done:
-			case <-time.After(waitTimeout):
-				t.Fatal("run did not return after close")
-			}
-			if !slices.Equal(runs, tc.wantRuns) {
-				t.Fatalf("ran %v, want %v", runs, tc.wantRuns)
-			}
-		})
-	}
-}
-
-// TestCompQueueInlineWhileRunnerWaits: completions pushed while an inline run is going on
-// run after it, and close still ends the runner.
-func TestCompQueueInlineWhileRunnerWaits(t *testing.T) {
-	c := &compQueue{wake: make(chan struct{}, 1)}
-	done := make(chan struct{})
-	go func() { c.run(); close(done) }()
-	var runs []string
-	var mu sync.Mutex
+// TestBackEndCompletionsSkipDeviceAnswers: with the shard's completion runner held up
+// (device answers waiting), a device's committed patch still produces its event, a
+// back-end write still returns and notifies the device, and the events come in commit
+// order; the device's answer follows once the runner goes on.
+func TestBackEndCompletionsSkipDeviceAnswers(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	rc, c := dialTwinDevice(t, h, "dev1")
+	events := make(chan *twin.Change, 10)
+	cancel := h.Watch(func(e Event) {
+		if e.Kind == EventTwin {
+			events <- e.Twin
+		}
+	})
+	defer cancel()
 	release := make(chan struct{})
-	inlineDone := make(chan struct{})
-	go func() {
-		c.runOrPush(func() {
-			<-release
-			mu.Lock()
-			runs = append(runs, "inline")
-			mu.Unlock()
-		})
-		close(inlineDone)
+	h.shardFor(c.DeviceID).comp.push(func() { <-release })
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
 	}()
-	// wait until the inline run holds the queue
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		c.mu.Lock()
-		busy := c.busy
-		c.mu.Unlock()
-		if busy {
-			break
+	nextEvent := func(want twin.Section) {
+		t.Helper()
+		select {
+		case ch := <-events:
+			if ch.Section != want {
+				t.Fatalf("event for section %v, want %v", ch.Section, want)
+			}
+		case <-time.After(waitTimeout):
+			t.Fatalf("no %v event while the completion runner is held up", want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the inline completion never started")
-		}
-		time.Sleep(time.Millisecond)
 	}
-	c.push(func() { mu.Lock(); runs = append(runs, "later"); mu.Unlock() })
-	c.close()
+	rc.publish(topicPatchReported+"?$rid=1", []byte(`{"a":1}`))
+	if err := rc.flush(); err != nil {
+		t.Fatal(err)
+	}
+	nextEvent(twin.Reported)
+	ctx, cancelCtx := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancelCtx()
+	if _, err := h.PatchTwin(ctx, "dev1", TwinPatch{Desired: map[string]any{"x": 1.0}, HasDesired: true}, ""); err != nil {
+		t.Fatalf("PatchTwin while device answers wait: %v", err)
+	}
+	nextEvent(twin.Desired)
+	_ = rc.c.SetReadDeadline(time.Now().Add(waitTimeout))
+	topic, _, err := rc.readPublish()
+	if err != nil || !strings.HasPrefix(topic, topicDesiredPatch) {
+		t.Fatalf("first message %q (%v), want the desired notification ahead of the held-up answer", topic, err)
+	}
 	close(release)
-	<-inlineDone
-	select {
-	case <-done:
-	case <-time.After(waitTimeout):
-		t.Fatal("run did not return after close")
-	}
-	if !slices.Equal(runs, []string{"inline", "later"}) {
-		t.Fatalf("ran %v, want [inline later]", runs)
+	topic, _, err = rc.readPublish()
+	if err != nil || !strings.HasPrefix(topic, topicTwinRes+"204/?$rid=1&") {
+		t.Fatalf("then %q (%v), want the 204", topic, err)
 	}
 }
