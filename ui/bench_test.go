@@ -126,20 +126,7 @@ func BenchmarkLiveBatch(b *testing.B) {
 // created, the first batch (every twin) applied, and the frame rendered (goal < 2 s).
 func BenchmarkStartup(b *testing.B) {
 	docs := bigFleet()
-	batch := common.Batch{Twins: make(map[string]*twin.Doc, len(docs)), Status: common.Status{State: common.StateSynced}}
-	for _, d := range docs {
-		batch.Twins[d.DeviceID] = d
-	}
-	b.ResetTimer()
-	c0 := cpuTime()
-	defer reportCPU(b, c0)
-	for b.Loop() {
-		dark := true
-		m := New(Options{Backend: uitest.NewBackend(uitest.Now), Now: uitest.Now, Dark: &dark})
-		m = step(m, tea.WindowSizeMsg{Width: 160, Height: 48})
-		m = step(m, batchMsg{batch: batch})
-		_ = m.Render()
-	}
+	startupBatches(b, docs, len(docs))
 }
 
 // BenchmarkMemory reports the heap held by a console with 100,000 twins (goal < 500 MB),
