@@ -70,6 +70,7 @@ run "hub" 40-connect --scenario connect --spawn --devices "$idle" --connect-rate
 run "hub" 50-query --scenario query --spawn --devices "$devices" --inflight 2 --duration "$dur" \
 	--query "SELECT properties.reported.bench.seq AS s, COUNT() AS n FROM devices GROUP BY properties.reported.bench.seq"
 run "hub" 60-mix --scenario mix --spawn --devices "$devices" --rate 20 --duration "$dur"
+run "hub" 65-notify --scenario notify --spawn --devices "$devices" --rate 50 --inflight 8 --payload 200 --duration "$dur"
 run "embedded hub (profiled)" 70-reported-embedded --scenario reported --embedded --cpuprofile "$out/reported.prof" "${common[@]}"
 
 doc=docs/benchmarks/load.md
