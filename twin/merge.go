@@ -16,7 +16,7 @@ const (
 
 // mergeOp is one recorded member of a checked patch.
 type mergeOp struct {
-	dst   map[string]any // the object the member goes into; nil: the section root
+	dst   map[string]any // the object the member goes into; nil: the section root (which applyPatch creates if the section has none yet)
 	key   string
 	val   any
 	kind  opKind
