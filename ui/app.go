@@ -154,11 +154,11 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case batchMsg:
 		return m.applyBatch(msg)
 	case common.TickMsg:
-		m.gc.end(false, time.Now())
+		release := m.gc.end(false, time.Now())
 		var cmd tea.Cmd
 		m.fleet, cmd = m.fleet.Update(msg)
 		m.rollout, _ = m.rollout.Update(msg)
-		return m, tea.Batch(cmd, tickClock())
+		return m, tea.Batch(cmd, tickClock(), release)
 	case common.FlashMsg:
 		m.flash, m.flashErr, m.flashAt, m.flashHeld = msg.Text, msg.Err, m.c.Now(), false
 		return m, nil

@@ -4,6 +4,8 @@ import (
 	"os"
 	"runtime/debug"
 	"time"
+
+	tea "charm.land/bubbletea/v2"
 )
 
 // startupGOGC is the collector's target while the first listing arrives. The heap only
@@ -34,10 +36,23 @@ func (g *startGC) raise(now time.Time) {
 	g.until = now.Add(startupGCFor)
 }
 
-// end restores the setting when done (the fleet is in or cannot come) or too late.
-func (g *startGC) end(done bool, now time.Time) {
-	if g.restore != nil && (done || now.After(g.until)) {
-		g.restore()
-		g.restore = nil
+// end restores the setting when done (the fleet is in or cannot come) or too late, and
+// then returns the command that gives the start-up's garbage back to the operating
+// system (nil otherwise).
+func (g *startGC) end(done bool, now time.Time) tea.Cmd {
+	if g.restore == nil || !done && !now.After(g.until) {
+		return nil
 	}
+	g.restore()
+	g.restore = nil
+	return releaseMemory
+}
+
+// releaseMemory collects and returns freed memory to the operating system, on a command
+// goroutine (the screen stays live meanwhile). At the raised target the listing leaves
+// ≈220 MB of garbage (its answers, read and copied by paho) for 100,000 twins; without
+// this the process would keep it as resident memory (375 MB instead of ≈200 MB).
+func releaseMemory() tea.Msg {
+	debug.FreeOSMemory()
+	return nil
 }

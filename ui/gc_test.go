@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime/debug"
 	"testing"
+	"time"
 
 	"github.com/twinops/twinops/ui/common"
 	"github.com/twinops/twinops/ui/uitest"
@@ -46,6 +47,39 @@ func TestStartupGC(t *testing.T) {
 			m = update(t, m, batchMsg{batch: last})
 			if got := gcPercent(); got != tc.after {
 				t.Fatalf("after %s: GOGC %d, want %d", tc.last.State, got, tc.after)
+			}
+		})
+	}
+}
+
+// The raised target ends once: when the fleet is in, or a minute after Init at the
+// latest, each time with the command that returns the start-up's garbage to the system.
+func TestStartupGCEndsOnce(t *testing.T) {
+	t.Setenv("GOGC", "")
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	now := uitest.Clock
+	tests := map[string]struct {
+		done bool
+		at   time.Time
+	}{
+		"fleet in":         {true, now.Add(time.Second)},
+		"a minute, not in": {false, now.Add(startupGCFor + time.Second)},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			g := &startGC{}
+			g.raise(now)
+			if g.end(false, now.Add(time.Second)) != nil {
+				t.Fatal("ended while loading, within the minute")
+			}
+			if g.end(tc.done, tc.at) == nil {
+				t.Fatal("did not end")
+			}
+			if got := gcPercent(); got != 100 {
+				t.Fatalf("GOGC %d after the end, want 100", got)
+			}
+			if g.end(true, tc.at) != nil {
+				t.Fatal("ended twice")
 			}
 		})
 	}

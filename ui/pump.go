@@ -50,20 +50,20 @@ func tickClock() tea.Cmd {
 // applyBatch folds a batch into the store, tells every screen, and re-arms the pump.
 func (m Model) applyBatch(msg batchMsg) (tea.Model, tea.Cmd) {
 	if msg.err != nil {
-		m.gc.end(true, time.Now())
+		release := m.gc.end(true, time.Now())
 		m.c.Store.Status.LastError = msg.err.Error()
 		m.c.Store.Status.ErrorTime = m.c.Now()
 		if errors.Is(msg.err, context.Canceled) {
-			return m, nil
+			return m, release
 		}
-		return m, waitForBatch(m.c.Ctx, m.c.Backend, time.Second)
+		return m, tea.Batch(release, waitForBatch(m.c.Ctx, m.c.Backend, time.Second))
 	}
 	m.batches++
 	changed := m.c.Store.Apply(msg.batch)
-	m.gc.end(m.c.Store.Synced || m.c.Store.Status.State == "failed", time.Now())
+	release := m.gc.end(m.c.Store.Synced || m.c.Store.Status.State == "failed", time.Now())
 	m, cmd := m.broadcast(changed)
 	now := time.Now()
 	delay := m.opts.FrameInterval - now.Sub(m.frameAt)
 	m.frameAt = now
-	return m, tea.Batch(cmd, waitForBatch(m.c.Ctx, m.c.Backend, max(delay, 0)))
+	return m, tea.Batch(cmd, waitForBatch(m.c.Ctx, m.c.Backend, max(delay, 0)), release)
 }
