@@ -46,9 +46,10 @@ type Status struct {
 	State   State
 	Hub     string // the hub's host name
 	Devices int    // twins held
-	// Expected is, while the first listing is under way (its twins are handed out page
-	// by page as they arrive, State Syncing), how many devices the hub had when it
-	// began; 0 otherwise. Devices then counts those in so far.
+	// Expected is, until the first listing has completed (its twins are handed out page
+	// by page as they arrive, State Syncing; after a failed attempt the copy stays
+	// partial until a listing completes), how many devices the hub had when it began;
+	// 0 once a listing has completed. Devices then counts those in so far.
 	Expected      int
 	Connected     int // of which connected
 	Resyncs       int // full re-lists after the first (reconnects, lost events)
