@@ -110,6 +110,12 @@ func TestFleetLoadingIsHonest(t *testing.T) {
 	if want := fmt.Sprintf("loading %d of 1500 devices…", in); !strings.Contains(screen, want) {
 		t.Fatalf("loading screen lacks %q:\n%s", want, screen)
 	}
+	lost := update(t, m, batchMsg{batch: common.Batch{Status: common.Status{State: common.StateReconnecting}}})
+	lost = size(t, lost, 160, 48) // at 80 columns the status line says it (reconnecting…)
+	if screen := stripANSI(lost.Render()); !strings.Contains(screen, fmt.Sprintf("loading %d devices…", in)) ||
+		!strings.Contains(screen, "hub connection lost while loading") {
+		t.Fatalf("connection lost while loading:\n%s", screen)
+	}
 	if r := keys(t, m, "r"); r.screen != screenFleet || !strings.Contains(r.flash, "still loading") {
 		t.Fatalf("r while loading: screen %s, flash %q; want the fleet and a refusal", screenNames[r.screen], r.flash)
 	}
