@@ -1,16 +1,19 @@
 package hub
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -441,5 +444,94 @@ func TestTLSConnPartialRecordsAcrossWaits(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("read %d bytes that differ from the %d sent", len(got), len(want))
+	}
+}
+
+// sdkTLS is a client TLS config trusting the hub's CA, with an X25519 key share only (as
+// the Azure Node SDK on OpenSSL 3.0 sends).
+func sdkTLS(t *testing.T, h *Hub) *tls.Config {
+	t.Helper()
+	pem, err := os.ReadFile(h.CAFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return &tls.Config{RootCAs: pool, ServerName: "localhost", CurvePreferences: []tls.CurveID{tls.X25519}}
+}
+
+// TestTLSDeviceEndToEnd: a device on the hub's TLS listener reports a 20 KB patch (two
+// records), idles (its reader parked on the socket, crypto/tls's buffers dropped), gets a
+// desired notification written meanwhile, and reads its twin back.
+func TestTLSDeviceEndToEnd(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	x := createDevice(t, h, "dev1")
+	rc, err := dialRawTLS(h.TLSAddr().String(), sdkTLS(t, h), "dev1", "localhost/dev1/?api-version=2021-04-12",
+		deviceToken(t, "dev1", x.Authentication.SymmetricKey.PrimaryKey, time.Now().Add(time.Hour)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.close()
+	_ = rc.c.SetReadDeadline(time.Now().Add(waitTimeout))
+	for _, f := range []string{"$iothub/twin/res/#", "$iothub/twin/PATCH/properties/desired/#"} {
+		if err := rc.subscribe(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	big := bytes.Repeat([]byte("y"), 3900) // five of them: 20 KB (a string is at most 4 KB)
+	rc.publish("$iothub/twin/PATCH/properties/reported/?$rid=1",
+		fmt.Appendf(nil, `{"a":%q,"b":%q,"c":%q,"d":%q,"e":%q}`, big, big, big, big, big))
+	if err := rc.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if topic, _, err := rc.readPublish(); err != nil || !strings.HasPrefix(topic, "$iothub/twin/res/204/?$rid=1") {
+		t.Fatalf("reported patch answered %q, %v", topic, err)
+	}
+	if _, err := h.PatchTwin(t.Context(), "dev1", TwinPatch{Desired: map[string]any{"interval": 7.0}, HasDesired: true}, "*"); err != nil {
+		t.Fatal(err)
+	}
+	topic, body, err := rc.readPublish()
+	if err != nil || !strings.HasPrefix(topic, "$iothub/twin/PATCH/properties/desired/") || !bytes.Contains(body, []byte(`"interval":7`)) {
+		t.Fatalf("desired notification %q %s, %v", topic, body, err)
+	}
+	rc.publish("$iothub/twin/GET/?$rid=2", nil)
+	if err := rc.flush(); err != nil {
+		t.Fatal(err)
+	}
+	topic, body, err = rc.readPublish()
+	if err != nil || !strings.HasPrefix(topic, "$iothub/twin/res/200/?$rid=2") || bytes.Count(body, big) != 5 {
+		t.Fatalf("twin GET answered %q (%d bytes), %v", topic, len(body), err)
+	}
+}
+
+// TestTLSKeepaliveExpiry: a TLS device that stays silent past 1.5 × its keepalive is
+// disconnected (mochi's read deadline reaches the socket wait under crypto/tls).
+func TestTLSKeepaliveExpiry(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	x := createDevice(t, h, "dev1")
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: waitTimeout}, "tcp", h.TLSAddr().String(), sdkTLS(t, h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rc := &rawClient{c: c, r: bufio.NewReader(c), w: bufio.NewWriter(c)}
+	body := appendStr(nil, "MQTT")
+	body = append(body, 4, 0xC2, 0, 1) // clean session, keepalive 1 s
+	body = appendStr(body, "dev1")
+	body = appendStr(body, "localhost/dev1/?api-version=2021-04-12")
+	body = appendStr(body, deviceToken(t, "dev1", x.Authentication.SymmetricKey.PrimaryKey, time.Now().Add(time.Hour)))
+	rc.write(0x10, body)
+	if err := rc.flush(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(waitTimeout))
+	if typ, b, err := rc.read(); err != nil || typ != 2 || len(b) != 2 || b[1] != 0 {
+		t.Fatalf("CONNACK %d %x, %v", typ, b, err)
+	}
+	// Silent now: the hub must close the connection (EOF), well before waitTimeout.
+	if typ, _, err := rc.read(); err == nil {
+		t.Fatalf("read packet type %d from a silent connection, want it closed", typ)
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the hub kept a silent TLS connection open past its keepalive")
 	}
 }
