@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -155,4 +156,33 @@ func TestGoldenFleetLoading(t *testing.T) {
 		}
 		return update(t, m, batchMsg{batch: b})
 	})
+}
+
+// While the fleet loads, batches come at most every loadingFrame, until its last 5 %.
+func TestLoadingFrameInterval(t *testing.T) {
+	tests := map[string]struct {
+		in, expected int
+		state        string
+		want         time.Duration
+	}{
+		"loading":            {100, 1000, common.StateSyncing, loadingFrame},
+		"last 5 %":           {950, 1000, common.StateSyncing, 16 * time.Millisecond},
+		"expected not known": {100, 0, common.StateSyncing, 16 * time.Millisecond},
+		"synced":             {1000, 0, common.StateSynced, 16 * time.Millisecond},
+	}
+	docs := uitest.Fleet(1000)
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			dark := true
+			m := New(Options{Backend: uitest.NewBackend(uitest.Now), Now: uitest.Now, Dark: &dark, Context: context.Background()})
+			b := common.Batch{Twins: map[string]*twin.Doc{}, Status: common.Status{State: tc.state, Expected: tc.expected}}
+			for _, d := range docs[:tc.in] {
+				b.Twins[d.DeviceID] = d
+			}
+			m = update(t, m, batchMsg{batch: b})
+			if got := m.frameInterval(); got != tc.want {
+				t.Fatalf("frame interval %v, want %v", got, tc.want)
+			}
+		})
+	}
 }

@@ -63,7 +63,25 @@ func (m Model) applyBatch(msg batchMsg) (tea.Model, tea.Cmd) {
 	release := m.gc.end(m.c.Store.Synced || m.c.Store.Status.State == "failed", time.Now())
 	m, cmd := m.broadcast(changed)
 	now := time.Now()
-	delay := m.opts.FrameInterval - now.Sub(m.frameAt)
+	delay := m.frameInterval() - now.Sub(m.frameAt)
 	m.frameAt = now
 	return m, tea.Batch(cmd, waitForBatch(m.c.Ctx, m.c.Backend, max(delay, 0)), release)
+}
+
+// loadingFrame is the least time between two batches while the first listing arrives
+// (and its end is not near): ten frames a second show the count growing, and each frame
+// costs a View and a redraw of the whole screen, on the cores the listing needs. For
+// 100,000 twins it took the console's start-up from 1.4–2.0 to 1.3–1.5 CPU-s.
+const loadingFrame = 100 * time.Millisecond
+
+// frameInterval is the least time between two batches: loadingFrame while the fleet is
+// loading with more than 5 % of its expected devices still to come, the configured
+// FrameInterval otherwise (so that the batch that completes it is not held back).
+func (m Model) frameInterval() time.Duration {
+	st := m.c.Store
+	exp := st.Status.Expected
+	if st.Synced || exp == 0 || st.Len() >= exp-exp/20 {
+		return m.opts.FrameInterval
+	}
+	return max(m.opts.FrameInterval, loadingFrame)
 }
