@@ -69,9 +69,9 @@ func (m Model) applyBatch(msg batchMsg) (tea.Model, tea.Cmd) {
 }
 
 // loadingFrame is the least time between two batches while the first listing arrives
-// (and its end is not near): ten frames a second show the count growing, and each frame
-// costs a View and a redraw of the whole screen, on the cores the listing needs. For
-// 100,000 twins it took the console's start-up from 1.4–2.0 to 1.3–1.5 CPU-s.
+// (and its end is not near): ten frames a second show the count growing, where one per
+// page (≈100 for 100,000 twins) would each cost a View and a redraw of the whole screen
+// on the cores the listing needs.
 const loadingFrame = 100 * time.Millisecond
 
 // frameInterval is the least time between two batches: loadingFrame while the fleet is
