@@ -9,16 +9,17 @@ import (
 	"syscall"
 )
 
-// An idle TLS connection parks its reader outside crypto/tls.
+// An idle TLS connection parks its reader outside crypto/tls, and crypto/tls's read
+// buffers are dropped meanwhile (tlsconn_idle.go).
 //
 // mochi reads each connection with a goroutine of its own that sits in Conn.Read while
 // the device is idle. Over a plain tls.Conn that goroutine parks inside crypto/tls's
-// record reader (≈1 KB of its frames) with the record buffer already grown for the next
-// read. tlsConn instead asks crypto/tls for data only when it can be had without
-// waiting, and waits for the socket to become readable itself:
+// record reader, whose record buffer is then in use (grown for the next record) and so
+// cannot be dropped. tlsConn instead asks crypto/tls for data only when it can be had
+// without waiting, and waits for the socket to become readable itself:
 //
 //	mochi ── tlsConn.Read ── tls.Conn.Read ── sockConn.Read (never waits once established)
-//	           └─ nothing yet: sockConn.waitReadable (MSG_PEEK probe, then the poller)
+//	           └─ nothing yet: drop the buffers, sockConn.waitReadable (MSG_PEEK probe, then the poller)
 //
 // Correctness: crypto/tls may hold a whole further record (or decrypted bytes) that it
 // has not handed out yet, so "the socket has nothing" does not mean "nothing to read".
@@ -26,9 +27,10 @@ import (
 // serves whatever crypto/tls holds and reads the socket only when it needs more bytes. The
 // socket read underneath answers errWouldBlock instead of waiting; only then, when
 // crypto/tls has just asked the socket for more and got nothing, does tlsConn wait for
-// readability. crypto/tls treats a net.Error whose Temporary() is true as resumable: it
-// keeps a partial record and does not poison the connection (it is how read deadlines
-// behave), so the next Read carries on where this one stopped.
+// readability. crypto/tls treats a net.Error that is Temporary() as resumable: it keeps a
+// partial record and does not poison the connection (it is how read deadlines behave), so
+// the next Read carries on where this one stopped. Every test in tlsconn*_test.go fails
+// if a Go release stops doing so.
 
 // errWouldBlock is what sockConn.Read returns, once the connection is established, when
 // the socket has nothing to read. Only crypto/tls and tlsConn see it.
@@ -37,8 +39,8 @@ var errWouldBlock error = wouldBlockError{}
 type wouldBlockError struct{}
 
 func (wouldBlockError) Error() string   { return "hub: TLS socket has nothing to read yet" }
-func (wouldBlockError) Timeout() bool   { return false }
 func (wouldBlockError) Temporary() bool { return true } // crypto/tls: resumable, not fatal
+func (wouldBlockError) Timeout() bool   { return true } // the same, should it look at this one instead
 
 var _ net.Error = wouldBlockError{}
 
@@ -76,8 +78,8 @@ func newSockConn(raw net.Conn) (*sockConn, bool) {
 	return s, true
 }
 
-// establish switches Read to not waiting. Call it after the handshake, before the
-// connection's reading goroutine starts (the go statement orders the write).
+// establish switches Read to not waiting. Call it after the handshake, on the goroutine
+// that then reads the connection.
 func (s *sockConn) establish() { s.nonblock = true }
 
 // Read reads what the socket holds now; with nothing there it returns errWouldBlock
