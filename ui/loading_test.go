@@ -186,3 +186,30 @@ func TestLoadingFrameInterval(t *testing.T) {
 		})
 	}
 }
+
+// Pages may arrive out of order (the cache decodes them on several goroutines): until the
+// operator moves the cursor, the fleet shows the start of the list.
+func TestFleetLoadingStaysAtTheTop(t *testing.T) {
+	docs := uitest.Fleet(3000)
+	page := func(lo, hi int, state string) batchMsg {
+		b := common.Batch{Twins: map[string]*twin.Doc{}, Status: common.Status{State: state, Expected: len(docs)}}
+		for _, d := range docs[lo:hi] {
+			b.Twins[d.DeviceID] = d
+		}
+		return batchMsg{batch: b}
+	}
+	dark := true
+	m := New(Options{Backend: uitest.NewBackend(uitest.Now), Now: uitest.Now, Dark: &dark, Context: context.Background()})
+	m = size(t, m, 80, 24)
+	m = update(t, m, page(1000, 2000, common.StateSyncing))
+	moved := keys(t, m, "j")
+	for _, p := range []batchMsg{page(0, 1000, common.StateSyncing), page(2000, 3000, common.StateSynced)} {
+		m, moved = update(t, m, p), update(t, moved, p)
+	}
+	if got, want := m.fleet.Selected(), docs[0].DeviceID; got != want || !strings.Contains(stripANSI(m.Render()), "row 1/3000") {
+		t.Fatalf("untouched cursor on %s, want %s at row 1:\n%s", got, want, stripANSI(m.Render()))
+	}
+	if got, want := moved.fleet.Selected(), docs[1001].DeviceID; got != want {
+		t.Fatalf("moved cursor on %s, want it kept on %s", got, want)
+	}
+}

@@ -99,11 +99,15 @@ func (m *Model) apply(msg common.FleetChangedMsg) {
 // merge puts new rows into the sorted view in their places: they are sorted among
 // themselves and merged in one pass from the end, so a batch of k new devices costs
 // k log k plus one move of the view instead of sorting the whole view again (the first
-// listing arrives as one batch per frame). The cursor stays on its device.
+// listing arrives as one batch per frame). The cursor stays on its device, except that
+// until the operator has moved it, a cursor at the top stays at the top: the fleet's
+// pages may arrive out of order, and the first frame must show the start of the list,
+// not the device that happened to come first.
 func (m *Model) merge(added []*row) {
 	if len(added) == 0 {
 		return
 	}
+	top := !m.moved && m.cursor == 0
 	sortRows(added, m.sortCol, m.sortDesc)
 	n := len(m.view)
 	m.view = slices.Grow(m.view, len(added))[:n+len(added)]
@@ -114,6 +118,10 @@ func (m *Model) merge(added []*row) {
 		} else {
 			m.view[k], j = added[j], j-1
 		}
+	}
+	if top {
+		m.offset, m.selID = 0, m.view[0].id
+		return
 	}
 	m.follow()
 }
@@ -241,6 +249,7 @@ func (m *Model) move(n int) {
 	if len(m.view) == 0 {
 		return
 	}
+	m.moved = true
 	m.cursor = max(0, min(len(m.view)-1, m.cursor+n))
 	m.selID = m.view[m.cursor].id
 	m.clampOffset()

@@ -75,6 +75,7 @@ type Model struct {
 	sortDesc    bool
 	sortedAt    time.Time // when live changes last re-sorted the view (wall clock)
 	sortPending bool
+	moved       bool // the operator has moved the cursor (follow)
 	width       int
 	height      int
 }
