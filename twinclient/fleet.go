@@ -298,7 +298,13 @@ func (f *Fleet) batchLocked() Batch {
 			b.Twins[id] = nil
 		}
 	}
-	clear(f.dirty)
+	if len(f.dirty) > 256 {
+		// A map keeps the capacity of its largest size, and ranging over it or clearing
+		// it costs that capacity: after a large batch (the first listing) start small.
+		f.dirty = map[string]struct{}{}
+	} else {
+		clear(f.dirty)
+	}
 	f.ring, f.ringOld = nil, 0
 	f.changed = false
 	return b

@@ -240,8 +240,9 @@ func (f *Fleet) reconcile(listed map[string]*twin.Doc, resync bool) {
 }
 
 // beginListing says whether the listing about to start is streamed (nothing is held:
-// pages go into the cache as they come, installPage) and, if so, sizes the maps for
-// the devices the hub has and sets Status.Expected.
+// pages go into the cache as they come, installPage) and, if so, sizes the map of twins
+// for the devices the hub has and sets Status.Expected. The dirty set is not sized: Next
+// empties it every page or few, and ranging over it costs its capacity.
 func (f *Fleet) beginListing(devices int) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -249,9 +250,6 @@ func (f *Fleet) beginListing(devices int) bool {
 		return false
 	}
 	f.docs = make(map[string]*entry, devices)
-	if len(f.dirty) == 0 {
-		f.dirty = make(map[string]struct{}, devices)
-	}
 	f.status.Expected = devices
 	f.changed = true
 	return true
