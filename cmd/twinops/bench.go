@@ -43,7 +43,8 @@ process's CPU and memory. A run stops by itself after --duration or --count.
 scenarios: relay (QoS 1 publish/subscribe through any broker: the messaging ceiling),
   connect (N devices at --connect-rate, then idle; memory per device), reported (reported
   patch storm), desired (service patch -> device notification -> reported -> service event),
-  query, mix (storm + desired + queries)
+  notify (reported storm at --rate per device plus 200 desired patches/s: notification
+  latency under load), query, mix (storm + desired + queries)
 targets: --embedded (default: a hub in this process), --spawn (a child twinops hub process,
   measured alone), --hub URL --connection-string CS (a running hub), --broker HOST:PORT (relay)
 
@@ -98,7 +99,7 @@ flags:`)
 // defineBenchFlags declares the flags on fs, writing into f.
 func defineBenchFlags(fs *flag.FlagSet, f *benchFlags) {
 	o := &f.opts
-	fs.StringVar(&o.Scenario, "scenario", "reported", "relay | connect | reported | desired | query | mix")
+	fs.StringVar(&o.Scenario, "scenario", "reported", "relay | connect | reported | desired | notify | query | mix")
 	fs.IntVar(&o.Devices, "devices", 100, "simulated device connections")
 	fs.Float64Var(&o.Rate, "rate", 0, "operations per second per device (0: as fast as --inflight allows)")
 	fs.IntVar(&o.Inflight, "inflight", 1, "outstanding requests per device (query: concurrent queries)")
