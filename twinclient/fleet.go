@@ -111,7 +111,7 @@ type Fleet struct {
 	// worker state shared with Next
 	mu      sync.Mutex
 	docs    map[string]*entry
-	dirty   map[string]struct{}
+	dirty   map[string]*entry // changed since the last batch: the entry held now, nil once removed
 	ring    []Event // up to maxRing events; once full, a circular buffer starting at ringOld
 	ringOld int     // index of the oldest event in a full ring
 	status  Status
@@ -168,7 +168,7 @@ func (s *Service) fleetWith(ctx context.Context, setup func(*Fleet)) *Fleet {
 
 func newFleet(ctx context.Context, s *Service) *Fleet {
 	f := &Fleet{svc: s, wake: make(chan struct{}, 1), docs: map[string]*entry{},
-		dirty: map[string]struct{}{}, notify: make(chan struct{}, 1), stopped: make(chan struct{})}
+		dirty: map[string]*entry{}, notify: make(chan struct{}, 1), stopped: make(chan struct{})}
 	f.ctx, f.end = context.WithCancel(ctx)
 	f.status = Status{State: Connecting, Hub: s.cs.HostName}
 	return f
@@ -290,8 +290,8 @@ func (f *Fleet) batchLocked() Batch {
 		events = slices.Concat(f.ring[f.ringOld:], f.ring[:f.ringOld])
 	}
 	b := Batch{Twins: make(map[string]*twin.Doc, len(f.dirty)), Events: events, Status: f.status}
-	for id := range f.dirty {
-		if e := f.docs[id]; e != nil {
+	for id, e := range f.dirty {
+		if e != nil {
 			e.shared = sharedAll
 			b.Twins[id] = e.doc
 		} else {
@@ -301,7 +301,7 @@ func (f *Fleet) batchLocked() Batch {
 	if len(f.dirty) > 256 {
 		// A map keeps the capacity of its largest size, and ranging over it or clearing
 		// it costs that capacity: after a large batch (the first listing) start small.
-		f.dirty = map[string]struct{}{}
+		f.dirty = map[string]*entry{}
 	} else {
 		clear(f.dirty)
 	}

@@ -309,7 +309,7 @@ func (f *Fleet) installLocked(id string, d *twin.Doc) {
 	if d.ConnectionState == "Connected" {
 		f.status.Connected++
 	}
-	f.dirty[id] = struct{}{}
+	f.dirty[id] = e
 }
 
 func (f *Fleet) removeLocked(id string) {
@@ -322,7 +322,7 @@ func (f *Fleet) removeLocked(id string) {
 	}
 	delete(f.docs, id)
 	f.status.Devices--
-	f.dirty[id] = struct{}{}
+	f.dirty[id] = nil
 }
 
 // pushLocked adds an event for the consumer; when the ring is full it overwrites the
@@ -449,7 +449,7 @@ func (f *Fleet) applyTwinLocked(ev twinEvent, reread map[string]struct{}) {
 	if ev.change.Section == twin.Reported && ev.change.Time.After(d.LastActivityTime) {
 		d.LastActivityTime = ev.change.Time
 	}
-	f.dirty[id] = struct{}{}
+	f.dirty[id] = e
 	f.pushLocked(Event{Time: ev.change.Time, DeviceID: id, Kind: ev.change.Section.String(),
 		Version: ev.change.Version, Op: ev.change.Op, Patch: ev.change.Patch})
 }
@@ -476,7 +476,7 @@ func (f *Fleet) applyConnLocked(ev connEvent) {
 		if ev.Time.After(d.LastActivityTime) {
 			d.LastActivityTime = ev.Time
 		}
-		f.dirty[ev.DeviceID] = struct{}{}
+		f.dirty[ev.DeviceID] = e
 	}
 	f.pushLocked(Event{Time: ev.Time, DeviceID: ev.DeviceID, Kind: kind})
 }
