@@ -143,12 +143,23 @@ type (
 	// FleetChangedMsg tells screens that the store applied a batch.
 	FleetChangedMsg struct {
 		Changed map[string]bool // device ids whose twin changed (true = deleted)
-		Events  []Event
-		Added   bool // a device was added or removed
+		// Fresh holds every changed twin that was not deleted, as the store now has it
+		// (in no order), so that a screen rebuilding per-device state needs no lookups.
+		Fresh  []FreshTwin
+		Events []Event
+		Added  bool // a device was added or removed
 	}
 	// TickMsg is the once-a-second clock tick that ages relative times.
 	TickMsg struct{ Time time.Time }
 )
+
+// FreshTwin is a changed twin as the store holds it: its summary and failed flag.
+type FreshTwin struct {
+	ID     string
+	Doc    *twin.Doc
+	Sum    twin.Summary
+	Failed bool
+}
 
 // Send wraps a message in a command.
 func Send(msg tea.Msg) tea.Cmd { return func() tea.Msg { return msg } }

@@ -206,21 +206,23 @@ func (s *Store) Apply(b Batch) FleetChangedMsg {
 	s.recordHistory(b)
 	// The per-twin work (the desired-vs-reported walk) is pure: do it on every core.
 	ids := make([]string, 0, len(b.Twins))
-	for id := range b.Twins {
-		ids = append(ids, id)
+	docs := make([]*twin.Doc, 0, len(b.Twins))
+	for id, d := range b.Twins {
+		ids, docs = append(ids, id), append(docs, d)
 	}
 	sums := make([]twin.Summary, len(ids))
 	failed := make([]bool, len(ids))
 	Parallel(len(ids), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			if d := b.Twins[ids[i]]; d != nil {
+			if d := docs[i]; d != nil {
 				sums[i] = twin.Summarize(d)
 				failed[i] = Failed(d, sums[i])
 			}
 		}
 	})
+	msg.Fresh = make([]FreshTwin, 0, len(ids))
 	for i, id := range ids {
-		d := b.Twins[id]
+		d := docs[i]
 		r := s.recs[id]
 		had := r != nil && r.doc != nil
 		if had {
@@ -245,6 +247,7 @@ func (s *Store) Apply(b Batch) FleetChangedMsg {
 		r.connected, r.failed, r.disabled = d.ConnectionState == "Connected", failed[i], d.Status == "disabled"
 		s.account(r, 1)
 		msg.Changed[id] = false
+		msg.Fresh = append(msg.Fresh, FreshTwin{ID: id, Doc: d, Sum: sums[i], Failed: failed[i]})
 	}
 	for _, e := range b.Events {
 		s.addEvent(e)

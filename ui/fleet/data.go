@@ -31,35 +31,29 @@ func (m *Model) apply(msg common.FleetChangedMsg) {
 		m.rows = make(map[string]*row, n)
 		m.view = make([]*row, 0, n)
 	}
-	// Build the new rows on every core (reads only), then fold them in.
-	ids := make([]string, 0, len(msg.Changed))
 	for id, deleted := range msg.Changed {
 		if deleted {
 			delete(m.rows, id)
 			delete(m.marks, id)
 			needRebuild = true
-			continue
 		}
-		ids = append(ids, id)
 	}
-	fresh := make([]*row, len(ids))
-	common.Parallel(len(ids), func(lo, hi int) {
+	// Build the new rows on every core (reads only), then fold them in.
+	fresh := make([]*row, len(msg.Fresh))
+	prevs := make([]*row, len(msg.Fresh))
+	common.Parallel(len(msg.Fresh), func(lo, hi int) {
 		tags := tagCache{}
 		for i := lo; i < hi; i++ {
-			if d, sum, failed := st.Entry(ids[i]); d != nil {
-				fresh[i] = newRow(d, sum, failed, m.rows[ids[i]], tags)
-			}
+			t := msg.Fresh[i]
+			prevs[i] = m.rows[t.ID]
+			fresh[i] = newRow(t.Doc, t.Sum, t.Failed, prevs[i], tags)
 		}
 	})
-	for i, id := range ids {
-		r := fresh[i]
-		if r == nil {
-			continue
-		}
+	for i, t := range msg.Fresh {
+		r, old, id := fresh[i], prevs[i], t.ID
 		if m.q != nil {
-			r.qmatch = m.q.Match(st.Get(id))
+			r.qmatch = m.q.Match(t.Doc)
 		}
-		old := m.rows[id]
 		if old != nil && m.top != nil && old.qmatch != r.qmatch {
 			needRebuild = true // another device may enter or leave the TOP n
 		}
