@@ -112,8 +112,8 @@ type Fleet struct {
 	mu      sync.Mutex
 	docs    map[string]*entry
 	dirty   map[string]*entry // changed since the last batch: the entry held now, nil once removed
-	ring    []Event // up to maxRing events; once full, a circular buffer starting at ringOld
-	ringOld int     // index of the oldest event in a full ring
+	ring    []Event           // up to maxRing events; once full, a circular buffer starting at ringOld
+	ringOld int               // index of the oldest event in a full ring
 	status  Status
 	changed bool          // status changed since the last batch
 	notify  chan struct{} // cap 1: a batch is ready
