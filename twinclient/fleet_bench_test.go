@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/HdrHistogram/hdrhistogram-go"
-
 	"github.com/twinops/twinops/hub"
 	"github.com/twinops/twinops/twin"
 )
@@ -31,6 +29,14 @@ var (
 // populate creates n devices with tags and desired properties through the hub's Go API.
 func populate(tb testing.TB, h *hub.Hub, n int) {
 	tb.Helper()
+	if err := populateHub(h, n); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// populateHub is populate for code without a testing.TB (the round-trip benchmark's
+// hub process).
+func populateHub(h *hub.Hub, n int) error {
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	var failed atomic.Value
@@ -61,9 +67,8 @@ func populate(tb testing.TB, h *hub.Hub, n int) {
 		}()
 	}
 	wg.Wait()
-	if err, _ := failed.Load().(error); err != nil {
-		tb.Fatal(err)
-	}
+	err, _ := failed.Load().(error)
+	return err
 }
 
 // waitSynced consumes batches until the cache is synced with n twins.
@@ -234,107 +239,28 @@ func BenchmarkFleetEventsEndToEnd(b *testing.B) {
 
 // BenchmarkDesiredRoundTrip: -fleet.devices devices connected (twinclient.Device) echo
 // each desired change as a reported property; one op is a service PatchTwin of desired
-// until the echo reaches the service's fleet cache. Up to 16 round trips are kept in
-// flight; with -fleet.rate R they start at R per second (paced, as the load tool's desired
-// scenario does), otherwise as fast as the 16 allow. Goal: p99 under 20 ms with 1,000
-// devices.
+// until the echo reaches the service's fleet cache. Everything (hub, devices, cache) is in
+// this one process; BenchmarkDesiredRoundTripApart puts each in its own. Up to 16 round
+// trips are kept in flight; with -fleet.rate R they start at R per second (paced, as the
+// load tool's desired scenario does), otherwise as fast as the 16 allow. Goal: p99 under
+// 20 ms with 1,000 devices.
 func BenchmarkDesiredRoundTrip(b *testing.B) {
 	n := *benchDevices
 	sh := startSvcHub(b)
 	populate(b, sh.h, n)
 	ctx := context.Background()
-	svc := sh.dial(b, "iothubowner")
 	for i := range n {
-		id := fmt.Sprintf("dev-%06d", i)
-		cs, err := sh.h.DeviceConnectionString(ctx, id)
+		cs, err := sh.h.DeviceConnectionString(ctx, fmt.Sprintf("dev-%06d", i))
 		if err != nil {
 			b.Fatal(err)
 		}
-		var dev *Device
-		dialed := make(chan struct{})
-		dev, err = DialDevice(ctx, DeviceOptions{ConnectionString: cs, URL: sh.url,
-			OnDesired: func(u DesiredUpdate) {
-				if v, ok := u.Desired["probe"]; ok && !u.Full {
-					go func() {
-						<-dialed
-						_, _ = dev.PatchReported(ctx, map[string]any{"probe": v})
-					}()
-				}
-			}})
+		dev, err := dialEchoDevice(ctx, sh.url, cs)
 		if err != nil {
 			b.Fatal(err)
 		}
-		close(dialed)
 		b.Cleanup(func() { dev.Close() })
 	}
-	f := svc.Fleet(ctx)
-	waitSynced(b, ctx, f, n)
-	hist := hdrhistogram.New(1, int64(10*time.Second/time.Microsecond), 3)
-	var mu sync.Mutex
-	waiting := map[string]chan struct{}{}
-	go func() {
-		for {
-			bt, err := f.Next(ctx)
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			for _, e := range bt.Events {
-				if e.Kind != "reported" {
-					continue
-				}
-				key := fmt.Sprint(e.DeviceID, "/", e.Patch["probe"])
-				if ch := waiting[key]; ch != nil {
-					close(ch)
-					delete(waiting, key)
-				}
-			}
-			mu.Unlock()
-		}
-	}()
-	b.ResetTimer()
-	var wg sync.WaitGroup
-	next := atomic.Int64{}
-	begin := time.Now()
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(b.N) {
-					return
-				}
-				if *benchRate > 0 {
-					time.Sleep(time.Until(begin.Add(time.Duration(float64(i) / *benchRate * float64(time.Second)))))
-				}
-				id := fmt.Sprintf("dev-%06d", i%int64(n))
-				ch := make(chan struct{})
-				mu.Lock()
-				waiting[fmt.Sprint(id, "/", float64(i))] = ch
-				mu.Unlock()
-				t0 := time.Now()
-				if _, err := svc.PatchTwin(ctx, id, Patch{Desired: map[string]any{"probe": float64(i)}}, ""); err != nil {
-					b.Error(err)
-					return
-				}
-				select {
-				case <-ch:
-				case <-time.After(10 * time.Second):
-					b.Errorf("round trip %d to %s never came back", i, id)
-					return
-				}
-				mu.Lock()
-				_ = hist.RecordValue(time.Since(t0).Microseconds())
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	b.StopTimer()
-	b.ReportMetric(float64(hist.ValueAtQuantile(50))/1000, "p50-ms")
-	b.ReportMetric(float64(hist.ValueAtQuantile(99))/1000, "p99-ms")
-	b.ReportMetric(float64(hist.Max())/1000, "max-ms")
+	measureRoundTrips(b, sh.dial(b, "iothubowner"), n)
 }
 
 // cpuTime is the process's user+system CPU time so far. The machine is shared and noisy:
