@@ -36,9 +36,6 @@ func waitForBatch(ctx context.Context, be common.Backend, delay time.Duration) t
 		if err != nil && ctx.Err() != nil {
 			return nil // shutting down
 		}
-		if ec, ok := be.(common.ExpectedCounter); ok && err == nil && b.Status.State == common.StateSyncing {
-			b.Status.Expected = ec.Expected()
-		}
 		return batchMsg{batch: b, err: err}
 	}
 }

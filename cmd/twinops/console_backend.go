@@ -149,7 +149,8 @@ func convertBatch(tb twinclient.Batch) common.Batch {
 	for i, e := range tb.Events {
 		out.Events[i] = common.Event{Time: e.Time, DeviceID: e.DeviceID, Kind: e.Kind, Version: e.Version, Op: e.Op, Patch: e.Patch}
 	}
-	out.Status = common.Status{State: tb.Status.State.String(), LastError: tb.Status.LastError, ErrorTime: tb.Status.LastErrorTime}
+	out.Status = common.Status{State: tb.Status.State.String(), LastError: tb.Status.LastError, ErrorTime: tb.Status.LastErrorTime,
+		Expected: tb.Status.Expected}
 	return out
 }
 

@@ -294,3 +294,12 @@ func TestConvertBatchKeepsOp(t *testing.T) {
 		})
 	}
 }
+
+// TestConvertBatchKeepsExpected: while the first listing arrives, the console learns
+// from each batch how many devices the hub has ("loading 37000 of 100000 devices").
+func TestConvertBatchKeepsExpected(t *testing.T) {
+	b := convertBatch(twinclient.Batch{Status: twinclient.Status{State: twinclient.Syncing, Expected: 100000}})
+	if b.Status.Expected != 100000 || b.Status.State != common.StateSyncing {
+		t.Fatalf("converted status %+v, want syncing with 100000 expected", b.Status)
+	}
+}

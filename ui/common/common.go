@@ -77,15 +77,9 @@ type Status struct {
 	ErrorTime time.Time
 	// Expected is, while the first listing of the fleet is arriving (State syncing,
 	// twins handed out as they come), how many devices the hub has; 0 when unknown or
-	// when no such listing is under way. The pump fills it from an ExpectedCounter.
+	// when no such listing is under way: the fleet says "loading 37000 of 100000
+	// devices".
 	Expected int
-}
-
-// ExpectedCounter is implemented by a back end that knows, while its first listing is
-// under way, how many devices it will hold (0 otherwise), so that the fleet can say
-// "loading 37000 of 100000 devices". Called from the batch pump's goroutine.
-type ExpectedCounter interface {
-	Expected() int
 }
 
 // StatusCoder is implemented by hub errors that carry an HTTP-style status.
