@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"bytes"
 	"strings"
 	"sync/atomic"
 
@@ -9,8 +8,8 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// trieHook keeps devices' twin subscriptions out of mochi's topic index. The hub writes
-// twin answers and desired notifications to a device's connection itself (outbox.go),
+// Devices' twin subscriptions are kept out of mochi's topic index. The hub writes twin
+// answers and desired notifications to a device's connection itself (outbox.go),
 // checking the client's own subscription list (mochi's Client.State.Subscriptions), and
 // nothing else is ever published to a device topic, so the index entries would only cost
 // memory: five trie nodes and two subscription maps per device, ≈4 KB of an idle
@@ -19,23 +18,11 @@ import (
 // and the outbox see them as before.
 //
 // mochi adds a granted filter to the index before OnSubscribed, and a session's filters
-// before OnSessionEstablished (take-over, or hub/store's lazy restore); the hook removes
-// the device ones right after. Neither runs under a mochi lock.
-type trieHook struct {
-	mqtt.HookBase
-	h *Hub
-}
+// before OnSessionEstablished (take-over, or hub/store's lazy restore); the hook (hook.go)
+// removes the device ones right after, with these two. Neither runs under a mochi lock.
 
-// ID implements mqtt.Hook.
-func (k *trieHook) ID() string { return "twinops-device-trie" }
-
-// Provides implements mqtt.Hook.
-func (k *trieHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnSubscribed, mqtt.OnSessionEstablished}, []byte{b})
-}
-
-// OnSubscribed takes the device filters just granted out of the index.
-func (k *trieHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
+// unindexGranted takes the device filters just granted in pk out of the index.
+func (k *hook) unindexGranted(cl *mqtt.Client, pk packets.Packet, codes []byte) {
 	for i, f := range pk.Filters {
 		if i < len(codes) && codes[i] < packets.ErrUnspecifiedError.Code {
 			k.unindex(cl, f.Filter)
@@ -43,8 +30,8 @@ func (k *trieHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte
 	}
 }
 
-// OnSessionEstablished takes the device filters of a resumed session out of the index.
-func (k *trieHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+// unindexSession takes the device filters of a resumed session out of the index.
+func (k *hook) unindexSession(cl *mqtt.Client) {
 	if cl.State.Subscriptions.Len() == 0 {
 		return
 	}
@@ -54,7 +41,7 @@ func (k *trieHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 }
 
 // unindex removes cl's subscription to filter from the index if it is a device filter.
-func (k *trieHook) unindex(cl *mqtt.Client, filter string) {
+func (k *hook) unindex(cl *mqtt.Client, filter string) {
 	if !strings.HasPrefix(filter, devicePrefix) {
 		return
 	}

@@ -86,9 +86,11 @@ func (h *Hub) connOf(cl *mqtt.Client) *conn {
 	return c
 }
 
-// OnSessionEstablished marks a device connected. A service client may have got event
+// OnSessionEstablished takes a resumed session's device filters out of mochi's topic
+// index (devtrie.go) and marks a device connected. A service client may have got event
 // subscriptions back with its session: events are encoded again (until the next check).
 func (k *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	k.unindexSession(cl)
 	c := k.h.connOf(cl)
 	switch {
 	case c == nil:
@@ -99,9 +101,11 @@ func (k *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	}
 }
 
-// OnSubscribed turns the service event feed on when a service client was granted an event
-// filter. mochi calls it after adding the filters to its index and before the SUBACK.
+// OnSubscribed takes granted device filters out of mochi's topic index (devtrie.go) and
+// turns the service event feed on when a service client was granted an event filter.
+// mochi calls it after adding the filters to its index and before the SUBACK.
 func (k *hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
+	k.unindexGranted(cl, pk, codes)
 	c := k.h.connOf(cl)
 	if c == nil || c.Kind != kindService {
 		return

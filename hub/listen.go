@@ -44,9 +44,6 @@ func (h *Hub) newServer() error {
 	if err := h.srv.AddHook(&hook{h: h}, nil); err != nil {
 		return err
 	}
-	if err := h.srv.AddHook(&trieHook{h: h}, nil); err != nil {
-		return err
-	}
 	return h.addSessionHook()
 }
 
