@@ -225,8 +225,12 @@ func parseUTC(s string) (sec, nsec int64, ok bool) {
 		return v
 	}
 	y, mo, d, h, mi, se := num(0, 4), num(5, 2), num(8, 2), num(11, 2), num(14, 2), num(17, 2)
-	if y < 1970 || y > 2261 || mo < 1 || mo > 12 || d < 1 || d > daysIn(mo, y) || h > 23 || mi > 59 || se > 59 || h < 0 || mi < 0 || se < 0 {
+	if y < 1970 || y > 2261 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 59 || h < 0 || mi < 0 || se < 0 {
 		return 0, 0, false
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, se, 0, time.UTC)
+	if t.Day() != d {
+		return 0, 0, false // February 30th and the like: time.Date moved it on
 	}
 	if frac := s[19 : len(s)-1]; frac != "" {
 		if len(frac) < 2 || len(frac) > 10 || frac[0] != '.' {
@@ -241,31 +245,5 @@ func parseUTC(s string) (sec, nsec int64, ok bool) {
 		}
 		nsec = int64(f)
 	}
-	return daysSinceEpoch(y, mo, d)*86400 + int64(h*3600+mi*60+se), nsec, true
-}
-
-// daysIn is the number of days of month m of year y.
-func daysIn(m, y int) int {
-	switch m {
-	case 2:
-		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
-
-// daysSinceEpoch counts days from 1970-01-01 to the date (y ≥ 1970; proleptic Gregorian).
-func daysSinceEpoch(y, m, d int) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := y / 400
-	yoe := y - era*400
-	doy := (153*((m+9)%12)+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return int64(era*146097 + doe - 719468)
+	return t.Unix(), nsec, true
 }
