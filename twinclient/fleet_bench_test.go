@@ -38,37 +38,47 @@ func populate(tb testing.TB, h *hub.Hub, n int) {
 // hub process).
 func populateHub(h *hub.Hub, n int) error {
 	ctx := context.Background()
+	return inParallel(n, 64, func(i int) error {
+		id := fmt.Sprintf("dev-%06d", i)
+		if _, err := h.CreateDevice(ctx, hub.Identity{DeviceID: id}); err != nil {
+			return err
+		}
+		_, err := h.PatchTwin(ctx, id, hub.TwinPatch{HasTags: true, HasDesired: true, Tags: benchTags(i), Desired: benchDesired()}, "")
+		return err
+	})
+}
+
+// benchTags and benchDesired are what populate gives twin i.
+func benchTags(i int) map[string]any {
+	return map[string]any{"region": []string{"eu", "us", "ap"}[i%3], "ring": fmt.Sprint(i % 5), "model": "pump-x2"}
+}
+
+func benchDesired() map[string]any {
+	return map[string]any{"firmware": map[string]any{"version": "2.1.0", "url": "https://example.com/fw/2.1.0.bin"},
+		"telemetryConfig": map[string]any{"sendFrequency": "5m"}}
+}
+
+// inParallel calls fn(i) for every i in [0, n) on workers goroutines. A worker stops at
+// its first error; the first error is returned once all have stopped.
+func inParallel(n, workers int, fn func(i int) error) error {
 	var wg sync.WaitGroup
-	var failed atomic.Value
+	var once sync.Once
+	var first error
 	next := atomic.Int64{}
-	for range 64 {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				id := fmt.Sprintf("dev-%06d", i)
-				if _, err := h.CreateDevice(ctx, hub.Identity{DeviceID: id}); err != nil {
-					failed.Store(err)
-					return
-				}
-				p := hub.TwinPatch{HasTags: true, HasDesired: true,
-					Tags: map[string]any{"region": []string{"eu", "us", "ap"}[i%3], "ring": fmt.Sprint(i % 5), "model": "pump-x2"},
-					Desired: map[string]any{"firmware": map[string]any{"version": "2.1.0", "url": "https://example.com/fw/2.1.0.bin"},
-						"telemetryConfig": map[string]any{"sendFrequency": "5m"}}}
-				if _, err := h.PatchTwin(ctx, id, p, ""); err != nil {
-					failed.Store(err)
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				if err := fn(i); err != nil {
+					once.Do(func() { first = err })
 					return
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	err, _ := failed.Load().(error)
-	return err
+	return first
 }
 
 // waitSynced consumes batches until the cache is synced with n twins.
@@ -207,26 +217,14 @@ func BenchmarkFleetEventsEndToEnd(b *testing.B) {
 		}
 	}()
 	b.ResetTimer()
-	var wg sync.WaitGroup
-	next := atomic.Int64{}
-	for range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(b.N) {
-					return
-				}
-				id := fmt.Sprintf("dev-%06d", i%twins)
-				if _, err := sh.h.PatchTwin(ctx, id, hub.TwinPatch{HasDesired: true, Desired: map[string]any{"n": float64(i)}}, ""); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
+	err := inParallel(b.N, 64, func(i int) error {
+		id := fmt.Sprintf("dev-%06d", i%twins)
+		_, err := sh.h.PatchTwin(ctx, id, hub.TwinPatch{HasDesired: true, Desired: map[string]any{"n": float64(i)}}, "")
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
-	wg.Wait()
 	select {
 	case <-done:
 	case <-time.After(30 * time.Second):
@@ -296,33 +294,17 @@ func BenchmarkFleetInitialLoadRemote(b *testing.B) {
 	}
 	if info.Devices < *benchTwins {
 		start := time.Now()
-		var wg sync.WaitGroup
-		next := atomic.Int64{}
-		for range 64 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := int(next.Add(1)) - 1
-					if i >= *benchTwins {
-						return
-					}
-					id := fmt.Sprintf("dev-%06d", i)
-					if _, err := admin.CreateDevice(ctx, Identity{DeviceID: id}); err != nil && !IsStatus(err, 409) {
-						b.Error(err)
-						return
-					}
-					p := Patch{Tags: map[string]any{"region": []string{"eu", "us", "ap"}[i%3], "ring": fmt.Sprint(i % 5), "model": "pump-x2"},
-						Desired: map[string]any{"firmware": map[string]any{"version": "2.1.0", "url": "https://example.com/fw/2.1.0.bin"},
-							"telemetryConfig": map[string]any{"sendFrequency": "5m"}}}
-					if _, err := admin.PatchTwin(ctx, id, p, ""); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			}()
+		err := inParallel(*benchTwins, 64, func(i int) error {
+			id := fmt.Sprintf("dev-%06d", i)
+			if _, err := admin.CreateDevice(ctx, Identity{DeviceID: id}); err != nil && !IsStatus(err, 409) {
+				return err
+			}
+			_, err := admin.PatchTwin(ctx, id, Patch{Tags: benchTags(i), Desired: benchDesired()}, "")
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
 		}
-		wg.Wait()
 		b.Logf("created %d twins through the service protocol in %v", *benchTwins, time.Since(start))
 		if info, err = admin.HubInfo(ctx); err != nil {
 			b.Fatal(err)

@@ -3,7 +3,6 @@ package twinclient
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -253,47 +251,32 @@ func measureRoundTrips(b *testing.B, svc *Service, n int) {
 	}()
 	hist := hdrhistogram.New(1, int64(10*time.Second/time.Microsecond), 3)
 	b.ResetTimer()
-	var wg sync.WaitGroup
-	var failed atomic.Value
-	next := atomic.Int64{}
 	begin := time.Now()
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(b.N) {
-					return
-				}
-				if *benchRate > 0 {
-					time.Sleep(time.Until(begin.Add(time.Duration(float64(i) / *benchRate * float64(time.Second)))))
-				}
-				id := fmt.Sprintf("dev-%06d", i%int64(n))
-				ch := make(chan struct{})
-				mu.Lock()
-				waiting[fmt.Sprint(id, "/", float64(i))] = ch
-				mu.Unlock()
-				t0 := time.Now()
-				if _, err := svc.PatchTwin(ctx, id, Patch{Desired: map[string]any{"probe": float64(i)}}, ""); err != nil {
-					failed.Store(err)
-					return
-				}
-				select {
-				case <-ch:
-				case <-time.After(10 * time.Second):
-					failed.Store(errors.New("round trip " + strconv.FormatInt(i, 10) + " to " + id + " never came back"))
-					return
-				}
-				mu.Lock()
-				_ = hist.RecordValue(time.Since(t0).Microseconds())
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	err := inParallel(b.N, 16, func(i int) error {
+		if *benchRate > 0 {
+			time.Sleep(time.Until(begin.Add(time.Duration(float64(i) / *benchRate * float64(time.Second)))))
+		}
+		id := fmt.Sprintf("dev-%06d", i%n)
+		ch := make(chan struct{})
+		mu.Lock()
+		waiting[fmt.Sprint(id, "/", float64(i))] = ch
+		mu.Unlock()
+		t0 := time.Now()
+		if _, err := svc.PatchTwin(ctx, id, Patch{Desired: map[string]any{"probe": float64(i)}}, ""); err != nil {
+			return err
+		}
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			return fmt.Errorf("round trip %d to %s never came back", i, id)
+		}
+		mu.Lock()
+		_ = hist.RecordValue(time.Since(t0).Microseconds())
+		mu.Unlock()
+		return nil
+	})
 	b.StopTimer()
-	if err, _ := failed.Load().(error); err != nil {
+	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(hist.ValueAtQuantile(50))/1000, "p50-ms")
