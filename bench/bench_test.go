@@ -13,7 +13,7 @@ import (
 // that concurrency; cpu-µs/op is the process's CPU (hub and load generator) per patch,
 // which depends far less on what else runs on the machine.
 func BenchmarkReportedPatch(b *testing.B) {
-	h, err := Embedded(b.TempDir(), nil)
+	h, err := Embedded(b.TempDir(), 0, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"time"
 
@@ -19,9 +20,10 @@ import (
 // HubTarget loads a twinops hub, either in this process (Embedded) or as a child
 // `twinops hub` process (Spawn, whose CPU and memory are read from /proc alone).
 type HubTarget struct {
-	spawnBin string // "" for embedded
-	dataDir  string
-	log      *slog.Logger
+	spawnBin     string // "" for embedded
+	dataDir      string
+	deviceBudget int // the spawned hub's --device-budget; 0: its default
+	log          *slog.Logger
 
 	h      *hub.Hub // embedded hub, or nil
 	child  *exec.Cmd
@@ -33,12 +35,14 @@ type HubTarget struct {
 	svc    Service
 }
 
-// Embedded starts a hub in this process on dataDir with a plain loopback listener.
-func Embedded(dataDir string, log *slog.Logger) (*HubTarget, error) {
+// Embedded starts a hub in this process on dataDir with a plain loopback listener and
+// the given device budget (hub.Config.DeviceBudget; 0: the default).
+func Embedded(dataDir string, deviceBudget int, log *slog.Logger) (*HubTarget, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	h, err := hub.New(hub.Config{DataDir: dataDir, Hostname: "localhost", PlainAddr: "127.0.0.1:0", Logger: log})
+	h, err := hub.New(hub.Config{DataDir: dataDir, Hostname: "localhost", PlainAddr: "127.0.0.1:0",
+		DeviceBudget: deviceBudget, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -52,13 +56,14 @@ func Embedded(dataDir string, log *slog.Logger) (*HubTarget, error) {
 	return t, nil
 }
 
-// Spawn prepares a hub that runs as a child process `bin hub --data dataDir`; the child
-// starts in Prepare, after the devices were created in the data directory.
-func Spawn(bin, dataDir string, log *slog.Logger) *HubTarget {
+// Spawn prepares a hub that runs as a child process `bin hub --data dataDir` with the
+// given device budget (0: the hub's default); the child starts in Prepare, after the
+// devices were created in the data directory.
+func Spawn(bin, dataDir string, deviceBudget int, log *slog.Logger) *HubTarget {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &HubTarget{spawnBin: bin, dataDir: dataDir, log: log}
+	return &HubTarget{spawnBin: bin, dataDir: dataDir, deviceBudget: deviceBudget, log: log}
 }
 
 // Name implements Target.
@@ -108,7 +113,7 @@ func (t *HubTarget) Prepare(ctx context.Context, prefix string, n int) error {
 	if t.creds, err = credentialsFor(conns, t.info.PlainAddr, nil); err != nil {
 		return err
 	}
-	svc, err := dialService(ctx, t.info, svcConn, t.log)
+	svc, err := dialService(ctx, t.info, svcConn, prefix, t.log)
 	if err != nil {
 		return err
 	}
@@ -162,8 +167,12 @@ func provision(ctx context.Context, h *hub.Hub, prefix string, n int) ([]string,
 func (t *HubTarget) startChild(ctx context.Context) error {
 	// Plain loopback only: the load is measured without TLS, like the mosquitto baseline.
 	// Its banner (stdout) is dropped; warnings and errors reach our stderr.
-	cmd := exec.Command(t.spawnBin, "hub", "--data", t.dataDir, "--hostname", "localhost",
-		"--tls-addr", "", "--plain-addr", "127.0.0.1:0", "--log-level", "warn")
+	args := []string{"hub", "--data", t.dataDir, "--hostname", "localhost",
+		"--tls-addr", "", "--plain-addr", "127.0.0.1:0", "--log-level", "warn"}
+	if t.deviceBudget != 0 {
+		args = append(args, "--device-budget", strconv.Itoa(t.deviceBudget))
+	}
+	cmd := exec.Command(t.spawnBin, args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s hub: %w", t.spawnBin, err)

@@ -12,7 +12,7 @@ import (
 // embedded starts an in-process hub for a scenario test.
 func embedded(t *testing.T) *HubTarget {
 	t.Helper()
-	h, err := Embedded(t.TempDir(), nil)
+	h, err := Embedded(t.TempDir(), 0, nil)
 	if err != nil {
 		t.Fatalf("Embedded: %v", err)
 	}

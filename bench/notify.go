@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -12,7 +13,10 @@ const notifyRate = 200
 
 // runNotify measures issue 3's latency goal: the reported storm at o.Rate per device (or
 // as fast as o.Inflight allows), and meanwhile desired patches from the service at
-// notifyRate in all, each to a random device, one outstanding per device. Operations are
+// notifyRate in all, each to a random device, one outstanding per device. With o.NoStorm
+// its devices only receive: another bench process, at a lower CPU priority, runs the
+// storm, so that on a shared machine the notifications are timed by a process that is
+// not itself starved (as devices and back ends on their own machines). Operations are
 // storm acks; "notify" is from the service sending the desired patch to the device
 // reading its notification. Unlike mix, nothing watches the event stream (decoding a
 // storm's events costs the load tool, which shares the cores, as much as the hub).
@@ -24,7 +28,10 @@ func runNotify(ctx context.Context, t Target, o Options) (*Result, error) {
 	}
 	defer closeAll(conns)
 	stop := make(chan struct{})
-	wg := startStorm(devs, r, o.Rate, stop)
+	wg := &sync.WaitGroup{}
+	if !o.NoStorm {
+		wg = startStorm(devs, r, o.Rate, stop)
+	}
 	nwg := startDesired(ctx, svc, devs, r, notifyRate/float64(len(devs)), stop, notified(stop))
 	res := measure(ctx, t, o, &r.c, conns)
 	close(stop)

@@ -51,7 +51,7 @@ func (r *RemoteTarget) Prepare(ctx context.Context, prefix string, n int) error 
 		host, _, _ := net.SplitHostPort(u.Host)
 		r.tls = &tls.Config{RootCAs: pool, ServerName: host}
 	}
-	if r.svc, err = dialService(ctx, r.info, r.ConnectionString, r.Log); err != nil {
+	if r.svc, err = dialService(ctx, r.info, r.ConnectionString, prefix, r.Log); err != nil {
 		return err
 	}
 	r.prefix = prefix

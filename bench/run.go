@@ -30,6 +30,7 @@ type Options struct {
 	QueryText   string        // query scenario: the query to run
 	Progress    io.Writer     // progress lines every second, nil for none
 	MemProfile  string        // connect: write this process's heap profile here while the devices are idle
+	NoStorm     bool          // notify: no reported storm from this run (another process runs it)
 }
 
 func (o *Options) defaults() {

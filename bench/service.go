@@ -33,13 +33,15 @@ type remoteService struct {
 }
 
 // dialService connects to the hub described by info with a service connection string.
-func dialService(ctx context.Context, info hub.Info, connStr string, log *slog.Logger) (*remoteService, error) {
+// Its connections' client ids derive from the device id prefix, so that load tools with
+// different prefixes can share a hub without replacing each other's connections.
+func dialService(ctx context.Context, info hub.Info, connStr, prefix string, log *slog.Logger) (*remoteService, error) {
 	url := "mqtt://" + info.PlainAddr
 	if info.PlainAddr == "" {
 		url = "mqtts://" + info.TLSAddr
 	}
 	svc, err := twinclient.DialService(ctx, twinclient.ServiceOptions{URL: url, ConnectionString: connStr,
-		CAFile: info.CAFile, ClientID: "bench", Logger: log})
+		CAFile: info.CAFile, ClientID: prefix, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("service connection to %s: %w", url, err)
 	}
@@ -58,7 +60,7 @@ func dialService(ctx context.Context, info hub.Info, connStr string, log *slog.L
 		svc.Close()
 		return nil, err
 	}
-	co := ConnectOptions{Addr: info.PlainAddr, ClientID: "service/bench-events", Username: cs.HostName + "/service",
+	co := ConnectOptions{Addr: info.PlainAddr, ClientID: "service/" + prefix + "-events", Username: cs.HostName + "/service",
 		Password: tok, CleanSession: true, KeepAlive: 60 * time.Second, OnPublish: s.onEvent}
 	if info.PlainAddr == "" {
 		pool, err := caPool(info.CAFile)

@@ -94,13 +94,15 @@ func TestBudget(t *testing.T) {
 	}
 }
 
-// TestBudgetAnswersEveryRequest: with one round per shard, devices that pipeline more
-// requests than a round admits all get every answer, in order, with consecutive
-// versions, and every slot comes back.
+// TestBudgetAnswersEveryRequest: with one round per shard (Config.DeviceBudget 1),
+// devices that pipeline more requests than a round admits all get every answer, in
+// order, with consecutive versions, and every slot comes back.
 func TestBudgetAnswersEveryRequest(t *testing.T) {
-	h := startHub(t, t.TempDir())
-	for _, s := range h.shards {
-		s.budget.setLimit(1)
+	h := startHubWith(t, Config{DataDir: t.TempDir(), DeviceBudget: 1})
+	for i, s := range h.shards {
+		if s.budget.limit != 1 {
+			t.Fatalf("shard %d: budget limit %d, want Config.DeviceBudget 1", i, s.budget.limit)
+		}
 	}
 	const devices, patches = 12, 3 * roundOps
 	errs := make(chan error, devices)
@@ -179,5 +181,44 @@ func TestBudgetSparesBackEndWrites(t *testing.T) {
 	topic, _, err = rc.readPublish()
 	if err != nil || !strings.HasPrefix(topic, topicTwinRes+"204/?$rid=1&") {
 		t.Fatalf("then %q (%v), want the 204 of the waiting request", topic, err)
+	}
+}
+
+// TestDeviceBudgetConfig: New takes 0 (the default) to MaxDeviceBudget and refuses the
+// rest with an error that names the range.
+func TestDeviceBudgetConfig(t *testing.T) {
+	tests := map[string]struct {
+		budget, want int
+		wantErr      bool
+	}{
+		"default":   {budget: 0, want: DefaultDeviceBudget},
+		"one":       {budget: 1, want: 1},
+		"largest":   {budget: MaxDeviceBudget, want: MaxDeviceBudget},
+		"negative":  {budget: -1, wantErr: true},
+		"too large": {budget: MaxDeviceBudget + 1, wantErr: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			h, err := New(Config{DataDir: t.TempDir(), DeviceBudget: tc.budget, Logger: testLogger()})
+			if tc.wantErr {
+				if err == nil {
+					h.Close()
+					t.Fatalf("New with DeviceBudget %d: no error", tc.budget)
+				}
+				if !strings.Contains(err.Error(), "device budget") || !strings.Contains(err.Error(), strconv.Itoa(MaxDeviceBudget)) {
+					t.Errorf("error %q does not name the device budget and its range", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("New with DeviceBudget %d: %v", tc.budget, err)
+			}
+			defer h.Close()
+			for i, s := range h.shards {
+				if s.budget.limit != tc.want {
+					t.Errorf("shard %d: budget limit %d, want %d", i, s.budget.limit, tc.want)
+				}
+			}
+		})
 	}
 }

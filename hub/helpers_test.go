@@ -40,7 +40,14 @@ func testLogger() *slog.Logger {
 // stops it at cleanup (Close twice is harmless, so tests may close it earlier).
 func startHub(t testing.TB, dir string) *Hub {
 	t.Helper()
-	h, err := New(Config{DataDir: dir, Hostname: "localhost", PlainAddr: "127.0.0.1:0", TLSAddr: "127.0.0.1:0", Logger: testLogger()})
+	return startHubWith(t, Config{DataDir: dir})
+}
+
+// startHubWith is startHub with cfg's other settings (DataDir must be set).
+func startHubWith(t testing.TB, cfg Config) *Hub {
+	t.Helper()
+	cfg.Hostname, cfg.PlainAddr, cfg.TLSAddr, cfg.Logger = "localhost", "127.0.0.1:0", "127.0.0.1:0", testLogger()
+	h, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

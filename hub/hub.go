@@ -37,6 +37,12 @@ type Config struct {
 	TLSCertFile, TLSKeyFile string   // server certificate to use instead of the hub's own
 	TLSSANs                 []string // extra names for the hub's own server certificate
 
+	// DeviceBudget is how many devices' request rounds each owner shard takes into its
+	// pipeline at a time (admission, budget.go); 0 means DefaultDeviceBudget. Lower is
+	// quicker for desired changes during a reported storm, higher gives more peak
+	// reported throughput (docs/BENCHMARKS.md has the measured trade-off).
+	DeviceBudget int
+
 	Logger *slog.Logger     // nil discards
 	Now    func() time.Time // nil = time.Now
 }
@@ -96,6 +102,13 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.DeviceBudget < 0 || cfg.DeviceBudget > MaxDeviceBudget {
+		return nil, fmt.Errorf("hub: device budget %d is out of range: give 1 to %d (0 for the default, %d)",
+			cfg.DeviceBudget, MaxDeviceBudget, DefaultDeviceBudget)
+	}
+	if cfg.DeviceBudget == 0 {
+		cfg.DeviceBudget = DefaultDeviceBudget
+	}
 	if cfg.PlainAddr != "" {
 		if err := checkLoopback(cfg.PlainAddr); err != nil {
 			return nil, err
@@ -124,7 +137,8 @@ func New(cfg Config) (*Hub, error) {
 	nShards := max(2, runtime.GOMAXPROCS(0))
 	h.shards = make([]*shard, nShards)
 	for i := range h.shards {
-		h.shards[i] = &shard{docs: make(map[string]*twin.Doc), in: make(chan func(*txn), 4096), prio: make(chan func(*txn), 256), comp: compQueue{wake: make(chan struct{}, 1)}}
+		h.shards[i] = &shard{docs: make(map[string]*twin.Doc), in: make(chan func(*txn), 4096), prio: make(chan func(*txn), 256), comp: compQueue{wake: make(chan struct{}, 1)},
+			budget: budget{limit: cfg.DeviceBudget}}
 	}
 	if err := h.openStore(); err != nil {
 		return nil, fmt.Errorf("hub: %w", err)

@@ -28,6 +28,8 @@ type benchFlags struct {
 	label, markdown        string
 	command                string
 	brokerUser, brokerPass string
+	deviceBudget           int
+	storm                  bool
 }
 
 func parseBenchFlags(args []string) (*benchFlags, error) {
@@ -44,7 +46,8 @@ scenarios: relay (QoS 1 publish/subscribe through any broker: the messaging ceil
   connect (N devices at --connect-rate, then idle; memory per device), reported (reported
   patch storm), desired (service patch -> device notification -> reported -> service event),
   notify (reported storm at --rate per device plus 200 desired patches/s: notification
-  latency under load), query, mix (storm + desired + queries)
+  latency under load; --storm=false leaves the storm to another bench process), query,
+  mix (storm + desired + queries)
 targets: --embedded (default: a hub in this process), --spawn (a child twinops hub process,
   measured alone), --hub URL --connection-string CS (a running hub), --broker HOST:PORT (relay)
 
@@ -66,8 +69,12 @@ flags:`)
 		if strings.ContainsAny(v, " '\"") {
 			v = "'" + v + "'"
 		}
-		if b, ok := fl.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() && v == "true" {
-			f.command += " --" + fl.Name
+		if b, ok := fl.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			if v == "true" {
+				f.command += " --" + fl.Name
+			} else {
+				f.command += " --" + fl.Name + "=" + v // a bool flag takes no separate value
+			}
 			return
 		}
 		f.command += " --" + fl.Name + " " + v
@@ -87,9 +94,16 @@ flags:`)
 	if f.broker != "" && f.opts.Scenario != "relay" {
 		return nil, fmt.Errorf("bench: --broker is for --scenario relay; scenario %q needs a twin hub", f.opts.Scenario)
 	}
+	if f.deviceBudget != 0 && !f.spawn && (f.hubURL != "" || f.broker != "") {
+		return nil, errors.New("bench: --device-budget sets the hub this command starts (--embedded or --spawn); for a running hub, give it to twinops hub")
+	}
 	if f.hubURL != "" && f.connS == "" {
 		return nil, errors.New("bench: --hub needs --connection-string (or TWINOPS_CONNECTION_STRING); print one with twinops hub connection-string --policy iothubowner")
 	}
+	if !f.storm && f.opts.Scenario != "notify" {
+		return nil, fmt.Errorf("bench: --storm=false is for --scenario notify, not %q", f.opts.Scenario)
+	}
+	f.opts.NoStorm = !f.storm
 	if !f.quiet {
 		f.opts.Progress = os.Stderr
 	}
@@ -111,6 +125,8 @@ func defineBenchFlags(fs *flag.FlagSet, f *benchFlags) {
 	fs.StringVar(&o.Prefix, "prefix", "bench", "device id prefix")
 	fs.IntVar(&o.SourceIPs, "source-ips", 0, "spread connections over 127.0.0.1..127.0.0.N (default: one per 20,000 devices)")
 	fs.StringVar(&o.QueryText, "query", "", "query: the IoT Hub query to run")
+	fs.IntVar(&f.deviceBudget, "device-budget", 0, "with --embedded or --spawn: the hub's --device-budget (0: its default)")
+	fs.BoolVar(&f.storm, "storm", true, "notify: run the reported storm from this process too (false: only the desired patches, with the storm from another bench process, e.g. under nice)")
 	fs.BoolVar(&f.embedded, "embedded", false, "run a hub in this process (the default target)")
 	fs.BoolVar(&f.spawn, "spawn", false, "run the hub as a child process (this binary's hub command) and measure it alone")
 	fs.StringVar(&f.dataDir, "data", "", "data directory for --embedded/--spawn (default: a new temporary one, removed after)")
@@ -220,10 +236,10 @@ func benchTarget(f *benchFlags, log *slog.Logger) (bench.Target, func(), error) 
 			rm()
 			return nil, nil, fmt.Errorf("bench: finding this binary for --spawn: %w", err)
 		}
-		t := bench.Spawn(self, dir, log)
+		t := bench.Spawn(self, dir, f.deviceBudget, log)
 		return t, func() { t.Close(); rm() }, nil
 	}
-	t, err := bench.Embedded(dir, log)
+	t, err := bench.Embedded(dir, f.deviceBudget, log)
 	if err != nil {
 		rm()
 		return nil, nil, fmt.Errorf("bench: starting the embedded hub: %w", err)

@@ -23,6 +23,12 @@ func TestBenchFlags(t *testing.T) {
 		"bad duration":          {args: []string{"--duration", "ten"}, wantErr: "invalid value"},
 		"relay on any broker":   {args: []string{"--broker", "127.0.0.1:1883", "--scenario", "relay"}, command: "twinops bench --broker 127.0.0.1:1883 --scenario relay"},
 		"bool flag bare in cmd": {args: []string{"--embedded"}, command: "twinops bench --embedded"},
+		"false bool flag in cmd": {args: []string{"--scenario", "notify", "--storm=false", "--devices", "5"},
+			command: "twinops bench --devices 5 --scenario notify --storm=false"},
+		"no storm outside notify": {args: []string{"--storm=false"}, wantErr: "--storm=false is for --scenario notify"},
+		"budget of a running hub": {args: []string{"--hub", "mqtt://127.0.0.1:1", "--connection-string", "x", "--device-budget", "4"},
+			wantErr: "give it to twinops hub"},
+		"budget of a spawned hub": {args: []string{"--spawn", "--device-budget", "4"}, command: "twinops bench --device-budget 4 --spawn"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -38,6 +38,8 @@ func runHub(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "server certificate PEM (default: the hub's own, created on first start)")
 	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "server private key PEM, with --tls-cert")
 	fs.Var(&sans, "tls-san", "extra DNS name or IP for the hub's own server certificate (repeatable)")
+	fs.IntVar(&cfg.DeviceBudget, "device-budget", hub.DefaultDeviceBudget,
+		"devices whose requests each owner shard takes in at a time: lower is quicker for desired changes during a reported storm, higher gives more peak throughput")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -84,3 +84,16 @@ func TestRunHubStartsAndStops(t *testing.T) {
 		t.Fatalf("non-loopback plain listener: %v", err)
 	}
 }
+
+// TestRunHubRefusesBadDeviceBudget: an out-of-range --device-budget stops the hub before
+// it starts, with an error that names the flag's range.
+func TestRunHubRefusesBadDeviceBudget(t *testing.T) {
+	dir := t.TempDir()
+	err := runHub(context.Background(), []string{"--data", dir, "--tls-addr", "", "--device-budget", "-2", "--log-level", "warn"})
+	if err == nil || !strings.Contains(err.Error(), "device budget -2 is out of range") {
+		t.Fatalf("runHub --device-budget -2 = %v, want the out-of-range error", err)
+	}
+	if _, err := hub.ReadInfo(dir); err == nil {
+		t.Error("hub.json written by a hub that refused its flags")
+	}
+}
