@@ -23,9 +23,9 @@ import "sync"
 // unless Config.DeviceBudget says otherwise. With roundOps requests each that is up to
 // 64 requests per shard: enough to fill a group commit at 50,000 patches/s with a few
 // milliseconds per round trip through the pipeline, few enough to keep the run queue
-// short. Measured on 2 cores (docs/benchmarks/hub.md): 16 gave the same peak reported
-// throughput (66k/s) with twice the desired-notification p99 under a storm; 4 halves
-// that p99 again but loses 15 % of the peak.
+// short. Measured on 2 cores (docs/benchmarks/hub.md): 16 gave 5-15 % more peak reported
+// throughput with about twice the desired-notification p99 under a storm; 4 halves that
+// p99 again but no longer keeps up with a paced 50,000 patches/s there.
 const DefaultDeviceBudget = 8
 
 // MaxDeviceBudget bounds Config.DeviceBudget.
