@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
@@ -33,14 +34,20 @@ func TestRowTexts(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
+			// The cache's contract: its maps live while it is used (a batch's twins
+			// hold them). Keep them, or a freed map's address may come back for a new
+			// map and the test would check a case the fleet never has.
+			var held []map[string]any
 			for i := range maxTagCache + 10 {
 				tags := tc.tags(i)
+				held = append(held, tags)
 				r := newRow(rowTwin("dev", tags, "1.0"), twin.Summary{}, false, nil, tc.cache)
 				wantTags, wantVals := tagText(tags)
 				if r.tags != wantTags || r.tagVals != wantVals {
 					t.Fatalf("row %d: tags %q / %q, want %q / %q", i, r.tags, r.tagVals, wantTags, wantVals)
 				}
 			}
+			runtime.KeepAlive(held)
 		})
 	}
 	prev := newRow(rowTwin("dev-1", shared, "1.0"), twin.Summary{}, false, nil, nil)
