@@ -62,6 +62,7 @@ func runHub(ctx context.Context, args []string) error {
 		return err
 	}
 	printHubBanner(h)
+	tuneGC(ctx)
 	<-ctx.Done()
 	cfg.Logger.Info("shutting down")
 	return h.Close()
