@@ -13,8 +13,8 @@ import (
 // mochi's packet buffer, the answer), 100 MB/s at 50,000 patches/s, and at the default
 // target (GOGC 100) a hub serving 1,000 devices marks its ~50 MB heap several times a
 // second. Each cycle takes CPU from the connection and commit goroutines, and the desired
-// notifications queued behind them wait the longer (docs/benchmarks/hub.md: p99 12–15 vs
-// 16–22 ms at 400). The target rises to at most gcMaxPercent, bounded so that the extra
+// notifications queued behind them wait the longer (docs/benchmarks/hub.md: p99 10–15 ms
+// at 400 against 17–19 at 100, and 71,500 instead of 55–67k patches/s at the peak). The target rises to at most gcMaxPercent, bounded so that the extra
 // heap stays under gcHeadroom: a hub with a large fleet, whose live heap is already
 // hundreds of MB, keeps the default. GOGC or GOMEMLIMIT in the environment leave the
 // collector as the operator set it. This is process policy, so it lives here and not in
