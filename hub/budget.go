@@ -74,11 +74,10 @@ func (h *Hub) answered(c *conn) {
 	}
 }
 
-// budget is a counting semaphore whose waiters are served in arrival order. The zero
-// value is ready, with limit DefaultDeviceBudget.
+// budget is a counting semaphore whose waiters are served in arrival order.
 type budget struct {
 	mu      sync.Mutex
-	limit   int // 0: DefaultDeviceBudget
+	limit   int // slots: Config.DeviceBudget, set by New
 	used    int
 	waiters []chan struct{} // in arrival order; a waiter's channel receives its slot
 	pool    []chan struct{} // waiter channels for reuse
@@ -89,11 +88,7 @@ type budget struct {
 // and its answer gives the slot back as usual).
 func (b *budget) acquire(quit <-chan struct{}) {
 	b.mu.Lock()
-	limit := b.limit
-	if limit <= 0 {
-		limit = DefaultDeviceBudget
-	}
-	if b.used < limit && len(b.waiters) == 0 {
+	if b.used < b.limit && len(b.waiters) == 0 {
 		b.used++
 		b.mu.Unlock()
 		return

@@ -29,12 +29,6 @@ func (b *budget) state() (used, waiting int) {
 	return b.used, len(b.waiters)
 }
 
-func (b *budget) setLimit(n int) {
-	b.mu.Lock()
-	b.limit = n
-	b.mu.Unlock()
-}
-
 func TestBudget(t *testing.T) {
 	tests := map[string]func(t *testing.T, b *budget, quit chan struct{}){
 		"waiters are served in arrival order": func(t *testing.T, b *budget, _ chan struct{}) {
@@ -157,10 +151,9 @@ func pipelinePatches(rc *rawClient, n int) error {
 // does not hold up a back-end write: the desired change is stored and notified to that
 // very device, and its request is answered once a slot is free.
 func TestBudgetSparesBackEndWrites(t *testing.T) {
-	h := startHub(t, t.TempDir())
+	h := startHubWith(t, Config{DataDir: t.TempDir(), DeviceBudget: 1})
 	rc, c := dialTwinDevice(t, h, "dev1")
 	b := &h.shardFor(c.DeviceID).budget
-	b.setLimit(1)
 	b.acquire(h.quit) // the budget is spent
 	rc.publish(topicPatchReported+"?$rid=1", []byte(`{"a":1}`))
 	if err := rc.flush(); err != nil {

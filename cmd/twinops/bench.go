@@ -94,7 +94,7 @@ flags:`)
 	if f.broker != "" && f.opts.Scenario != "relay" {
 		return nil, fmt.Errorf("bench: --broker is for --scenario relay; scenario %q needs a twin hub", f.opts.Scenario)
 	}
-	if f.deviceBudget != 0 && !f.spawn && (f.hubURL != "" || f.broker != "") {
+	if f.deviceBudget != 0 && (f.hubURL != "" || f.broker != "") { // one target: checked above
 		return nil, errors.New("bench: --device-budget sets the hub this command starts (--embedded or --spawn); for a running hub, give it to twinops hub")
 	}
 	if f.hubURL != "" && f.connS == "" {
