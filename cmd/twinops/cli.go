@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/twinops/twinops/hub"
@@ -35,6 +36,8 @@ func defaultIO() cliIO { return cliIO{out: os.Stdout, errOut: os.Stderr, env: os
 type cliConn struct {
 	data, hubURL, connStr, caFile string
 	timeout                       time.Duration
+
+	localDir, localAddr string // set when the address came from a local hub's hub.json
 }
 
 func (c *cliConn) register(fs *flag.FlagSet) {
@@ -58,7 +61,13 @@ func (c *cliConn) dial(ctx context.Context, io cliIO) (*twinclient.Service, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	return twinclient.DialService(ctx, o)
+	s, err := twinclient.DialService(ctx, o)
+	if err != nil && c.localDir != "" && errors.Is(err, syscall.ECONNREFUSED) {
+		return nil, fmt.Errorf("the hub of %s is not running: its last address, %s, refuses connections. "+
+			"Start it with `twinops hub --data %s` (or keep the console, `twinops`, open in another terminal), "+
+			"or name another hub with --hub URL --connection-string CS", c.localDir, c.localAddr, c.localDir)
+	}
+	return s, err
 }
 
 // local fills in what the local hub's data directory says (hub.json, policies.json).
@@ -96,9 +105,11 @@ func (c *cliConn) local(o *twinclient.ServiceOptions, io cliIO) error {
 	}
 	switch {
 	case info.PlainAddr != "":
-		o.URL = "mqtt://" + cliLoopback(info.PlainAddr)
+		c.localAddr = cliLoopback(info.PlainAddr)
+		o.URL = "mqtt://" + c.localAddr
 	case info.TLSAddr != "":
-		o.URL = "mqtts://" + cliLoopback(info.TLSAddr)
+		c.localAddr = cliLoopback(info.TLSAddr)
+		o.URL = "mqtts://" + c.localAddr
 		o.ServerName = "localhost"
 		if o.CAFile == "" {
 			o.CAFile = info.CAFile
@@ -106,6 +117,7 @@ func (c *cliConn) local(o *twinclient.ServiceOptions, io cliIO) error {
 	default:
 		return fmt.Errorf("the hub in %s has no listener address in hub.json; restart it", dir)
 	}
+	c.localDir = dir
 	return nil
 }
 

@@ -176,3 +176,36 @@ func TestCLIRefusesBadInput(t *testing.T) {
 		t.Fatalf("refused commands changed the twin: version %d", tw.Version)
 	}
 }
+
+// TestCLISaysTheLocalHubIsDown: after the local hub has stopped, its hub.json still names
+// its last address; a command says the hub is not running and how to start it, instead
+// of a bare "connection refused" on a port the user never chose.
+func TestCLISaysTheLocalHubIsDown(t *testing.T) {
+	dir := t.TempDir()
+	h, err := hub.New(hub.Config{DataDir: dir, PlainAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Start(); err != nil {
+		h.Close()
+		t.Fatal(err)
+	}
+	mustRun(t, dir, nil, "device", "create", "d")
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = cliRun(t, dir, "twin", "get", "d")
+	if err == nil {
+		t.Fatal("twin get succeeded against a stopped hub")
+	}
+	for _, want := range []string{"is not running", "twinops hub --data " + dir, "--hub URL"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	// A hub named on the command line is not the local one: its error stays as it was.
+	_, _, err = cliRun(t, dir, "twin", "get", "d", "--hub", "mqtt://127.0.0.1:1")
+	if err == nil || strings.Contains(err.Error(), "is not running") {
+		t.Fatalf("--hub to a closed port: %v", err)
+	}
+}
