@@ -47,6 +47,8 @@ func press(m Model, keys ...string) Model {
 			msg = tea.KeyPressMsg{Code: tea.KeyTab}
 		case "backspace":
 			msg = tea.KeyPressMsg{Code: tea.KeyBackspace}
+		case "esc":
+			msg = tea.KeyPressMsg{Code: tea.KeyEscape}
 		default:
 			msg = tea.KeyPressMsg{Code: []rune(k)[0], Text: k}
 		}
@@ -311,5 +313,40 @@ func TestRolloutClassifiesRebooting(t *testing.T) {
 				t.Fatalf("counts %v: want the device as %s", m.prog.counts, stateNames[tc.want])
 			}
 		})
+	}
+}
+
+// TestRolloutTypingReplacesTheSelectedValue: a field that gets the focus holding a value
+// (the default rate 10, the last rollout's value) shows it selected, and the first
+// character typed replaces it: typing 20 into the rate plans 20 devices/s, not 1020.
+// Editing keys (backspace, arrows) edit the value in place instead.
+func TestRolloutTypingReplacesTheSelectedValue(t *testing.T) {
+	m, _ := setup(t, 8)
+	m = typeIn(m, "2.1.0")
+	m = press(m, "tab")
+	if !strings.Contains(m.View(), "10") {
+		t.Fatalf("the default rate is not shown:\n%s", m.View())
+	}
+	m = typeIn(m, "20")
+	m = press(m, "enter")
+	if m.phase != phaseConfirm || m.rate != 20 {
+		t.Fatalf("typed 20 over the default 10: phase %d rate %v err %q", m.phase, m.rate, m.err)
+	}
+
+	// Back to the plan, then a new plan on the same screen: the value field holds the
+	// previous value, selected; typing replaces it.
+	m = press(m, "esc")
+	m, _ = m.Plan(m.ids, "again")
+	m = typeIn(m, "2.2.0")
+	if got := m.fields[1].Value(); got != "2.2.0" {
+		t.Fatalf("value field after typing over the previous value: %q", got)
+	}
+
+	// Backspace edits the focused field's value in place.
+	m = press(m, "tab", "tab") // the path field, fresh again
+	m = press(m, "backspace")
+	m = typeIn(m, "n")
+	if got := m.fields[0].Value(); got != "firmware.version" {
+		t.Fatalf("path field after backspace and n: %q", got)
 	}
 }

@@ -114,11 +114,14 @@ func (m Model) planView() []string {
 	lines = append(lines, m.lastLines()...)
 	labels := [3]string{"desired path", "new value", "rate (devices/s)"}
 	for i, f := range m.fields {
-		mark := "  "
+		mark, field := "  ", f.View()
 		if i == m.focus && m.phase == phasePlan {
 			mark = st.Accent.S("▸ ")
+			if m.fresh && f.Value() != "" { // selected: typing replaces it
+				field = st.Selected.S(f.Value())
+			}
 		}
-		lines = append(lines, mark+st.Muted.S(common.Fit(labels[i], 18))+f.View())
+		lines = append(lines, mark+st.Muted.S(common.Fit(labels[i], 18))+field)
 	}
 	lines = append(lines, "")
 	if m.err != "" {
@@ -127,7 +130,7 @@ func (m Model) planView() []string {
 	if m.phase == phaseConfirm {
 		lines = append(lines, m.reviewLines()...)
 	} else {
-		lines = append(lines, st.Faint.S("tab next field · enter review · esc back"))
+		lines = append(lines, st.Faint.S("tab next field (typing replaces the selected value) · enter review · esc back"))
 	}
 	return lines
 }
