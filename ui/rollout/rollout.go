@@ -52,8 +52,8 @@ type Model struct {
 	// in a form whose field selects its text on focus. Without this, typing 20 into the
 	// rate field's 10 planned 1020 devices/s.
 	fresh bool
-	phase  phase
-	err    string
+	phase phase
+	err   string
 	// confirm takes the device count or "yes" in the review: a stray key cannot start writes.
 	confirm textinput.Model
 
