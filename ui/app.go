@@ -233,10 +233,15 @@ func (m Model) updateKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.Help):
 		m.help = true
 		return m, nil
-	case m.screen == screenFleet && m.fleetOpens(msg) != nil:
-		// open at once, not through a command: a key typed right after enter (in the
-		// same read, e.g. enter then v) must reach the screen opened, not the fleet
-		return m.Update(m.fleetOpens(msg))
+	}
+	if m.screen == screenFleet {
+		if open := m.fleetOpens(msg); open != nil {
+			// open at once, not through a command: a key typed right after enter (in the
+			// same read, e.g. enter then v) must reach the screen opened, not the fleet
+			return m.Update(open)
+		}
+	}
+	switch {
 	case msg.String() == "R" && m.rollout.Started():
 		m.rollout = m.rollout.ShowLast() // drops a plan not yet started
 		m.push(screenRollout)
@@ -274,7 +279,8 @@ func (m Model) routeKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 }
 
 // fleetOpens is the screen a key on the fleet opens (as the fleet itself would ask for
-// it: enter the selected twin, v the events, e the editor on the selected twin), or nil.
+// it: enter the selected twin, v the events, e the editor on the selected twin, r the
+// rollout plan, whose value field takes the keys typed right after r), or nil.
 func (m Model) fleetOpens(msg tea.KeyPressMsg) tea.Msg {
 	k, sel := m.c.Keys, m.fleet.Selected()
 	switch {
@@ -286,6 +292,8 @@ func (m Model) fleetOpens(msg tea.KeyPressMsg) tea.Msg {
 		return common.OpenEventsMsg{}
 	case !m.c.ReadOnly && key.Matches(msg, k.Edit) && sel != "":
 		return common.OpenEditMsg{ID: sel}
+	case !m.c.ReadOnly && key.Matches(msg, k.Rollout):
+		return m.fleet.RolloutRequest()
 	}
 	return nil
 }

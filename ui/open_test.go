@@ -19,6 +19,7 @@ func TestOpenBeforeTheNextKey(t *testing.T) {
 		"enter then v: the device's events": {open: "enter", next: "v", screen: screenEvents, title: "events · dev-00000"},
 		"v then j: the fleet's events":      {open: "v", next: "j", screen: screenEvents, title: "events · fleet"},
 		"e then x: typed into the editor":   {open: "e", next: "x", screen: screenEdit, title: ""},
+		"r then 2: typed into the rollout":  {open: "r", next: "2", screen: screenRollout, title: "rollout"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -40,6 +41,9 @@ func TestOpenBeforeTheNextKey(t *testing.T) {
 			}
 			if tc.screen == screenEdit && !m.edit.Dirty() {
 				t.Fatalf("x after e did not reach the editor:\n%s", v)
+			}
+			if tc.screen == screenRollout && !strings.Contains(v, "new value         2") {
+				t.Fatalf("2 after r did not reach the rollout's value field:\n%s", v)
 			}
 		})
 	}

@@ -242,18 +242,24 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 			return m, common.Send(common.OpenEditMsg{ID: m.selID, External: key.Matches(msg, k.Editor)})
 		}
 	case key.Matches(msg, k.Rollout):
-		ids, label := m.Marked(), "marked devices"
-		if len(ids) == 0 && m.loading() {
-			// the view is only the devices in so far: a rollout of it would miss the rest
-			return m, common.Send(common.FlashMsg{Err: true, Text: "the fleet is still loading (" +
-				strconv.Itoa(m.c.Store.Len()) + " devices in): plan a rollout of the view when it is complete, or mark devices"})
-		}
-		if len(ids) == 0 {
-			ids, label = m.ViewIDs(), m.ViewLabel()
-		}
-		return m, common.Send(common.OpenRolloutMsg{IDs: ids, Label: label})
+		return m, common.Send(m.RolloutRequest())
 	}
 	return m, nil
+}
+
+// RolloutRequest is what r asks for: a rollout of the marked devices, else of the view
+// (an OpenRolloutMsg), or a flash saying why not while the fleet is still loading.
+func (m Model) RolloutRequest() tea.Msg {
+	ids, label := m.Marked(), "marked devices"
+	if len(ids) == 0 && m.loading() {
+		// the view is only the devices in so far: a rollout of it would miss the rest
+		return common.FlashMsg{Err: true, Text: "the fleet is still loading (" +
+			strconv.Itoa(m.c.Store.Len()) + " devices in): plan a rollout of the view when it is complete, or mark devices"}
+	}
+	if len(ids) == 0 {
+		ids, label = m.ViewIDs(), m.ViewLabel()
+	}
+	return common.OpenRolloutMsg{IDs: ids, Label: label}
 }
 
 func (m Model) startInput(mode inputMode, val string) (Model, tea.Cmd) {
