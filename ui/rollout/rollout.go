@@ -61,6 +61,7 @@ type Model struct {
 	path     []string
 	value    any
 	rate     float64
+	unlike   string   // the review's warning when value is unlike the devices' current values
 	queue    []string // devices still to write
 	total    int      // devices written or to write
 	written  int
@@ -335,6 +336,7 @@ func (m *Model) parse() string {
 		return "no devices chosen: go back, filter or mark devices, and press r again"
 	}
 	m.path, m.value, m.rate = parts, v, rate
+	m.unlike = unlikeCurrent(m.c.Store, m.ids, parts, v)
 	return ""
 }
 

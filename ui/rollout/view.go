@@ -152,6 +152,9 @@ func (m Model) reviewLines() []string {
 	if w := valueWarning(m.value); w != "" {
 		lines = append(lines, st.Bad.S("⚠ "+w))
 	}
+	if m.unlike != "" {
+		lines = append(lines, st.Bad.S("⚠ "+m.unlike))
+	}
 	return append(lines, "",
 		st.Muted.S("type ")+st.Accent.S(strconv.Itoa(n))+st.Muted.S(" or ")+st.Accent.S("yes")+st.Muted.S(" then enter to start: ")+m.confirm.View(),
 		st.Faint.S("esc back to the plan"))
