@@ -45,7 +45,7 @@ type Model struct {
 	keys   Keys
 	ids    []string
 	label  string
-	fields [3]textinput.Model // path, value, rate
+	fields [4]textinput.Model // path, value, rate, failure limit
 	focus  int
 	// fresh: the focused field still holds what it had when it got the focus (a default or
 	// the last rollout's value), shown selected; the first character typed replaces it, as
@@ -57,22 +57,28 @@ type Model struct {
 	// confirm takes the device count or "yes" in the review: a stray key cannot start writes.
 	confirm textinput.Model
 
-	runID    int
-	path     []string
-	value    any
-	rate     float64
-	unlike   string   // the review's warning when value is unlike the devices' current values
-	queue    []string // devices still to write
-	total    int      // devices written or to write
-	written  int
-	inFlight int
-	credit   float64
-	writeErr map[string]string
-	started  time.Time
-	prog     progress  // cached: counting a large rollout on every frame would cost the frame
-	progAt   time.Time // wall time of prog
-	width    int
-	height   int
+	runID  int
+	path   []string
+	value  any
+	rate   float64
+	unlike string // the review's warning when value is unlike the devices' current values
+	limit  limit  // failures that pause the writes by themselves
+	// autoPaused says why the writes paused by themselves ("" if they did not); resumed is
+	// the failed count when the operator last resumed: the limit pauses again only on a
+	// failure after that.
+	autoPaused string
+	resumed    int
+	queue      []string // devices still to write
+	total      int      // devices written or to write
+	written    int
+	inFlight   int
+	credit     float64
+	writeErr   map[string]string
+	started    time.Time
+	prog       progress  // cached: counting a large rollout on every frame would cost the frame
+	progAt     time.Time // wall time of prog
+	width      int
+	height     int
 	// last is the rollout started before the one planned now: kept reachable (R, f)
 	// until this one starts. Nil while this model's own rollout is started.
 	last *Model
@@ -97,7 +103,7 @@ func New(c *common.Common) Model {
 		Abort:   key.NewBinding(key.WithKeys("A"), key.WithHelp("A", "abort: stop all further writes")),
 		Failed:  key.NewBinding(key.WithKeys("f"), key.WithHelp("f", "show the failed devices in the fleet view")),
 	}}
-	placeholders := [3]string{"firmware.version", "type the new value, e.g. 2.1.0", "10"}
+	placeholders := [4]string{"firmware.version", "type the new value, e.g. 2.1.0", "10", "5% of the written, or a count, or off"}
 	for i := range m.fields {
 		f := textinput.New()
 		f.Prompt = ""
@@ -106,6 +112,7 @@ func New(c *common.Common) Model {
 	}
 	m.fields[0].SetValue("firmware.version")
 	m.fields[2].SetValue("10")
+	m.fields[3].SetValue(defaultLimit)
 	m.confirm = textinput.New()
 	m.confirm.Prompt = ""
 	m.confirm.CharLimit = 12
@@ -232,7 +239,7 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		case "tab", "shift+tab", "down", "up":
 			d := 1
 			if msg.String() == "shift+tab" || msg.String() == "up" {
-				d = 2
+				d = len(m.fields) - 1 // the previous field
 			}
 			m.fields[m.focus].Blur()
 			m.focus = (m.focus + d) % len(m.fields)
@@ -264,6 +271,7 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		m.phase = phasePaused
 	case key.Matches(msg, m.keys.Pause) && m.phase == phasePaused:
 		m.phase = phaseRunning
+		m.autoPaused, m.resumed = "", m.prog.counts[stFailed]
 		return m, tick(m.runID)
 	case key.Matches(msg, m.keys.Abort) && m.Active():
 		m.phase, m.queue = phaseAborted, nil
@@ -329,13 +337,17 @@ func (m *Model) parse() string {
 	if err != nil || rate <= 0 {
 		return "the rate must be a positive number of devices per second"
 	}
+	lim, ok := parseLimit(m.fields[3].Value())
+	if !ok {
+		return "the failure limit must be a share of the written devices like 5%, a device count like 10, or off"
+	}
 	if _, terr := twin.ParsePatch(twin.Desired, mustJSON(nest(parts, v))); terr != nil {
 		return "the hub would refuse this patch: " + terr.Message
 	}
 	if len(m.ids) == 0 {
 		return "no devices chosen: go back, filter or mark devices, and press r again"
 	}
-	m.path, m.value, m.rate = parts, v, rate
+	m.path, m.value, m.rate, m.limit = parts, v, rate, lim
 	m.unlike = unlikeCurrent(m.c.Store, m.ids, parts, v)
 	return ""
 }
@@ -360,6 +372,7 @@ func (m Model) start() (Model, tea.Cmd) {
 	m.queue = m.affected()
 	m.total, m.written, m.inFlight, m.credit = len(m.queue), 0, 0, 0
 	m.writeErr = map[string]string{}
+	m.autoPaused, m.resumed = "", 0
 	m.started = m.c.Now()
 	m.phase = phaseRunning
 	if len(m.queue) == 0 {
@@ -430,4 +443,9 @@ func (m *Model) refresh(force bool) {
 		return
 	}
 	m.prog, m.progAt = m.progress(), time.Now()
+	if m.phase == phaseRunning {
+		if why := m.limit.reached(m.prog.counts[stFailed], m.resumed, m.written, m.total); why != "" {
+			m.phase, m.autoPaused = phasePaused, why
+		}
+	}
 }

@@ -49,6 +49,8 @@ func press(m Model, keys ...string) Model {
 			msg = tea.KeyPressMsg{Code: tea.KeyBackspace}
 		case "esc":
 			msg = tea.KeyPressMsg{Code: tea.KeyEscape}
+		case "up":
+			msg = tea.KeyPressMsg{Code: tea.KeyUp}
 		default:
 			msg = tea.KeyPressMsg{Code: []rune(k)[0], Text: k}
 		}
@@ -343,8 +345,11 @@ func TestRolloutTypingReplacesTheSelectedValue(t *testing.T) {
 	}
 
 	// Backspace edits the focused field's value in place.
-	m = press(m, "tab", "tab") // the path field, fresh again
+	m = press(m, "up") // the path field, fresh again
 	m = press(m, "backspace")
+	if got := m.fields[0].Value(); got != "firmware.versio" {
+		t.Fatalf("path field after backspace: %q", got)
+	}
 	m = typeIn(m, "n")
 	if got := m.fields[0].Value(); got != "firmware.version" {
 		t.Fatalf("path field after backspace and n: %q", got)

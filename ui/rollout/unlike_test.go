@@ -27,7 +27,7 @@ func TestRolloutWarnsOfValuesUnlikeTheCurrentOnes(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			m, _ := setup(t, 8)
-			m = press(m, "tab", "tab") // the path field, its value selected
+			m = press(m, "up") // the path field, its value selected
 			m = typeIn(m, tc.path)
 			m = press(m, "tab")
 			m = typeIn(m, tc.value)

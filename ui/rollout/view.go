@@ -112,7 +112,7 @@ func (m Model) planView() []string {
 		"",
 	}
 	lines = append(lines, m.lastLines()...)
-	labels := [3]string{"desired path", "new value", "rate (devices/s)"}
+	labels := [4]string{"desired path", "new value", "rate (devices/s)", "pause at failed"}
 	for i, f := range m.fields {
 		mark, field := "  ", f.View()
 		if i == m.focus && m.phase == phasePlan {
@@ -155,6 +155,11 @@ func (m Model) reviewLines() []string {
 	if m.unlike != "" {
 		lines = append(lines, st.Bad.S("⚠ "+m.unlike))
 	}
+	if l := m.limit.String(); l != "" {
+		lines = append(lines, st.Muted.S("auto-pause at "+l))
+	} else {
+		lines = append(lines, st.Warn.S("no auto-pause: writes go on whatever the devices report"))
+	}
 	return append(lines, "",
 		st.Muted.S("type ")+st.Accent.S(strconv.Itoa(n))+st.Muted.S(" or ")+st.Accent.S("yes")+st.Muted.S(" then enter to start: ")+m.confirm.View(),
 		st.Faint.S("esc back to the plan"))
@@ -196,6 +201,9 @@ func (m Model) runView() []string {
 		st.Text.S(strconv.Itoa(m.written)+"/"+strconv.Itoa(m.total))+st.Muted.S(" at "+strconv.FormatFloat(m.rate, 'f', -1, 64)+"/s"))
 	if n := len(m.writeErr); n > 0 {
 		lines = append(lines, st.Bad.S(strconv.Itoa(n)+" writes refused by the hub"))
+	}
+	if m.autoPaused != "" && m.phase == phasePaused {
+		lines = append(lines, st.Bad.S("⚠ paused by the failure limit when "+m.autoPaused+". p resumes, A aborts, f shows them"))
 	}
 	lines = append(lines, "", st.Header.S("DEVICES BY REPORTED STATUS"))
 	p := m.prog
