@@ -13,6 +13,13 @@ import (
 
 // cliHub starts a real hub in a temporary data dir (its hub.json is what the CLI reads).
 func cliHub(t *testing.T, cfg hub.Config) string {
+	_, dir := cliHubOf(t, cfg)
+	return dir
+}
+
+// cliHubOf is cliHub that also returns the hub (closed when the test ends, or earlier by
+// the test: Close may be called twice).
+func cliHubOf(t *testing.T, cfg hub.Config) (*hub.Hub, string) {
 	t.Helper()
 	cfg.DataDir = t.TempDir()
 	h, err := hub.New(cfg)
@@ -24,7 +31,7 @@ func cliHub(t *testing.T, cfg hub.Config) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	return cfg.DataDir
+	return h, cfg.DataDir
 }
 
 // cliRun runs one command against the hub in dir and returns stdout, stderr and the error.
@@ -181,20 +188,12 @@ func TestCLIRefusesBadInput(t *testing.T) {
 // its last address; a command says the hub is not running and how to start it, instead
 // of a bare "connection refused" on a port the user never chose.
 func TestCLISaysTheLocalHubIsDown(t *testing.T) {
-	dir := t.TempDir()
-	h, err := hub.New(hub.Config{DataDir: dir, PlainAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Start(); err != nil {
-		h.Close()
-		t.Fatal(err)
-	}
+	h, dir := cliHubOf(t, hub.Config{PlainAddr: "127.0.0.1:0"})
 	mustRun(t, dir, nil, "device", "create", "d")
 	if err := h.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = cliRun(t, dir, "twin", "get", "d")
+	_, _, err := cliRun(t, dir, "twin", "get", "d")
 	if err == nil {
 		t.Fatal("twin get succeeded against a stopped hub")
 	}
