@@ -63,6 +63,10 @@ type Model struct {
 	rate   float64
 	unlike string // the review's warning when value is unlike the devices' current values
 	limit  limit  // failures that pause the writes by themselves
+	// changing is how many chosen devices the review found to differ at the path: counted
+	// once when the review opens (a frame must not walk a large fleet), and the number the
+	// operator types to confirm. The writes go to the devices that differ when they start.
+	changing int
 	// autoPaused says why the writes paused by themselves ("" if they did not); resumed is
 	// the failed count when the operator last resumed: the limit pauses again only on a
 	// failure after that.
@@ -295,7 +299,7 @@ func (m Model) updateConfirm(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		return m, m.fields[m.focus].Focus()
 	case "enter":
 		typed := strings.ToLower(strings.TrimSpace(m.confirm.Value()))
-		n := strconv.Itoa(len(m.affected()))
+		n := strconv.Itoa(m.changing)
 		switch typed {
 		case "":
 			return m, nil
@@ -349,6 +353,7 @@ func (m *Model) parse() string {
 	}
 	m.path, m.value, m.rate, m.limit = parts, v, rate, lim
 	m.unlike = unlikeCurrent(m.c.Store, m.ids, parts, v)
+	m.changing = len(m.affected())
 	return ""
 }
 

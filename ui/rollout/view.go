@@ -139,7 +139,7 @@ func (m Model) planView() []string {
 // them said loudly), warnings about a value that looks mistyped, and the confirmation.
 func (m Model) reviewLines() []string {
 	st := m.c.Styles
-	n := len(m.affected())
+	n := m.changing
 	secs := float64(n) / m.rate
 	var lines []string
 	if m.allDevices() {
