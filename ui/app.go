@@ -181,6 +181,11 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	if cmd, ok := m.navigate(msg); ok {
 		return m, cmd
 	}
+	if _, paste := msg.(tea.PasteMsg); paste {
+		// pasted text is typed text: it goes to the screen on top, not into a field of a
+		// screen left open underneath (the rollout plan's value, say)
+		return m.routeMsg(msg)
+	}
 	return m.broadcast(msg)
 }
 
@@ -261,7 +266,10 @@ func (m Model) updateKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	return m.routeKey(msg)
 }
 
-func (m Model) routeKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
+func (m Model) routeKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) { return m.routeMsg(msg) }
+
+// routeMsg hands msg to the screen on top only.
+func (m Model) routeMsg(msg tea.Msg) (tea.Model, tea.Cmd) {
 	var cmd tea.Cmd
 	switch m.screen {
 	case screenFleet:
@@ -292,7 +300,9 @@ func (m Model) fleetOpens(msg tea.KeyPressMsg) tea.Msg {
 		return common.OpenEventsMsg{}
 	case !m.c.ReadOnly && key.Matches(msg, k.Edit) && sel != "":
 		return common.OpenEditMsg{ID: sel}
-	case !m.c.ReadOnly && key.Matches(msg, k.Rollout):
+	case !m.c.ReadOnly && key.Matches(msg, k.Rollout) && !m.rollout.Active():
+		// (while one is running, r shows it through the fleet: keys typed after r must not
+		// reach a running rollout, where p pauses and A aborts)
 		return m.fleet.RolloutRequest()
 	}
 	return nil

@@ -104,3 +104,44 @@ func TestRKeepsTheLastRollout(t *testing.T) {
 		t.Fatalf("R after a new plan shows %s:\n%s", screenNames[m.screen], v)
 	}
 }
+
+// TestPasteGoesToTheScreenOnTop: text pasted into the fleet's filter does not also land in
+// the rollout plan's value field, left focused under it when the plan was closed.
+func TestPasteGoesToTheScreenOnTop(t *testing.T) {
+	m, _ := newTestModel(t, 40, false)
+	m = size(t, m, 80, 24)
+	for _, k := range []string{"r", "2", ".", "1", "esc", "/"} {
+		m = update(t, m, keyMsg(k))
+	}
+	m = update(t, m, tea.PasteMsg{Content: "abc"})
+	if v := stripANSI(m.Render()); !strings.Contains(v, "abc") {
+		t.Fatalf("the paste did not reach the fleet's filter:\n%s", v)
+	}
+	m = update(t, m, keyMsg("esc"))
+	m = update(t, m, keyMsg("r"))
+	v := stripANSI(m.Render())
+	if !strings.Contains(v, "new value         2.1") || strings.Contains(v, "2.1abc") {
+		t.Fatalf("the rollout plan's value after a paste on the fleet:\n%s", v)
+	}
+}
+
+// TestRWhileARolloutRunsTakesNoTypeAhead: with a rollout running, r shows it through the
+// fleet; an A typed right after r must not reach it and abort it.
+func TestRWhileARolloutRunsTakesNoTypeAhead(t *testing.T) {
+	m, _ := newTestModel(t, 40, false)
+	m = size(t, m, 80, 24)
+	m = keys(t, m, "r", "3", ".", "0", ".", "0", "enter", "y", "e", "s", "enter")
+	if !m.rollout.Active() {
+		t.Fatalf("the rollout did not start:\n%s", stripANSI(m.Render()))
+	}
+	m = keys(t, m, "esc")
+	next, cmd1 := m.Update(keyMsg("r"))
+	next, cmd2 := next.(Model).Update(keyMsg("A"))
+	m = next.(Model)
+	for _, c := range append(immediate(cmd1), immediate(cmd2)...) {
+		m = update(t, m, c)
+	}
+	if !m.rollout.Active() {
+		t.Fatal("A typed right after r aborted the running rollout")
+	}
+}

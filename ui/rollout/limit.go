@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"math"
 	"strconv"
 	"strings"
 )
@@ -16,7 +17,8 @@ const defaultLimit = "5%"
 
 // minWrittenForShare is how many devices must have been written before a share limit
 // applies (with fewer, one failure would be a large share of nothing); AWS calls it
-// minNumberOfExecutedThings. A rollout of fewer devices applies it once all are written.
+// minNumberOfExecutedThings. A rollout of no more devices than this is all written before
+// a share could apply: its review says so (a count still applies).
 const minWrittenForShare = 10
 
 // limit is a parsed failure limit: a share of the written devices (pct > 0), a device
@@ -58,19 +60,25 @@ func (l limit) String() string {
 	return ""
 }
 
-// reached says why the writes should pause now ("" if they should not): failed devices
-// out of written (of total to write), where the operator last resumed at resumed failures
-// (the limit pauses again only on a new failure).
-func (l limit) reached(failed, resumed, written, total int) string {
-	if failed == 0 || failed <= resumed {
+// reached says why the writes should pause now ("" if they should not): failed of the
+// written devices have failed, fresh of them since the operator last resumed (only a
+// fresh failure pauses again).
+func (l limit) reached(failed, fresh, written int) string {
+	if fresh == 0 {
 		return ""
 	}
-	of := strconv.Itoa(failed) + " of " + strconv.Itoa(written) + " written devices had failed"
+	of := strconv.Itoa(failed) + " of " + strconv.Itoa(written) + " written had failed"
 	switch {
 	case l.count > 0 && failed >= l.count:
 		return of + " (limit " + strconv.Itoa(l.count) + ")"
-	case l.pct > 0 && written >= min(minWrittenForShare, total) && float64(failed) >= l.pct/100*float64(written):
-		return of + " (" + strconv.Itoa(failed*100/written) + "%, limit " + strconv.FormatFloat(l.pct, 'f', -1, 64) + "%)"
+	case l.pct > 0 && written >= minWrittenForShare && float64(failed)*100 >= l.pct*float64(written):
+		share := math.Round(1000*float64(failed)/float64(written)) / 10
+		return of + " (" + strconv.FormatFloat(share, 'f', -1, 64) + "%, limit " + strconv.FormatFloat(l.pct, 'f', -1, 64) + "%)"
 	}
 	return ""
+}
+
+// appliesTo says whether the limit can pause a rollout of n devices.
+func (l limit) appliesTo(n int) bool {
+	return l.count > 0 || l.pct > 0 && n > minWrittenForShare
 }

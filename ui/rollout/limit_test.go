@@ -41,24 +41,24 @@ func TestParseLimit(t *testing.T) {
 
 func TestLimitReached(t *testing.T) {
 	tests := map[string]struct {
-		l                               limit
-		failed, resumed, written, total int
-		pause                           bool
+		l                      limit
+		failed, fresh, written int
+		pause                  bool
 	}{
-		"share reached":                    {limit{pct: 5}, 1, 0, 20, 200, true},
-		"share not reached":                {limit{pct: 5}, 1, 0, 21, 200, false},
-		"share waits for 10 written":       {limit{pct: 5}, 1, 0, 9, 200, false},
-		"small rollout, all written":       {limit{pct: 5}, 1, 0, 4, 4, true},
-		"count reached":                    {limit{count: 3}, 3, 0, 100, 200, true},
-		"count not reached":                {limit{count: 3}, 2, 0, 100, 200, false},
-		"no new failure since the resume":  {limit{count: 3}, 3, 3, 120, 200, false},
-		"a new failure after the resume":   {limit{count: 3}, 4, 3, 120, 200, true},
-		"off":                              {limit{}, 50, 0, 100, 200, false},
-		"no failure, nothing to pause for": {limit{pct: 5}, 0, 0, 100, 200, false},
+		"share reached":                    {limit{pct: 5}, 1, 1, 20, true},
+		"share not reached":                {limit{pct: 5}, 1, 1, 21, false},
+		"share waits for 10 written":       {limit{pct: 5}, 1, 1, 9, false},
+		"share hit exactly (7% of 100)":    {limit{pct: 7}, 7, 1, 100, true},
+		"count reached":                    {limit{count: 3}, 3, 1, 100, true},
+		"count not reached":                {limit{count: 3}, 2, 2, 100, false},
+		"no new failure since the resume":  {limit{count: 3}, 3, 0, 120, false},
+		"a new failure after the resume":   {limit{count: 3}, 4, 1, 120, true},
+		"off":                              {limit{}, 50, 50, 100, false},
+		"no failure, nothing to pause for": {limit{pct: 5}, 0, 0, 100, false},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			why := tc.l.reached(tc.failed, tc.resumed, tc.written, tc.total)
+			why := tc.l.reached(tc.failed, tc.fresh, tc.written)
 			if (why != "") != tc.pause {
 				t.Fatalf("reached = %q, want pause %v", why, tc.pause)
 			}
@@ -100,7 +100,7 @@ func TestRolloutPausesAtTheFailureLimit(t *testing.T) {
 	if m.phase != phasePaused {
 		t.Fatalf("phase %d after a failure at a limit of 1, want paused", m.phase)
 	}
-	if out := ansi.Strip(m.View()); !strings.Contains(out, "paused by the failure limit when 1 of 1 written devices had failed") {
+	if out := ansi.Strip(m.View()); !strings.Contains(out, "auto-paused: 1 of 1 written had failed (limit 1)") {
 		t.Fatalf("the pause is not explained:\n%s", out)
 	}
 	m, cmd = m.Update(tickMsg{runID: m.runID})
@@ -112,11 +112,82 @@ func TestRolloutPausesAtTheFailureLimit(t *testing.T) {
 	for _, d := range writes(cmd) {
 		m, _ = m.Update(d)
 	}
-	if m.phase != phaseRunning || len(be.Patches) != 2 || strings.Contains(ansi.Strip(m.View()), "paused by the failure limit") {
+	if m.phase != phaseRunning || len(be.Patches) != 2 || strings.Contains(ansi.Strip(m.View()), "auto-paused") {
 		t.Fatalf("after p: phase %d, %d writes", m.phase, len(be.Patches))
 	}
 	fail(be.Patches[1].ID) // a new failure pauses again
 	if m.phase != phasePaused {
 		t.Fatalf("phase %d after a second failure, want paused", m.phase)
+	}
+}
+
+// planLimit plans value on the test fleet with the rate and failure limit typed over the
+// defaults, confirms it and returns the running rollout.
+func planLimit(t *testing.T, m Model, value, rate, lim string) Model {
+	t.Helper()
+	m = typeIn(m, value)
+	m = press(m, "tab")
+	m = typeIn(m, rate)
+	m = press(m, "tab")
+	m = typeIn(m, lim)
+	m = press(m, "enter")
+	m = press(typeIn(m, "yes"), "enter")
+	if m.phase != phaseRunning {
+		t.Fatalf("phase %d err %q", m.phase, m.err)
+	}
+	return m
+}
+
+// reportFailed makes device id report a failed firmware update (after its desired change,
+// to value if value is not nil) and brings it into the screen's store.
+func reportFailed(t *testing.T, m Model, be *uitest.Backend, id string, value any) Model {
+	t.Helper()
+	d, _ := be.GetTwin(context.Background(), id)
+	at := uitest.Clock.Add(time.Hour)
+	if value != nil {
+		if err := d.Patch(twin.Desired, map[string]any{"firmware": map[string]any{"version": value}}, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Patch(twin.Reported, map[string]any{"firmware": map[string]any{"status": "failed"}}, at.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	m, _ = m.Update(m.c.Store.Apply(common.Batch{Twins: map[string]*twin.Doc{d.DeviceID: d}}))
+	return m
+}
+
+// TestRolloutLimitCountsOnlyItsOwnWrites: a device that failed before, and already held the
+// value (so this rollout does not write it), does not count against the limit.
+func TestRolloutLimitCountsOnlyItsOwnWrites(t *testing.T) {
+	m, be := setup(t, 40)
+	m = reportFailed(t, m, be, "dev-00039", "2.0.0")
+	m = planLimit(t, m, "2.0.0", "10", "1")
+	if got := m.prog.counts[stFailed]; got != 1 {
+		t.Fatalf("failed %d, want the earlier failure shown (1)", got)
+	}
+	m, cmd := m.Update(tickMsg{runID: m.runID})
+	for _, d := range writes(cmd) {
+		m, _ = m.Update(d)
+	}
+	if m.phase != phaseRunning {
+		t.Fatalf("phase %d: an earlier failure of a device not written paused the rollout", m.phase)
+	}
+}
+
+// TestRolloutLimitWithNothingLeftToWrite: once every write is sent and answered the
+// rollout is done; a failure then does not pause it (there is nothing left to hold back).
+func TestRolloutLimitWithNothingLeftToWrite(t *testing.T) {
+	m, be := setup(t, 2)
+	m = planLimit(t, m, "2.0.0", "20", "1") // 20/s: both written in the first tick
+	m, cmd := m.Update(tickMsg{runID: m.runID})
+	for _, d := range writes(cmd) {
+		m, _ = m.Update(d)
+	}
+	if m.phase != phaseDone {
+		t.Fatalf("phase %d after every write was answered, want done", m.phase)
+	}
+	m = reportFailed(t, m, be, be.Patches[0].ID, nil)
+	if m.phase != phaseDone || strings.Contains(ansi.Strip(m.View()), "auto-paused") {
+		t.Fatalf("a finished rollout was paused: phase %d", m.phase)
 	}
 }

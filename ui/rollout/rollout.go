@@ -61,17 +61,19 @@ type Model struct {
 	path   []string
 	value  any
 	rate   float64
-	unlike string // the review's warning when value is unlike the devices' current values
-	limit  limit  // failures that pause the writes by themselves
+	unlike []string // the review's warning (and hint) when value is unlike the devices' values
+	limit  limit    // failures that pause the writes by themselves
 	// changing is how many chosen devices the review found to differ at the path: counted
 	// once when the review opens (a frame must not walk a large fleet), and the number the
 	// operator types to confirm. The writes go to the devices that differ when they start.
 	changing int
-	// autoPaused says why the writes paused by themselves ("" if they did not); resumed is
-	// the failed count when the operator last resumed: the limit pauses again only on a
-	// failure after that.
+	// autoPaused says why the writes paused by themselves ("" if they did not). answered
+	// holds the devices whose write this rollout sent and the hub answered: only their
+	// failures count against the limit. excused holds those that had failed when the
+	// operator last resumed: the limit pauses again only on a failure of another device.
 	autoPaused string
-	resumed    int
+	answered   map[string]bool
+	excused    map[string]bool
 	queue      []string // devices still to write
 	total      int      // devices written or to write
 	written    int
@@ -181,7 +183,11 @@ func (m Model) StatusText() string {
 	}
 	switch m.phase {
 	case phasePaused:
-		s += " (paused)"
+		if m.autoPaused != "" {
+			s += " (auto-paused)"
+		} else {
+			s += " (paused)"
+		}
 	case phaseAborted:
 		s += " (aborted)"
 	}
@@ -209,12 +215,11 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 		}
 		m.inFlight--
 		m.written++
+		m.answered[msg.id] = true
 		if msg.err != nil {
 			m.writeErr[msg.id] = msg.err.Error()
 		}
-		if m.phase == phaseRunning && len(m.queue) == 0 && m.inFlight == 0 {
-			m.phase = phaseDone
-		}
+		m.finishIfSent()
 		m.refresh(false)
 		return m, nil
 	case tea.KeyPressMsg:
@@ -259,8 +264,9 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 			}
 			return m, nil
 		}
-		if m.fresh && msg.Text != "" && msg.Mod&^tea.ModShift == 0 {
-			m.fields[m.focus].SetValue("") // the first character replaces the selected text
+		typed := msg.Text != "" && msg.Mod&(tea.ModCtrl|tea.ModAlt|tea.ModMeta|tea.ModSuper|tea.ModHyper) == 0
+		if m.fresh && (typed || key.Matches(msg, m.fields[m.focus].KeyMap.Paste)) {
+			m.fields[m.focus].SetValue("") // typed or pasted text replaces the selected text
 		}
 		m.fresh = false // any other key edits the text in place
 		var cmd tea.Cmd
@@ -274,8 +280,15 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	case key.Matches(msg, m.keys.Pause) && m.phase == phaseRunning:
 		m.phase = phasePaused
 	case key.Matches(msg, m.keys.Pause) && m.phase == phasePaused:
+		m.refresh(true) // excuse the failures as they are now, not as last counted
+		m.autoPaused, m.excused = "", map[string]bool{}
+		for _, id := range m.failedWritten() {
+			m.excused[id] = true
+		}
 		m.phase = phaseRunning
-		m.autoPaused, m.resumed = "", m.prog.counts[stFailed]
+		if m.finishIfSent() {
+			return m, nil
+		}
 		return m, tick(m.runID)
 	case key.Matches(msg, m.keys.Abort) && m.Active():
 		m.phase, m.queue = phaseAborted, nil
@@ -343,7 +356,7 @@ func (m *Model) parse() string {
 	}
 	lim, ok := parseLimit(m.fields[3].Value())
 	if !ok {
-		return "the failure limit must be a share of the written devices like 5%, a device count like 10, or off"
+		return "the failure limit must be a share like 5%, a device count like 10, or off"
 	}
 	if _, terr := twin.ParsePatch(twin.Desired, mustJSON(nest(parts, v))); terr != nil {
 		return "the hub would refuse this patch: " + terr.Message
@@ -377,7 +390,7 @@ func (m Model) start() (Model, tea.Cmd) {
 	m.queue = m.affected()
 	m.total, m.written, m.inFlight, m.credit = len(m.queue), 0, 0, 0
 	m.writeErr = map[string]string{}
-	m.autoPaused, m.resumed = "", 0
+	m.autoPaused, m.answered, m.excused = "", map[string]bool{}, map[string]bool{}
 	m.started = m.c.Now()
 	m.phase = phaseRunning
 	if len(m.queue) == 0 {
@@ -448,9 +461,37 @@ func (m *Model) refresh(force bool) {
 		return
 	}
 	m.prog, m.progAt = m.progress(), time.Now()
-	if m.phase == phaseRunning {
-		if why := m.limit.reached(m.prog.counts[stFailed], m.resumed, m.written, m.total); why != "" {
+	if m.phase == phaseRunning && len(m.queue) > 0 { // with nothing left to write, nothing to pause
+		failed := m.failedWritten()
+		fresh := 0
+		for _, id := range failed {
+			if !m.excused[id] {
+				fresh++
+			}
+		}
+		if why := m.limit.reached(len(failed), fresh, m.written); why != "" {
 			m.phase, m.autoPaused = phasePaused, why
 		}
 	}
+}
+
+// failedWritten lists the failed devices whose write this rollout sent and the hub
+// answered (a device that had failed before and already held the value is not one).
+func (m Model) failedWritten() []string {
+	var out []string
+	for _, id := range m.prog.failed {
+		if m.answered[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// finishIfSent ends a running or paused rollout whose writes are all sent and answered.
+func (m *Model) finishIfSent() bool {
+	if m.Active() && len(m.queue) == 0 && m.inFlight == 0 {
+		m.phase = phaseDone
+		return true
+	}
+	return false
 }

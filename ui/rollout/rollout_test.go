@@ -326,8 +326,8 @@ func TestRolloutTypingReplacesTheSelectedValue(t *testing.T) {
 	m, _ := setup(t, 8)
 	m = typeIn(m, "2.1.0")
 	m = press(m, "tab")
-	if !strings.Contains(m.View(), "10") {
-		t.Fatalf("the default rate is not shown:\n%s", m.View())
+	if !strings.Contains(m.View(), m.c.Styles.Selected.S("10")) {
+		t.Fatalf("the default rate is not shown selected:\n%s", m.View())
 	}
 	m = typeIn(m, "20")
 	m = press(m, "enter")

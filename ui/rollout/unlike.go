@@ -8,14 +8,18 @@ import (
 	"github.com/twinops/twinops/ui/common"
 )
 
-// unlikeCurrent is the review's warning when the new value does not look like the values
-// the chosen devices hold at the path now (desired, else reported), or "". It catches the
+// unlikeCurrent is the review's warning, then a hint, when the new value does not look like
+// the values the chosen devices hold at the path now (desired, else reported), or nil. A
+// null (deleting the property) is not compared. It catches the
 // mistypes a rollout review is for: a number where every device holds a string (2.1
 // typed for "2.1"), a string where every one holds a number, and a string shaped unlike
 // all of them (".1.0" where they hold "1.4.2"; shapes compare digit runs, letter runs and
 // punctuation, so "2.10.0" is shaped like "1.4.2" and "2.1.0-rc1" is not). Devices with
 // no value at the path say nothing: a new property has no shape to compare with.
-func unlikeCurrent(st *common.Store, ids []string, path []string, v any) string {
+func unlikeCurrent(st *common.Store, ids []string, path []string, v any) []string {
+	if v == nil {
+		return nil
+	}
 	var strs, nums, others int
 	shapes := map[string]int{}      // shape -> how many string values have it
 	examples := map[string]string{} // shape -> the first value seen with it
@@ -56,15 +60,15 @@ func unlikeCurrent(st *common.Store, ids []string, path []string, v any) string 
 	_, known := shapes[shape(s)]
 	switch {
 	case strs > 0 && nums == 0 && others == 0 && !isString:
-		return "the devices hold strings here, like " + strconv.Quote(example) + "; " + common.Value(v) +
-			" is not one: type it in quotes, \"" + common.Value(v) + "\", for a string (esc to fix)"
+		return []string{"the devices hold strings here, like " + strconv.Quote(example) + "; " + common.Value(v) + " is not one",
+			"esc to fix: type it in quotes, \"" + common.Value(v) + "\", for a string"}
 	case nums > 0 && strs == 0 && others == 0 && isString:
-		return "the devices hold numbers here; " + strconv.Quote(s) + " is a string (esc to fix)"
+		return []string{"the devices hold numbers here; " + strconv.Quote(s) + " is a string", "esc to fix"}
 	case strs > 0 && isString && !known:
-		return strconv.Quote(s) + " is shaped unlike every value the devices hold here (like " + strconv.Quote(example) +
-			"): a typo? (esc to fix)"
+		return []string{strconv.Quote(s) + " is shaped unlike the devices' values here (like " + strconv.Quote(example) + ")",
+			"a typo? esc to fix"}
 	}
-	return ""
+	return nil
 }
 
 // shape reduces s to its form: a run of digits becomes 9, a run of letters a, anything

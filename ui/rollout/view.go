@@ -152,12 +152,19 @@ func (m Model) reviewLines() []string {
 	if w := valueWarning(m.value); w != "" {
 		lines = append(lines, st.Bad.S("⚠ "+w))
 	}
-	if m.unlike != "" {
-		lines = append(lines, st.Bad.S("⚠ "+m.unlike))
+	for i, l := range m.unlike {
+		if i == 0 {
+			lines = append(lines, st.Bad.S("⚠ "+l))
+		} else {
+			lines = append(lines, st.Muted.S("  "+l))
+		}
 	}
-	if l := m.limit.String(); l != "" {
-		lines = append(lines, st.Muted.S("auto-pause at "+l))
-	} else {
+	switch {
+	case m.limit.appliesTo(n):
+		lines = append(lines, st.Muted.S("auto-pause at "+m.limit.String()))
+	case m.limit.pct > 0:
+		lines = append(lines, st.Warn.S("no auto-pause: a share applies from "+strconv.Itoa(minWrittenForShare+1)+" devices; set a count"))
+	default:
 		lines = append(lines, st.Warn.S("no auto-pause: writes go on whatever the devices report"))
 	}
 	return append(lines, "",
@@ -203,7 +210,8 @@ func (m Model) runView() []string {
 		lines = append(lines, st.Bad.S(strconv.Itoa(n)+" writes refused by the hub"))
 	}
 	if m.autoPaused != "" && m.phase == phasePaused {
-		lines = append(lines, st.Bad.S("⚠ paused by the failure limit when "+m.autoPaused+". p resumes, A aborts, f shows them"))
+		lines = append(lines, st.Bad.S("⚠ auto-paused: "+m.autoPaused),
+			st.Muted.S("  p resumes · A aborts · f shows the failed devices"))
 	}
 	lines = append(lines, "", st.Header.S("DEVICES BY REPORTED STATUS"))
 	p := m.prog
