@@ -122,7 +122,11 @@ func (m Model) statusParts() [barParts]string {
 		}
 	}
 	if r := m.rollout.StatusText(); r != "" {
-		p[barRollout] = st.BarKey.S(r + " ")
+		paint := st.BarKey
+		if m.rollout.Paused() {
+			paint = st.BarErr
+		}
+		p[barRollout] = paint.S(r + " ")
 	}
 	switch {
 	case m.confirmQ && m.rollout.Active():

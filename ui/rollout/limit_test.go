@@ -103,6 +103,9 @@ func TestRolloutPausesAtTheFailureLimit(t *testing.T) {
 	if out := ansi.Strip(m.View()); !strings.Contains(out, "auto-paused: 1 of 1 written had failed (limit 1)") {
 		t.Fatalf("the pause is not explained:\n%s", out)
 	}
+	if got := m.StatusText(); !strings.HasPrefix(got, "rollout AUTO-PAUSED ") || !m.Paused() {
+		t.Fatalf("status line %q (paused %v): the state must come first", got, m.Paused())
+	}
 	m, cmd = m.Update(tickMsg{runID: m.runID})
 	if n := len(writes(cmd)); n != 0 {
 		t.Fatalf("the paused rollout wrote %d devices", n)

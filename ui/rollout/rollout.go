@@ -177,22 +177,25 @@ func (m Model) StatusText() string {
 		return ""
 	}
 	p := m.prog
-	s := "rollout " + strconv.Itoa(p.counts[stSucceeded]) + "/" + strconv.Itoa(len(m.ids)) + " ok"
+	s := "rollout "
+	switch { // the state first: a narrow status line cuts from the right
+	case m.phase == phasePaused && m.autoPaused != "":
+		s += "AUTO-PAUSED "
+	case m.phase == phasePaused:
+		s += "PAUSED "
+	case m.phase == phaseAborted:
+		s += "ABORTED "
+	}
+	s += strconv.Itoa(p.counts[stSucceeded]) + "/" + strconv.Itoa(len(m.ids)) + " ok"
 	if f := p.counts[stFailed]; f > 0 {
 		s += " " + strconv.Itoa(f) + " failed"
 	}
-	switch m.phase {
-	case phasePaused:
-		if m.autoPaused != "" {
-			s += " (auto-paused)"
-		} else {
-			s += " (paused)"
-		}
-	case phaseAborted:
-		s += " (aborted)"
-	}
 	return s
 }
+
+// Paused reports whether the writes are paused (by the operator or the failure limit):
+// the status line shows it as needing attention.
+func (m Model) Paused() bool { return m.phase == phasePaused }
 
 // Update handles a message.
 func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
