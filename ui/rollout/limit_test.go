@@ -194,3 +194,43 @@ func TestRolloutLimitWithNothingLeftToWrite(t *testing.T) {
 		t.Fatalf("a finished rollout was paused: phase %d", m.phase)
 	}
 }
+
+// TestRolloutLimitCountsDevicesGoneDark: a device that was connected when written and has
+// been offline since for over darkAfter (without reporting that it reboots) counts against
+// the limit; one offline for less does not.
+func TestRolloutLimitCountsDevicesGoneDark(t *testing.T) {
+	tests := map[string]struct {
+		offlineFor time.Duration
+		pause      bool
+	}{
+		"offline 30 s: a flaky link": {30 * time.Second, false},
+		"offline 3 min: gone dark":   {3 * time.Minute, true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			m, be := setup(t, 40)
+			id := "dev-00000"
+			d, _ := be.GetTwin(context.Background(), id)
+			d.ConnectionState = "Connected"
+			m, _ = m.Update(m.c.Store.Apply(common.Batch{Twins: map[string]*twin.Doc{id: d}}))
+			m = planLimit(t, m, "2.0.0", "10", "1")
+			m, cmd := m.Update(tickMsg{runID: m.runID})
+			for _, w := range writes(cmd) {
+				m, _ = m.Update(w)
+			}
+			if len(be.Patches) != 1 || be.Patches[0].ID != id {
+				t.Fatalf("writes %+v, want %s first", be.Patches, id)
+			}
+			d, _ = be.GetTwin(context.Background(), id)
+			d.ConnectionState = "Disconnected"
+			d.LastActivityTime = uitest.Now().Add(-tc.offlineFor)
+			m, _ = m.Update(m.c.Store.Apply(common.Batch{Twins: map[string]*twin.Doc{id: d}}))
+			if got := m.phase == phasePaused; got != tc.pause {
+				t.Fatalf("paused %v, want %v (%s)", got, tc.pause, ansi.Strip(m.View()))
+			}
+			if tc.pause && !strings.Contains(m.autoPaused, "1 of them offline over 2 min") {
+				t.Fatalf("the pause does not say a device went dark: %q", m.autoPaused)
+			}
+		})
+	}
+}
