@@ -100,7 +100,8 @@ func TestRolloutPausesAtTheFailureLimit(t *testing.T) {
 	if m.phase != phasePaused {
 		t.Fatalf("phase %d after a failure at a limit of 1, want paused", m.phase)
 	}
-	if out := ansi.Strip(m.View()); !strings.Contains(out, "auto-paused: 1 of 1 written had failed (limit 1)") {
+	if out := ansi.Strip(m.View()); !strings.Contains(out, "auto-paused: 1 of 1 written had failed (limit 1)") ||
+		!strings.HasPrefix(out, "rollout  AUTO-PAUSED") {
 		t.Fatalf("the pause is not explained:\n%s", out)
 	}
 	if got := m.StatusText(); !strings.HasPrefix(got, "rollout AUTO-PAUSED ") || !m.Paused() {

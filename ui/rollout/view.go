@@ -195,6 +195,9 @@ func valueWarning(v any) string {
 func (m Model) runView() []string {
 	st := m.c.Styles
 	phase := map[phase]string{phaseRunning: "writing", phasePaused: "PAUSED", phaseDone: "all writes sent", phaseAborted: "ABORTED: no further writes"}[m.phase]
+	if m.phase == phasePaused && m.autoPaused != "" {
+		phase = "AUTO-PAUSED"
+	}
 	paint := st.OK
 	if m.phase == phasePaused || m.phase == phaseAborted {
 		paint = st.Warn
