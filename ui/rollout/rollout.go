@@ -74,21 +74,17 @@ type Model struct {
 	autoPaused string
 	answered   map[string]bool
 	excused    map[string]bool
-	// wasUp holds the written devices that were connected when their write was answered:
-	// one of them offline for longer than darkAfter since (not rebooting) counts against
-	// the limit like a failure, since a device an update bricked reports nothing.
-	wasUp    map[string]bool
-	queue    []string // devices still to write
-	total    int      // devices written or to write
-	written  int
-	inFlight int
-	credit   float64
-	writeErr map[string]string
-	started  time.Time
-	prog     progress  // cached: counting a large rollout on every frame would cost the frame
-	progAt   time.Time // wall time of prog
-	width    int
-	height   int
+	queue      []string // devices still to write
+	total      int      // devices written or to write
+	written    int
+	inFlight   int
+	credit     float64
+	writeErr   map[string]string
+	started    time.Time
+	prog       progress  // cached: counting a large rollout on every frame would cost the frame
+	progAt     time.Time // wall time of prog
+	width      int
+	height     int
 	// last is the rollout started before the one planned now: kept reachable (R, f)
 	// until this one starts. Nil while this model's own rollout is started.
 	last *Model
@@ -223,9 +219,6 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 		m.inFlight--
 		m.written++
 		m.answered[msg.id] = true
-		if d := m.c.Store.Get(msg.id); d != nil && d.ConnectionState == "Connected" {
-			m.wasUp[msg.id] = true
-		}
 		if msg.err != nil {
 			m.writeErr[msg.id] = msg.err.Error()
 		}
@@ -292,8 +285,7 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	case key.Matches(msg, m.keys.Pause) && m.phase == phasePaused:
 		m.refresh(true) // excuse the failures as they are now, not as last counted
 		m.autoPaused, m.excused = "", map[string]bool{}
-		failed, dark := m.troubled()
-		for _, id := range append(failed, dark...) {
+		for _, id := range m.failedWritten() {
 			m.excused[id] = true
 		}
 		m.phase = phaseRunning
@@ -401,7 +393,7 @@ func (m Model) start() (Model, tea.Cmd) {
 	m.queue = m.affected()
 	m.total, m.written, m.inFlight, m.credit = len(m.queue), 0, 0, 0
 	m.writeErr = map[string]string{}
-	m.autoPaused, m.answered, m.excused, m.wasUp = "", map[string]bool{}, map[string]bool{}, map[string]bool{}
+	m.autoPaused, m.answered, m.excused = "", map[string]bool{}, map[string]bool{}
 	m.started = m.c.Now()
 	m.phase = phaseRunning
 	if len(m.queue) == 0 {
@@ -473,45 +465,29 @@ func (m *Model) refresh(force bool) {
 	}
 	m.prog, m.progAt = m.progress(), time.Now()
 	if m.phase == phaseRunning && len(m.queue) > 0 { // with nothing left to write, nothing to pause
-		failed, dark := m.troubled()
+		failed := m.failedWritten()
 		fresh := 0
-		for _, id := range append(failed, dark...) {
+		for _, id := range failed {
 			if !m.excused[id] {
 				fresh++
 			}
 		}
-		if why := m.limit.reached(len(failed)+len(dark), fresh, m.written); why != "" {
-			if len(dark) > 0 {
-				why += "; " + strconv.Itoa(len(dark)) + " of them offline over " + strconv.Itoa(int(darkAfter.Minutes())) + " min"
-			}
+		if why := m.limit.reached(len(failed), fresh, m.written); why != "" {
 			m.phase, m.autoPaused = phasePaused, why
 		}
 	}
 }
 
-// darkAfter is how long a device written while connected may stay offline (without
-// reporting that it reboots) before it counts against the failure limit.
-const darkAfter = 2 * time.Minute
-
-// troubled lists the devices whose write this rollout sent and the hub answered that have
-// failed since, and those that were connected then and have been offline over darkAfter
-// (a device that had failed before and already held the value is neither).
-func (m Model) troubled() (failed, dark []string) {
+// failedWritten lists the failed devices whose write this rollout sent and the hub
+// answered (a device that had failed before and already held the value is not one).
+func (m Model) failedWritten() []string {
+	var out []string
 	for _, id := range m.prog.failed {
 		if m.answered[id] {
-			failed = append(failed, id)
+			out = append(out, id)
 		}
 	}
-	now := m.c.Now()
-	for _, id := range m.prog.offline {
-		if !m.wasUp[id] {
-			continue
-		}
-		if d := m.c.Store.Get(id); d != nil && now.Sub(d.LastActivityTime) > darkAfter {
-			dark = append(dark, id)
-		}
-	}
-	return failed, dark
+	return out
 }
 
 // finishIfSent ends a running or paused rollout whose writes are all sent and answered.

@@ -26,10 +26,9 @@ const (
 var stateNames = [numStates]string{"succeeded", "rebooting", "installing", "downloading", "failed", "offline", "waiting", "not started"}
 
 type progress struct {
-	counts  [numStates]int
-	failed  []string // device ids, sorted
-	busy    []string // devices downloading, installing or rebooting, sorted
-	offline []string // devices offline (not rebooting), sorted
+	counts [numStates]int
+	failed []string // device ids, sorted
+	busy   []string // devices downloading, installing or rebooting, sorted
 }
 
 // progress classifies every chosen device by what it reports.
@@ -47,13 +46,10 @@ func (m Model) progress() progress {
 			p.failed = append(p.failed, id)
 		case stDownloading, stInstalling, stRebooting:
 			p.busy = append(p.busy, id)
-		case stOffline:
-			p.offline = append(p.offline, id)
 		}
 	}
 	sort.Strings(p.failed)
 	sort.Strings(p.busy)
-	sort.Strings(p.offline)
 	return p
 }
 
