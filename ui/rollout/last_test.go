@@ -29,7 +29,7 @@ func finished(t *testing.T, n int) (Model, *uitest.Backend) {
 			t.Fatalf("rollout never finished: phase %d, %d/%d written", m.phase, m.written, m.total)
 		}
 		var cmd tea.Cmd
-		m, cmd = m.Update(tickMsg{runID: m.runID})
+		m, cmd = m.Update(tickMsg{runID: m.runID, gen: m.tickGen})
 		for _, d := range writes(cmd) {
 			m, _ = m.Update(d)
 		}

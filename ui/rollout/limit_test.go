@@ -82,7 +82,7 @@ func TestRolloutPausesAtTheFailureLimit(t *testing.T) {
 		t.Fatalf("the review does not state the limit:\n%s", out)
 	}
 	m = press(typeIn(m, "yes"), "enter")
-	m, cmd := m.Update(tickMsg{runID: m.runID}) // 10/s: one write per tick
+	m, cmd := m.Update(tickMsg{runID: m.runID, gen: m.tickGen}) // 10/s: one write per tick
 	for _, d := range writes(cmd) {
 		m, _ = m.Update(d)
 	}
@@ -107,12 +107,12 @@ func TestRolloutPausesAtTheFailureLimit(t *testing.T) {
 	if got := m.StatusText(); !strings.HasPrefix(got, "rollout AUTO-PAUSED ") || !m.Paused() {
 		t.Fatalf("status line %q (paused %v): the state must come first", got, m.Paused())
 	}
-	m, cmd = m.Update(tickMsg{runID: m.runID})
+	m, cmd = m.Update(tickMsg{runID: m.runID, gen: m.tickGen})
 	if n := len(writes(cmd)); n != 0 {
 		t.Fatalf("the paused rollout wrote %d devices", n)
 	}
 	m = press(m, "p") // resume: the same failure does not pause it again
-	m, cmd = m.Update(tickMsg{runID: m.runID})
+	m, cmd = m.Update(tickMsg{runID: m.runID, gen: m.tickGen})
 	for _, d := range writes(cmd) {
 		m, _ = m.Update(d)
 	}
@@ -169,7 +169,7 @@ func TestRolloutLimitCountsOnlyItsOwnWrites(t *testing.T) {
 	if got := m.prog.counts[stFailed]; got != 1 {
 		t.Fatalf("failed %d, want the earlier failure shown (1)", got)
 	}
-	m, cmd := m.Update(tickMsg{runID: m.runID})
+	m, cmd := m.Update(tickMsg{runID: m.runID, gen: m.tickGen})
 	for _, d := range writes(cmd) {
 		m, _ = m.Update(d)
 	}
@@ -183,7 +183,7 @@ func TestRolloutLimitCountsOnlyItsOwnWrites(t *testing.T) {
 func TestRolloutLimitWithNothingLeftToWrite(t *testing.T) {
 	m, be := setup(t, 2)
 	m = planLimit(t, m, "2.0.0", "20", "1") // 20/s: both written in the first tick
-	m, cmd := m.Update(tickMsg{runID: m.runID})
+	m, cmd := m.Update(tickMsg{runID: m.runID, gen: m.tickGen})
 	for _, d := range writes(cmd) {
 		m, _ = m.Update(d)
 	}

@@ -57,12 +57,14 @@ type Model struct {
 	// confirm takes the device count or "yes" in the review: a stray key cannot start writes.
 	confirm textinput.Model
 
-	runID  int
-	path   []string
-	value  any
-	rate   float64
-	unlike []string // the review's warning (and hint) when value is unlike the devices' values
-	limit  limit    // failures that pause the writes by themselves
+	runID int
+	// tickGen numbers the chains of write ticks: only the newest chain's ticks write.
+	tickGen int
+	path    []string
+	value   any
+	rate    float64
+	unlike  []string // the review's warning (and hint) when value is unlike the devices' values
+	limit   limit    // failures that pause the writes by themselves
 	// changing is how many chosen devices the review found to differ at the path: counted
 	// once when the review opens (a frame must not walk a large fleet), and the number the
 	// operator types to confirm. The writes go to the devices that differ when they start.
@@ -91,7 +93,7 @@ type Model struct {
 }
 
 type (
-	tickMsg      struct{ runID int }
+	tickMsg      struct{ runID, gen int }
 	writeDoneMsg struct {
 		runID int
 		id    string
@@ -205,7 +207,7 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 		m.refresh(false)
 		return m, nil
 	case tickMsg:
-		if msg.runID != m.runID || m.phase != phaseRunning {
+		if msg.runID != m.runID || msg.gen != m.tickGen || m.phase != phaseRunning {
 			return m, nil
 		}
 		return m.issue()
@@ -292,7 +294,7 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		if m.finishIfSent() {
 			return m, nil
 		}
-		return m, tick(m.runID)
+		return m, m.startTicks()
 	case key.Matches(msg, m.keys.Abort) && m.Active():
 		m.phase, m.queue = phaseAborted, nil
 	case key.Matches(msg, m.keys.Failed):
@@ -403,7 +405,7 @@ func (m Model) start() (Model, tea.Cmd) {
 	if m.phase == phaseDone {
 		return m, nil
 	}
-	return m, tick(m.runID)
+	return m, m.startTicks()
 }
 
 // affected lists the chosen devices whose desired value at the path differs.
@@ -425,7 +427,7 @@ func (m Model) affected() []string {
 // issue sends as many writes as the rate allows this tick.
 func (m Model) issue() (Model, tea.Cmd) {
 	m.credit += m.rate * tickEvery.Seconds()
-	cmds := []tea.Cmd{tick(m.runID)}
+	cmds := []tea.Cmd{tick(m.runID, m.tickGen)}
 	patch := common.Patch{Desired: nest(m.path, m.value)}
 	for m.credit >= 1 && len(m.queue) > 0 && m.inFlight < maxInFlight {
 		id := m.queue[0]
@@ -438,8 +440,16 @@ func (m Model) issue() (Model, tea.Cmd) {
 	return m, tea.Batch(cmds...)
 }
 
-func tick(runID int) tea.Cmd {
-	return tea.Tick(tickEvery, func(time.Time) tea.Msg { return tickMsg{runID: runID} })
+func tick(runID, gen int) tea.Cmd {
+	return tea.Tick(tickEvery, func(time.Time) tea.Msg { return tickMsg{runID: runID, gen: gen} })
+}
+
+// startTicks starts a new chain of write ticks and retires the previous one: a tick of an
+// earlier chain still on its way (pause and resume within one tick) is ignored, or the
+// two chains would write at twice the rate.
+func (m *Model) startTicks() tea.Cmd {
+	m.tickGen++
+	return tick(m.runID, m.tickGen)
 }
 
 func write(ctx context.Context, be common.Backend, runID int, id string, p common.Patch) tea.Cmd {

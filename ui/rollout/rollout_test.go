@@ -131,7 +131,7 @@ func TestRolloutWritesAtRatePauseAbort(t *testing.T) {
 		t.Fatalf("phase %d after typing 40 and enter, want running", m.phase)
 	}
 	var cmd tea.Cmd
-	m, cmd = m.Update(tickMsg{runID: m.runID})
+	m, cmd = m.Update(tickMsg{runID: m.runID, gen: m.tickGen})
 	done := writes(cmd)
 	if len(done) != 2 {
 		t.Fatalf("one tick at 20/s wrote %d devices, want 2", len(done))
@@ -145,12 +145,12 @@ func TestRolloutWritesAtRatePauseAbort(t *testing.T) {
 		}
 	}
 	m = press(m, "p")
-	m, cmd = m.Update(tickMsg{runID: m.runID})
+	m, cmd = m.Update(tickMsg{runID: m.runID, gen: m.tickGen})
 	if n := len(writes(cmd)); n != 0 || m.phase != phasePaused {
 		t.Fatalf("paused rollout wrote %d devices (phase %d)", n, m.phase)
 	}
 	m = press(m, "A")
-	m, cmd = m.Update(tickMsg{runID: m.runID})
+	m, cmd = m.Update(tickMsg{runID: m.runID, gen: m.tickGen})
 	if n := len(writes(cmd)); n != 0 || m.phase != phaseAborted || len(m.queue) != 0 {
 		t.Fatalf("aborted rollout wrote %d devices (phase %d, %d queued)", n, m.phase, len(m.queue))
 	}
@@ -191,7 +191,7 @@ func TestGoldenRolloutProgress(t *testing.T) {
 			m = press(typeIn(m, "yes"), "enter")
 			var cmd tea.Cmd
 			for range 3 {
-				m, cmd = m.Update(tickMsg{runID: m.runID})
+				m, cmd = m.Update(tickMsg{runID: m.runID, gen: m.tickGen})
 				for _, d := range writes(cmd) {
 					m, _ = m.Update(d)
 				}
@@ -240,7 +240,7 @@ func TestRolloutConfirmIsDeliberate(t *testing.T) {
 				t.Fatalf("error %q after %q", m.err, tc.typed)
 			}
 			if !tc.wantRunning {
-				m, cmd := m.Update(tickMsg{runID: m.runID})
+				m, cmd := m.Update(tickMsg{runID: m.runID, gen: m.tickGen})
 				if n := len(writes(cmd)) + len(be.Patches); n != 0 || m.phase != phaseConfirm {
 					t.Fatalf("%d writes, phase %d: an unconfirmed rollout wrote", n, m.phase)
 				}
@@ -298,7 +298,7 @@ func TestRolloutClassifiesRebooting(t *testing.T) {
 			m, be := setup(t, 1)
 			m = press(typeIn(m, "7.0.0"), "enter")
 			m = press(typeIn(m, "yes"), "enter")
-			m, cmd := m.Update(tickMsg{runID: m.runID})
+			m, cmd := m.Update(tickMsg{runID: m.runID, gen: m.tickGen})
 			for _, d := range writes(cmd) {
 				m, _ = m.Update(d)
 			}
@@ -353,5 +353,27 @@ func TestRolloutTypingReplacesTheSelectedValue(t *testing.T) {
 	m = typeIn(m, "n")
 	if got := m.fields[0].Value(); got != "firmware.version" {
 		t.Fatalf("path field after backspace and n: %q", got)
+	}
+}
+
+// TestRolloutPauseResumeKeepsOneTickChain: pause and resume within one tick start a new
+// chain of write ticks; the old chain's tick, still on its way, must not write as well
+// (two chains wrote at twice the rate).
+func TestRolloutPauseResumeKeepsOneTickChain(t *testing.T) {
+	m, be := setup(t, 40)
+	m = press(typeIn(m, "2.0.0"), "enter")
+	m = press(typeIn(m, "yes"), "enter")
+	old := tickMsg{runID: m.runID, gen: m.tickGen}
+	m = press(m, "p", "p") // paused and resumed before the old tick arrived
+	if m.phase != phaseRunning {
+		t.Fatalf("phase %d after p p, want running", m.phase)
+	}
+	m, cmd := m.Update(old)
+	if n := len(writes(cmd)); n != 0 {
+		t.Fatalf("the retired chain's tick wrote %d devices", n)
+	}
+	m, cmd = m.Update(tickMsg{runID: m.runID, gen: m.tickGen})
+	if n := len(writes(cmd)); n != 1 || len(be.Patches) != 1 {
+		t.Fatalf("the live chain's tick wrote %d (in all %d), want 1 at 10/s", n, len(be.Patches))
 	}
 }
