@@ -145,3 +145,15 @@ func TestRWhileARolloutRunsTakesNoTypeAhead(t *testing.T) {
 		t.Fatal("A typed right after r aborted the running rollout")
 	}
 }
+
+// TestStatusLineKeepsAHeldRollout: on a narrow terminal the status line still says that
+// the rollout's writes are paused (the counts and the hub's name give way first).
+func TestStatusLineKeepsAHeldRollout(t *testing.T) {
+	m, _ := newTestModel(t, 40, false)
+	m = size(t, m, 60, 24)
+	m = keys(t, m, "r", "3", ".", "0", ".", "0", "enter", "y", "e", "s", "enter", "p")
+	lines := strings.Split(stripANSI(m.Render()), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, "ROLLOUT PAUSED") {
+		t.Fatalf("status line at 60 columns: %q", last)
+	}
+}

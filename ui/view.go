@@ -45,9 +45,11 @@ func (m Model) Render() string {
 }
 
 // statusLine shows the hub, the connection, counts, a running rollout and the last
-// error (or a flash message), with "? help" at the right. When that is wider than the
-// screen, the hub's name, the unsent edits, the rollout and the counts give way (in that
-// order) to the message, so a quit confirmation or an error is never cut off.
+// error (or a flash message), with "? help" at the right. A rollout whose writes are held
+// (auto-paused, paused, aborted) says so right after the screen's name, and that part
+// never gives way. When the line is wider than the screen, the hub's name gives way, then
+// (to a message) the unsent edits, the rollout's counts and the device counts, so a quit
+// confirmation or an error is never cut off.
 func (m Model) statusLine() string {
 	st := m.c.Styles
 	w := m.c.Width
@@ -60,7 +62,7 @@ func (m Model) statusLine() string {
 	rw := common.Width(right)
 	join := func() string { return strings.Join(p[:], "") }
 	for _, i := range []int{barHub, barDrafts, barRollout, barCounts} {
-		if common.Width(join())+rw <= w || p[barMsg] == "" {
+		if common.Width(join())+rw <= w || i != barHub && p[barMsg] == "" {
 			break
 		}
 		p[i] = ""
@@ -76,6 +78,7 @@ func (m Model) statusLine() string {
 // The parts of the status line, in the order shown.
 const (
 	barScreen = iota
+	barHalted
 	barHub
 	barState
 	barCounts
@@ -121,12 +124,11 @@ func (m Model) statusParts() [barParts]string {
 			p[barDrafts] = st.BarKey.S("✎ " + strconv.Itoa(n) + " unsent edit" + plural(n) + " ")
 		}
 	}
+	if h := m.rollout.Halted(); h != "" {
+		p[barHalted] = st.BarErr.S(" ROLLOUT " + h + " ")
+	}
 	if r := m.rollout.StatusText(); r != "" {
-		paint := st.BarKey
-		if m.rollout.Paused() {
-			paint = st.BarErr
-		}
-		p[barRollout] = paint.S(r + " ")
+		p[barRollout] = st.BarKey.S(r + " ")
 	}
 	switch {
 	case m.confirmQ && m.rollout.Active():

@@ -104,8 +104,8 @@ func TestRolloutPausesAtTheFailureLimit(t *testing.T) {
 		!strings.HasPrefix(out, "rollout  AUTO-PAUSED") {
 		t.Fatalf("the pause is not explained:\n%s", out)
 	}
-	if got := m.StatusText(); !strings.HasPrefix(got, "rollout AUTO-PAUSED ") || !m.Paused() {
-		t.Fatalf("status line %q (paused %v): the state must come first", got, m.Paused())
+	if got := m.Halted(); got != "AUTO-PAUSED" {
+		t.Fatalf("Halted() = %q, want AUTO-PAUSED", got)
 	}
 	m, cmd = m.Update(tickMsg{runID: m.runID, gen: m.tickGen})
 	if n := len(writes(cmd)); n != 0 {

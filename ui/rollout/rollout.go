@@ -179,25 +179,27 @@ func (m Model) StatusText() string {
 		return ""
 	}
 	p := m.prog
-	s := "rollout "
-	switch { // the state first: a narrow status line cuts from the right
-	case m.phase == phasePaused && m.autoPaused != "":
-		s += "AUTO-PAUSED "
-	case m.phase == phasePaused:
-		s += "PAUSED "
-	case m.phase == phaseAborted:
-		s += "ABORTED "
-	}
-	s += strconv.Itoa(p.counts[stSucceeded]) + "/" + strconv.Itoa(len(m.ids)) + " ok"
+	s := "rollout " + strconv.Itoa(p.counts[stSucceeded]) + "/" + strconv.Itoa(len(m.ids)) + " ok"
 	if f := p.counts[stFailed]; f > 0 {
 		s += " " + strconv.Itoa(f) + " failed"
 	}
 	return s
 }
 
-// Paused reports whether the writes are paused (by the operator or the failure limit):
-// the status line shows it as needing attention.
-func (m Model) Paused() bool { return m.phase == phasePaused }
+// Halted names the state of this screen's rollout when its writes are held: AUTO-PAUSED
+// (by the failure limit), PAUSED or ABORTED; "" otherwise. The status line shows it in
+// a part of its own that never gives way.
+func (m Model) Halted() string {
+	switch {
+	case m.phase == phasePaused && m.autoPaused != "":
+		return "AUTO-PAUSED"
+	case m.phase == phasePaused:
+		return "PAUSED"
+	case m.phase == phaseAborted:
+		return "ABORTED"
+	}
+	return ""
+}
 
 // Update handles a message.
 func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
