@@ -34,12 +34,8 @@ type progress struct {
 // progress classifies every chosen device by what it reports.
 func (m Model) progress() progress {
 	var p progress
-	queued := make(map[string]bool, len(m.queue))
-	for _, id := range m.queue {
-		queued[id] = true
-	}
 	for _, id := range m.ids {
-		s := m.classify(id, queued)
+		s := m.classify(id)
 		p.counts[s]++
 		switch s {
 		case stFailed:
@@ -53,7 +49,7 @@ func (m Model) progress() progress {
 	return p
 }
 
-func (m Model) classify(id string, queued map[string]bool) int {
+func (m Model) classify(id string) int {
 	d := m.c.Store.Get(id)
 	if d == nil {
 		return stOffline
@@ -66,7 +62,7 @@ func (m Model) classify(id string, queued map[string]bool) int {
 	}
 	fw, _ := twin.Lookup(d.Reported.Values, "firmware", "status")
 	des, _ := twin.Lookup(d.Desired.Values, m.path...)
-	if !twin.Equal(des, m.value) || queued[id] {
+	if !twin.Equal(des, m.value) || m.queued(id) {
 		return stNotStarted
 	}
 	// A status reported before our write is the previous update's: not an answer yet.
