@@ -195,3 +195,63 @@ func TestRolloutLimitWithNothingLeftToWrite(t *testing.T) {
 		t.Fatalf("a finished rollout was paused: phase %d", m.phase)
 	}
 }
+
+// TestRolloutLimitCountsDevicesGoneDark: a written device seen connected after its write
+// that then stays offline past darkAfter (darkAfterReboot if it said it reboots), by the
+// screen's own clock, counts against the limit; a flaky link, a device offline all along,
+// or one whose last activity is simply old, does not.
+func TestRolloutLimitCountsDevicesGoneDark(t *testing.T) {
+	tests := map[string]struct {
+		upAtWrite  bool
+		rebooting  bool
+		quietFor   time.Duration // how old its last activity is when it disconnects
+		offlineFor time.Duration // then, by the screen's clock
+		pause      bool
+	}{
+		"offline 30 s: a flaky link":           {upAtWrite: true, offlineFor: 30 * time.Second},
+		"offline 3 min: gone dark":             {upAtWrite: true, offlineFor: 3 * time.Minute, pause: true},
+		"quiet 10 min, offline just now":       {upAtWrite: true, quietFor: 10 * time.Minute},
+		"offline all along":                    {upAtWrite: false, offlineFor: 30 * time.Minute},
+		"rebooting 3 min: still a reboot":      {upAtWrite: true, rebooting: true, offlineFor: 3 * time.Minute},
+		"rebooting 11 min: it did not come up": {upAtWrite: true, rebooting: true, offlineFor: 11 * time.Minute, pause: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			m, be := setup(t, 40)
+			clock := uitest.Now()
+			m.c.Now = func() time.Time { return clock }
+			id := "dev-00000"
+			d, _ := be.GetTwin(context.Background(), id)
+			d.ConnectionState = "Disconnected"
+			if tc.upAtWrite {
+				d.ConnectionState = "Connected"
+			}
+			m, _ = m.Update(m.c.Store.Apply(common.Batch{Twins: map[string]*twin.Doc{id: d}}))
+			m = planLimit(t, m, "2.0.0", "10", "1")
+			m, cmd := m.Update(tickMsg{runID: m.runID, gen: m.tickGen})
+			for _, w := range writes(cmd) {
+				m, _ = m.Update(w)
+			}
+			if len(be.Patches) != 1 || be.Patches[0].ID != id {
+				t.Fatalf("writes %+v, want %s first", be.Patches, id)
+			}
+			d, _ = be.GetTwin(context.Background(), id)
+			if tc.rebooting {
+				if err := d.Patch(twin.Reported, map[string]any{"firmware": map[string]any{"status": "rebooting"}}, clock.Add(time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			d.ConnectionState = "Disconnected"
+			d.LastActivityTime = clock.Add(-tc.quietFor)
+			m, _ = m.Update(m.c.Store.Apply(common.Batch{Twins: map[string]*twin.Doc{id: d}}))
+			clock = clock.Add(tc.offlineFor)
+			m, _ = m.Update(common.TickMsg{Time: clock})
+			if got := m.phase == phasePaused; got != tc.pause {
+				t.Fatalf("paused %v, want %v:\n%s", got, tc.pause, ansi.Strip(m.View()))
+			}
+			if tc.pause && !strings.Contains(ansi.Strip(m.View()), "1 of them gone dark") {
+				t.Fatalf("the pause does not say a device went dark:\n%s", ansi.Strip(m.View()))
+			}
+		})
+	}
+}

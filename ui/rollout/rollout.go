@@ -8,6 +8,7 @@ package rollout
 import (
 	"context"
 	"encoding/json"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -74,20 +75,27 @@ type Model struct {
 	// failures count against the limit. excused holds those that had failed when the
 	// operator last resumed: the limit pauses again only on a failure of another device.
 	autoPaused string
+	autoDark   string // the pause's second line: how many of the troubled went dark
 	answered   map[string]bool
 	excused    map[string]bool
-	queue      []string       // devices still to write
-	order      map[string]int // each device's place in the queue as it started
-	total      int            // devices written or to write
-	written    int
-	inFlight   int
-	credit     float64
-	writeErr   map[string]string
-	started    time.Time
-	prog       progress  // cached: counting a large rollout on every frame would cost the frame
-	progAt     time.Time // wall time of prog
-	width      int
-	height     int
+	// offSince holds, for each written device seen connected since its write (wasUp), when
+	// this screen first saw it offline again, by the console's own clock (a device's last
+	// activity stamp is the hub's, and may be minutes old when it disconnects); it is
+	// dropped when the device is seen connected. See darkAfter.
+	offSince map[string]time.Time
+	wasUp    map[string]bool
+	queue    []string       // devices still to write
+	order    map[string]int // each device's place in the queue as it started
+	total    int            // devices written or to write
+	written  int
+	inFlight int
+	credit   float64
+	writeErr map[string]string
+	started  time.Time
+	prog     progress  // cached: counting a large rollout on every frame would cost the frame
+	progAt   time.Time // wall time of prog
+	width    int
+	height   int
 	// last is the rollout started before the one planned now: kept reachable (R, f)
 	// until this one starts. Nil while this model's own rollout is started.
 	last *Model
@@ -289,8 +297,9 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		m.phase = phasePaused
 	case key.Matches(msg, m.keys.Pause) && m.phase == phasePaused:
 		m.refresh(true) // excuse the failures as they are now, not as last counted
-		m.autoPaused, m.excused = "", map[string]bool{}
-		for _, id := range m.failedWritten() {
+		m.autoPaused, m.autoDark, m.excused = "", "", map[string]bool{}
+		failed, dark := m.troubled()
+		for _, id := range append(failed, dark...) {
 			m.excused[id] = true
 		}
 		m.phase = phaseRunning
@@ -301,8 +310,13 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	case key.Matches(msg, m.keys.Abort) && m.Active():
 		m.phase, m.queue = phaseAborted, nil
 	case key.Matches(msg, m.keys.Failed):
-		if failed := m.prog.failed; len(failed) > 0 {
-			return m, common.Send(common.ShowDevicesMsg{IDs: failed, Label: "rollout failures (" + strconv.Itoa(len(failed)) + ")"})
+		_, dark := m.troubled()
+		if failed := append(append([]string(nil), m.prog.failed...), dark...); len(failed) > 0 {
+			label := "rollout failures (" + strconv.Itoa(len(failed)) + ")"
+			if len(dark) > 0 {
+				label = "rollout failures (" + strconv.Itoa(len(m.prog.failed)) + ") and gone dark (" + strconv.Itoa(len(dark)) + ")"
+			}
+			return m, common.Send(common.ShowDevicesMsg{IDs: failed, Label: label})
 		}
 	case msg.String() == "esc" || msg.String() == "q":
 		return m, common.Send(common.BackMsg{})
@@ -402,7 +416,8 @@ func (m Model) start() (Model, tea.Cmd) {
 		m.order[id] = i
 	}
 	m.writeErr = map[string]string{}
-	m.autoPaused, m.answered, m.excused = "", map[string]bool{}, map[string]bool{}
+	m.autoPaused, m.autoDark, m.answered, m.excused = "", "", map[string]bool{}, map[string]bool{}
+	m.offSince, m.wasUp = map[string]time.Time{}, map[string]bool{}
 	m.started = m.c.Now()
 	m.phase = phaseRunning
 	if len(m.queue) == 0 {
@@ -481,30 +496,81 @@ func (m *Model) refresh(force bool) {
 		return
 	}
 	m.prog, m.progAt = m.progress(), time.Now()
+	if m.Active() {
+		m.watchConnections()
+	}
 	if m.phase == phaseRunning && len(m.queue) > 0 { // with nothing left to write, nothing to pause
-		failed := m.failedWritten()
+		failed, dark := m.troubled()
 		fresh := 0
-		for _, id := range failed {
+		for _, id := range append(failed, dark...) {
 			if !m.excused[id] {
 				fresh++
 			}
 		}
-		if why := m.limit.reached(len(failed), fresh, m.written); why != "" {
-			m.phase, m.autoPaused = phasePaused, why
+		if why := m.limit.reached(len(failed)+len(dark), fresh, m.written); why != "" {
+			m.phase, m.autoPaused, m.autoDark = phasePaused, why, ""
+			if len(dark) > 0 {
+				m.autoDark = strconv.Itoa(len(dark)) + " of them gone dark: offline over " + minutes(darkAfter) +
+					" (" + minutes(darkAfterReboot) + " if rebooting)"
+			}
 		}
 	}
 }
 
-// failedWritten lists the failed devices whose write this rollout sent and the hub
-// answered (a device that had failed before and already held the value is not one).
-func (m Model) failedWritten() []string {
-	var out []string
-	for _, id := range m.prog.failed {
-		if m.answered[id] {
-			out = append(out, id)
+// A written device that goes dark counts against the failure limit like one that
+// reports a failure: an update that bricks a device leaves it unable to report anything.
+// It must have been seen connected after its write, and then be offline for darkAfter
+// (darkAfterReboot when it said it reboots), timed by this screen's clock.
+const (
+	darkAfter       = 2 * time.Minute
+	darkAfterReboot = 10 * time.Minute
+)
+
+func minutes(d time.Duration) string { return strconv.Itoa(int(d.Minutes())) + " min" }
+
+// watchConnections notes, for the devices written so far, which have been seen connected
+// since (wasUp) and since when each of those is offline (offSince).
+func (m *Model) watchConnections() {
+	now := m.c.Now()
+	for id := range m.answered {
+		d := m.c.Store.Get(id)
+		switch {
+		case d == nil:
+		case d.ConnectionState == "Connected":
+			m.wasUp[id] = true
+			delete(m.offSince, id)
+		case m.wasUp[id]:
+			if _, ok := m.offSince[id]; !ok {
+				m.offSince[id] = now
+			}
 		}
 	}
-	return out
+}
+
+// troubled lists, of the devices this rollout wrote and the hub answered, those that
+// have failed since and those that have gone dark (a device that had failed before and
+// already held the value is neither).
+func (m Model) troubled() (failed, dark []string) {
+	for _, id := range m.prog.failed {
+		if m.answered[id] {
+			failed = append(failed, id)
+		}
+	}
+	now := m.c.Now()
+	for id, since := range m.offSince {
+		bound := darkAfter
+		switch m.prog.state[id] {
+		case stFailed, stSucceeded:
+			continue // failed counts already; a device that reports success is not dark
+		case stRebooting:
+			bound = darkAfterReboot
+		}
+		if now.Sub(since) > bound {
+			dark = append(dark, id)
+		}
+	}
+	sort.Strings(dark)
+	return failed, dark
 }
 
 // queued reports whether device id is still waiting for its write: the queue is taken
