@@ -52,10 +52,10 @@ func parseLimit(s string) (limit, bool) {
 func (l limit) String() string {
 	switch {
 	case l.pct > 0:
-		return strconv.FormatFloat(l.pct, 'f', -1, 64) + "% of written failed (from " +
+		return strconv.FormatFloat(l.pct, 'f', -1, 64) + "% of written failed or dark (from " +
 			strconv.Itoa(minWrittenForShare) + " written)"
 	case l.count > 0:
-		return strconv.Itoa(l.count) + " failed"
+		return strconv.Itoa(l.count) + " failed or dark"
 	}
 	return ""
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/twinops/twinops/twin"
@@ -78,7 +79,7 @@ func TestRolloutPausesAtTheFailureLimit(t *testing.T) {
 	if m.phase != phaseConfirm || m.limit != (limit{count: 1}) {
 		t.Fatalf("phase %d limit %+v err %q", m.phase, m.limit, m.err)
 	}
-	if out := ansi.Strip(m.View()); !strings.Contains(out, "auto-pause at 1 failed") {
+	if out := ansi.Strip(m.View()); !strings.Contains(out, "auto-pause at 1 failed or dark") {
 		t.Fatalf("the review does not state the limit:\n%s", out)
 	}
 	m = press(typeIn(m, "yes"), "enter")
@@ -220,6 +221,7 @@ func TestRolloutLimitCountsDevicesGoneDark(t *testing.T) {
 			m, be := setup(t, 40)
 			clock := uitest.Now()
 			m.c.Now = func() time.Time { return clock }
+			m.c.Store.Apply(common.Batch{Status: common.Status{State: common.StateSynced}})
 			id := "dev-00000"
 			d, _ := be.GetTwin(context.Background(), id)
 			d.ConnectionState = "Disconnected"
@@ -253,5 +255,60 @@ func TestRolloutLimitCountsDevicesGoneDark(t *testing.T) {
 				t.Fatalf("the pause does not say a device went dark:\n%s", ansi.Strip(m.View()))
 			}
 		})
+	}
+}
+
+// TestRolloutGoneDarkTiming: going offline again after a reconnect starts the timing over,
+// and while the console is out of sync with the hub (a hub restart lists every device
+// offline) nothing is timed, then devices get darkAfterReboot to come back.
+func TestRolloutGoneDarkTiming(t *testing.T) {
+	m, be := setup(t, 40)
+	clock := uitest.Now()
+	m.c.Now = func() time.Time { return clock }
+	status := func(state string) {
+		m, _ = m.Update(m.c.Store.Apply(common.Batch{Status: common.Status{State: state}}))
+	}
+	status(common.StateSynced)
+	id := "dev-00000"
+	conn := func(state string) {
+		d, _ := be.GetTwin(context.Background(), id)
+		d.ConnectionState = state
+		m, _ = m.Update(m.c.Store.Apply(common.Batch{Twins: map[string]*twin.Doc{id: d}}))
+	}
+	wait := func(d time.Duration) {
+		clock = clock.Add(d)
+		m, _ = m.Update(common.TickMsg{Time: clock})
+	}
+	conn("Connected")
+	m = planLimit(t, m, "2.0.0", "1", "1") // 1/s: a write every tenth tick
+	for m.written == 0 {
+		var cmd tea.Cmd
+		m, cmd = m.Update(tickMsg{runID: m.runID, gen: m.tickGen})
+		for _, w := range writes(cmd) {
+			m, _ = m.Update(w)
+		}
+	}
+	if len(be.Patches) != 1 || be.Patches[0].ID != id {
+		t.Fatalf("writes %+v, want %s first", be.Patches, id)
+	}
+	conn("Disconnected")
+	wait(90 * time.Second)
+	conn("Connected")
+	wait(time.Second)
+	conn("Disconnected")
+	wait(90 * time.Second)
+	if m.phase != phaseRunning {
+		t.Fatalf("paused after two 90 s absences: %s", m.autoPaused)
+	}
+	status(common.StateReconnecting)
+	wait(5 * time.Minute)
+	status(common.StateSynced)
+	wait(3 * time.Minute) // offline 3 min since the resync, within its grace
+	if m.phase != phaseRunning {
+		t.Fatalf("paused within the grace after a resync: %s", m.autoPaused)
+	}
+	wait(8 * time.Minute) // past darkAfterReboot since the resync
+	if m.phase != phasePaused || !strings.Contains(m.autoDark, "1 of them gone dark") {
+		t.Fatalf("phase %d dark %q: a device offline past the grace must count", m.phase, m.autoDark)
 	}
 }

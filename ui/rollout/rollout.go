@@ -84,6 +84,12 @@ type Model struct {
 	// dropped when the device is seen connected. See darkAfter.
 	offSince map[string]time.Time
 	wasUp    map[string]bool
+	// darkFrom: no device counts as dark before this time. While the console is not in
+	// sync with the hub its store is stale, so the timing starts over, and after a
+	// resync (a hub restart lists every device offline until it reconnects) devices get
+	// darkAfterReboot to come back.
+	darkFrom time.Time
+	unsynced bool
 	queue    []string       // devices still to write
 	order    map[string]int // each device's place in the queue as it started
 	total    int            // devices written or to write
@@ -311,12 +317,16 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		m.phase, m.queue = phaseAborted, nil
 	case key.Matches(msg, m.keys.Failed):
 		_, dark := m.troubled()
-		if failed := append(append([]string(nil), m.prog.failed...), dark...); len(failed) > 0 {
-			label := "rollout failures (" + strconv.Itoa(len(failed)) + ")"
-			if len(dark) > 0 {
-				label = "rollout failures (" + strconv.Itoa(len(m.prog.failed)) + ") and gone dark (" + strconv.Itoa(len(dark)) + ")"
+		if ids := append(append([]string(nil), m.prog.failed...), dark...); len(ids) > 0 {
+			sort.Strings(ids)
+			var parts []string
+			if n := len(m.prog.failed); n > 0 {
+				parts = append(parts, "failures ("+strconv.Itoa(n)+")")
 			}
-			return m, common.Send(common.ShowDevicesMsg{IDs: failed, Label: label})
+			if n := len(dark); n > 0 {
+				parts = append(parts, "gone dark ("+strconv.Itoa(n)+")")
+			}
+			return m, common.Send(common.ShowDevicesMsg{IDs: ids, Label: "rollout " + strings.Join(parts, " and ")})
 		}
 	case msg.String() == "esc" || msg.String() == "q":
 		return m, common.Send(common.BackMsg{})
@@ -417,7 +427,7 @@ func (m Model) start() (Model, tea.Cmd) {
 	}
 	m.writeErr = map[string]string{}
 	m.autoPaused, m.autoDark, m.answered, m.excused = "", "", map[string]bool{}, map[string]bool{}
-	m.offSince, m.wasUp = map[string]time.Time{}, map[string]bool{}
+	m.offSince, m.wasUp, m.darkFrom, m.unsynced = map[string]time.Time{}, map[string]bool{}, time.Time{}, false
 	m.started = m.c.Now()
 	m.phase = phaseRunning
 	if len(m.queue) == 0 {
@@ -496,9 +506,7 @@ func (m *Model) refresh(force bool) {
 		return
 	}
 	m.prog, m.progAt = m.progress(), time.Now()
-	if m.Active() {
-		m.watchConnections()
-	}
+	m.watchConnections()
 	if m.phase == phaseRunning && len(m.queue) > 0 { // with nothing left to write, nothing to pause
 		failed, dark := m.troubled()
 		fresh := 0
@@ -532,10 +540,19 @@ func minutes(d time.Duration) string { return strconv.Itoa(int(d.Minutes())) + "
 // since (wasUp) and since when each of those is offline (offSince).
 func (m *Model) watchConnections() {
 	now := m.c.Now()
+	if m.c.Store.Status.State != common.StateSynced {
+		m.unsynced = true
+		clear(m.offSince)
+		return
+	}
+	if m.unsynced {
+		m.unsynced, m.darkFrom = false, now.Add(darkAfterReboot)
+	}
 	for id := range m.answered {
 		d := m.c.Store.Get(id)
 		switch {
 		case d == nil:
+			delete(m.offSince, id)
 		case d.ConnectionState == "Connected":
 			m.wasUp[id] = true
 			delete(m.offSince, id)
@@ -557,13 +574,19 @@ func (m Model) troubled() (failed, dark []string) {
 		}
 	}
 	now := m.c.Now()
+	if now.Before(m.darkFrom) {
+		return failed, nil
+	}
 	for id, since := range m.offSince {
 		bound := darkAfter
-		switch m.prog.state[id] {
-		case stFailed, stSucceeded:
+		switch m.classify(id) {
+		case stFailed, stSucceeded, stNotStarted:
 			continue // failed counts already; a device that reports success is not dark
 		case stRebooting:
 			bound = darkAfterReboot
+		}
+		if d := m.c.Store.Get(id); d == nil || d.ConnectionState == "Connected" {
+			continue // back (seen before the next refresh)
 		}
 		if now.Sub(since) > bound {
 			dark = append(dark, id)

@@ -29,19 +29,14 @@ type progress struct {
 	counts [numStates]int
 	failed []string // device ids, sorted
 	busy   []string // devices downloading, installing or rebooting, sorted
-	// states of the devices written so far, for the failure limit's gone-dark rule
-	state map[string]int
 }
 
 // progress classifies every chosen device by what it reports.
 func (m Model) progress() progress {
-	p := progress{state: make(map[string]int, len(m.answered))}
+	var p progress
 	for _, id := range m.ids {
 		s := m.classify(id)
 		p.counts[s]++
-		if m.answered[id] {
-			p.state[id] = s
-		}
 		switch s {
 		case stFailed:
 			p.failed = append(p.failed, id)
@@ -218,7 +213,7 @@ func (m Model) runView() []string {
 		if m.autoDark != "" {
 			lines = append(lines, st.Bad.S("  "+m.autoDark))
 		}
-		lines = append(lines, st.Muted.S("  p resumes · A aborts · f shows the failed devices"))
+		lines = append(lines, st.Muted.S("  p resumes · A aborts · f lists them"))
 	}
 	lines = append(lines, "", st.Header.S("DEVICES BY REPORTED STATUS"))
 	p := m.prog
