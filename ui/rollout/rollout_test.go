@@ -17,7 +17,7 @@ import (
 	"github.com/twinops/twinops/ui/uitest"
 )
 
-func setup(t *testing.T, n int) (Model, *uitest.Backend) {
+func setup(t testing.TB, n int) (Model, *uitest.Backend) {
 	t.Helper()
 	docs := uitest.Fleet(n)
 	st := common.NewStore()
