@@ -2,8 +2,12 @@ package rollout
 
 import (
 	"math"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/twinops/twinops/ui/common"
 )
 
 // A rollout pauses its writes by itself when too many of the devices written so far
@@ -81,4 +85,75 @@ func (l limit) reached(failed, fresh, written int) string {
 // appliesTo says whether the limit can pause a rollout of n devices.
 func (l limit) appliesTo(n int) bool {
 	return l.count > 0 || l.pct > 0 && n > minWrittenForShare
+}
+
+// A written device that goes dark counts against the failure limit like one that
+// reports a failure: an update that bricks a device leaves it unable to report anything.
+// It must have been seen connected after its write, and then be offline for darkAfter
+// (darkAfterReboot when it said it reboots), timed by this screen's clock.
+const (
+	darkAfter       = 2 * time.Minute
+	darkAfterReboot = 10 * time.Minute
+)
+
+func minutes(d time.Duration) string { return strconv.Itoa(int(d.Minutes())) + " min" }
+
+// watchConnections notes, for the devices written so far, which have been seen connected
+// since (wasUp) and since when each of those is offline (offSince).
+func (m *Model) watchConnections() {
+	now := m.c.Now()
+	if m.c.Store.Status.State != common.StateSynced {
+		m.unsynced = true
+		clear(m.offSince)
+		return
+	}
+	if m.unsynced {
+		m.unsynced, m.darkFrom = false, now.Add(darkAfterReboot)
+	}
+	for id := range m.answered {
+		d := m.c.Store.Get(id)
+		switch {
+		case d == nil:
+			delete(m.offSince, id)
+		case d.ConnectionState == "Connected":
+			m.wasUp[id] = true
+			delete(m.offSince, id)
+		case m.wasUp[id]:
+			if _, ok := m.offSince[id]; !ok {
+				m.offSince[id] = now
+			}
+		}
+	}
+}
+
+// troubled lists, of the devices this rollout wrote and the hub answered, those that
+// have failed since and those that have gone dark (a device that had failed before and
+// already held the value is neither).
+func (m Model) troubled() (failed, dark []string) {
+	for _, id := range m.prog.failed {
+		if m.answered[id] {
+			failed = append(failed, id)
+		}
+	}
+	now := m.c.Now()
+	if now.Before(m.darkFrom) {
+		return failed, nil
+	}
+	for id, since := range m.offSince {
+		bound := darkAfter
+		switch m.classify(id) {
+		case stFailed, stSucceeded, stNotStarted:
+			continue // failed counts already; a device that reports success is not dark
+		case stRebooting:
+			bound = darkAfterReboot
+		}
+		if d := m.c.Store.Get(id); d == nil || d.ConnectionState == "Connected" {
+			continue // back (seen before the next refresh)
+		}
+		if now.Sub(since) > bound {
+			dark = append(dark, id)
+		}
+	}
+	sort.Strings(dark)
+	return failed, dark
 }

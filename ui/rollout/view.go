@@ -1,7 +1,6 @@
 package rollout
 
 import (
-	"sort"
 	"strconv"
 	"strings"
 
@@ -9,80 +8,6 @@ import (
 	"github.com/twinops/twinops/twin"
 	"github.com/twinops/twinops/ui/common"
 )
-
-// Progress states, in display order.
-const (
-	stSucceeded = iota
-	stRebooting
-	stInstalling
-	stDownloading
-	stFailed
-	stOffline
-	stWaiting
-	stNotStarted
-	numStates
-)
-
-var stateNames = [numStates]string{"succeeded", "rebooting", "installing", "downloading", "failed", "offline", "waiting", "not started"}
-
-type progress struct {
-	counts [numStates]int
-	failed []string // device ids, sorted
-	busy   []string // devices downloading, installing or rebooting, sorted
-}
-
-// progress classifies every chosen device by what it reports.
-func (m Model) progress() progress {
-	var p progress
-	for _, id := range m.ids {
-		s := m.classify(id)
-		p.counts[s]++
-		switch s {
-		case stFailed:
-			p.failed = append(p.failed, id)
-		case stDownloading, stInstalling, stRebooting:
-			p.busy = append(p.busy, id)
-		}
-	}
-	sort.Strings(p.failed)
-	sort.Strings(p.busy)
-	return p
-}
-
-func (m Model) classify(id string) int {
-	d := m.c.Store.Get(id)
-	if d == nil {
-		return stOffline
-	}
-	if _, bad := m.writeErr[id]; bad {
-		return stFailed
-	}
-	if rep, ok := twin.Lookup(d.Reported.Values, m.path...); ok && twin.Equal(rep, m.value) {
-		return stSucceeded
-	}
-	fw, _ := twin.Lookup(d.Reported.Values, "firmware", "status")
-	des, _ := twin.Lookup(d.Desired.Values, m.path...)
-	if !twin.Equal(des, m.value) || m.queued(id) {
-		return stNotStarted
-	}
-	// A status reported before our write is the previous update's: not an answer yet.
-	acted := !common.MetaAt(d.Reported.Meta, "firmware", "status").Before(common.MetaAt(d.Desired.Meta, m.path...))
-	switch {
-	case acted && fw == "failed":
-		return stFailed
-	case acted && fw == "rebooting":
-		return stRebooting // a rebooting device is offline for a while: that is expected
-	case d.ConnectionState != "Connected":
-		return stOffline
-	case !acted:
-		return stWaiting
-	case fw == "downloading":
-		return stDownloading
-	case fw == "installing" || fw == "applying":
-		return stInstalling
-	}
-	return stWaiting
-}
 
 // View renders the screen body.
 func (m Model) View() string {
