@@ -9,13 +9,13 @@ import (
 )
 
 // unlikeCurrent is the review's warning, then a hint, when the new value does not look like
-// the values the chosen devices hold at the path now (desired, else reported), or nil. A
-// null (deleting the property) is not compared. It catches the
-// mistypes a rollout review is for: a number where every device holds a string (2.1
-// typed for "2.1"), a string where every one holds a number, and a string shaped unlike
-// all of them (".1.0" where they hold "1.4.2"; shapes compare digit runs, letter runs and
-// punctuation, so "2.10.0" is shaped like "1.4.2" and "2.1.0-rc1" is not). Devices with
-// no value at the path say nothing: a new property has no shape to compare with.
+// the values the chosen devices hold at the path now (desired, else reported), or nil. It
+// catches the mistypes a rollout review is for: a number where every device holds a string
+// (2.1 typed for "2.1"), a string where every one holds a number, and a string shaped
+// unlike all of them (".1.0" where they hold "1.4.2"; shapes compare digit runs, letter
+// runs and punctuation, so "2.10.0" is shaped like "1.4.2" and "2.1.0-rc1" is not). A null
+// (deleting the property) is not compared, and devices with no value at the path say
+// nothing: a new property has no shape to compare with.
 func unlikeCurrent(st *common.Store, ids []string, path []string, v any) []string {
 	if v == nil {
 		return nil
