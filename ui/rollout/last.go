@@ -30,8 +30,7 @@ func (m Model) ShowLast() Model {
 		return m
 	}
 	last := *m.last
-	last.SetSize(m.width, m.height)
-	last.refresh(true)
+	last.SetSize(m.width, m.height) // its progress was kept up to date (updateLast)
 	return last
 }
 

@@ -98,62 +98,89 @@ const (
 
 func minutes(d time.Duration) string { return strconv.Itoa(int(d.Minutes())) + " min" }
 
-// watchConnections notes, for the devices written so far, which have been seen connected
-// since (wasUp) and since when each of those is offline (offSince).
-func (m *Model) watchConnections() {
-	now := m.c.Now()
+// watchSync says whether the console is in sync with the hub, so that connection changes
+// can be timed. While it is not, its store is stale: nothing is timed and what was is
+// forgotten. Back in sync (a hub restart lists every device offline until it reconnects),
+// devices get darkAfterReboot to come back, and every written device is looked at again
+// (a resync need not name them all).
+func (m *Model) watchSync() bool {
 	if m.c.Store.Status.State != common.StateSynced {
 		m.unsynced = true
 		clear(m.offSince)
-		return
+		m.prog.dark = nil
+		return false
 	}
 	if m.unsynced {
-		m.unsynced, m.darkFrom = false, now.Add(darkAfterReboot)
+		m.unsynced, m.darkFrom = false, m.c.Now().Add(darkAfterReboot)
+		for id := range m.answered {
+			m.watch(id)
+		}
 	}
-	for id := range m.answered {
-		d := m.c.Store.Get(id)
-		switch {
-		case d == nil:
-			delete(m.offSince, id)
-		case d.ConnectionState == "Connected":
-			m.wasUp[id] = true
-			delete(m.offSince, id)
-		case m.wasUp[id]:
-			if _, ok := m.offSince[id]; !ok {
-				m.offSince[id] = now
-			}
+	return true
+}
+
+// watch notes, for a written device, whether it has been seen connected since its write
+// (wasUp) and since when it is offline (offSince).
+func (m *Model) watch(id string) {
+	d := m.c.Store.Get(id)
+	switch {
+	case d == nil:
+		delete(m.offSince, id)
+	case d.ConnectionState == "Connected":
+		m.wasUp[id] = true
+		delete(m.offSince, id)
+	case m.wasUp[id]:
+		if _, ok := m.offSince[id]; !ok {
+			m.offSince[id] = m.c.Now()
 		}
 	}
 }
 
+// timeDark lists the written devices gone dark by now (progress.dark), on the tick.
+func (m *Model) timeDark() {
+	p := m.prog
+	p.dark = p.dark[:0]
+	now := m.c.Now()
+	if now.Before(m.darkFrom) {
+		return
+	}
+	for id, since := range m.offSince {
+		if bound, ok := m.mayBeDark(id); ok && now.Sub(since) > bound {
+			p.dark = append(p.dark, id)
+		}
+	}
+	sort.Strings(p.dark)
+}
+
+// mayBeDark says whether written device id, seen offline, can count as dark now, and
+// after how long offline: not when it is back or gone, and not when it reports success
+// or failure (a failure counts already).
+func (m Model) mayBeDark(id string) (time.Duration, bool) {
+	if d := m.c.Store.Get(id); d == nil || d.ConnectionState == "Connected" {
+		return 0, false
+	}
+	switch m.prog.state[id] {
+	case stFailed, stSucceeded, stNotStarted:
+		return 0, false
+	case stRebooting:
+		return darkAfterReboot, true
+	}
+	return darkAfter, true
+}
+
 // troubled lists, of the devices this rollout wrote and the hub answered, those that
-// have failed since and those that have gone dark (a device that had failed before and
-// already held the value is neither).
+// have failed since and those gone dark by the last tick and not back since (a device
+// that had failed before and already held the value is neither).
 func (m Model) troubled() (failed, dark []string) {
 	for _, id := range m.prog.failed {
 		if m.answered[id] {
 			failed = append(failed, id)
 		}
 	}
-	now := m.c.Now()
-	if now.Before(m.darkFrom) {
-		return failed, nil
-	}
-	for id, since := range m.offSince {
-		bound := darkAfter
-		switch m.classify(id) {
-		case stFailed, stSucceeded, stNotStarted:
-			continue // failed counts already; a device that reports success is not dark
-		case stRebooting:
-			bound = darkAfterReboot
-		}
-		if d := m.c.Store.Get(id); d == nil || d.ConnectionState == "Connected" {
-			continue // back (seen before the next refresh)
-		}
-		if now.Sub(since) > bound {
+	for _, id := range m.prog.dark {
+		if _, ok := m.mayBeDark(id); ok {
 			dark = append(dark, id)
 		}
 	}
-	sort.Strings(dark)
 	return failed, dark
 }

@@ -312,24 +312,3 @@ func TestRolloutGoneDarkTiming(t *testing.T) {
 		t.Fatalf("phase %d dark %q: a device offline past the grace must count", m.phase, m.autoDark)
 	}
 }
-
-// TestRolloutRecountWaitsForItsCost: a large rollout is recounted no sooner than ten times
-// the last recount took (at 100,000 devices a recount takes a third of a second, and the
-// console's update goroutine must not spend its time recounting).
-func TestRolloutRecountWaitsForItsCost(t *testing.T) {
-	m, be := setup(t, 2001)
-	m = press(typeIn(m, "2.0.0"), "enter")
-	m = press(typeIn(m, "yes"), "enter")
-	m.recountTook = time.Hour // as if the last recount had taken an hour
-	before := m.progAt
-	m = reportFailed(t, m, be, m.ids[0], nil)
-	if !m.progAt.Equal(before) {
-		t.Fatal("recounted within ten times the last recount's cost")
-	}
-	m.recountTook = 0
-	m.progAt = time.Now().Add(-time.Second) // past refreshEvery
-	m = reportFailed(t, m, be, m.ids[1], nil)
-	if m.progAt.Equal(before) || !m.progAt.After(time.Now().Add(-time.Minute)) {
-		t.Fatal("not recounted once the wait was over")
-	}
-}

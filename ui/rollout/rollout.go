@@ -98,12 +98,9 @@ type Model struct {
 	credit   float64
 	writeErr map[string]string
 	started  time.Time
-	prog     progress  // cached: counting a large rollout on every frame would cost the frame
-	progAt   time.Time // wall time of prog
-	// recountTook is how long the last recount took (see refreshEvery)
-	recountTook time.Duration
-	width       int
-	height      int
+	prog     *progress // kept up to date as things change (progress.go); nil until started
+	width    int
+	height   int
 	// last is the rollout started before the one planned now: kept reachable (R, f)
 	// until this one starts. Nil while this model's own rollout is started.
 	last *Model
@@ -221,9 +218,16 @@ func (m Model) Halted() string {
 // Update handles a message.
 func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 	switch msg := msg.(type) {
-	case common.FleetChangedMsg, common.TickMsg:
+	case common.FleetChangedMsg:
 		m = m.updateLast(msg)
-		m.refresh(false)
+		m.fleetChanged(msg)
+		return m, nil
+	case common.TickMsg:
+		m = m.updateLast(msg)
+		if m.ran() && m.watchSync() {
+			m.timeDark()
+			m.checkLimit()
+		}
 		return m, nil
 	case tickMsg:
 		if msg.runID != m.runID || msg.gen != m.tickGen || m.phase != phaseRunning {
@@ -243,8 +247,12 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 		if msg.err != nil {
 			m.writeErr[msg.id] = msg.err.Error()
 		}
+		m.recount(msg.id)
+		if m.watchSync() {
+			m.watch(msg.id)
+		}
 		m.finishIfSent()
-		m.refresh(false)
+		m.checkLimit()
 		return m, nil
 	case tea.KeyPressMsg:
 		return m.updateKeys(msg)
@@ -304,7 +312,9 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	case key.Matches(msg, m.keys.Pause) && m.phase == phaseRunning:
 		m.phase = phasePaused
 	case key.Matches(msg, m.keys.Pause) && m.phase == phasePaused:
-		m.refresh(true) // excuse the failures as they are now, not as last counted
+		if m.watchSync() {
+			m.timeDark() // excuse the devices dark as of now, not as of the last tick
+		}
 		m.autoPaused, m.autoDark, m.excused = "", "", map[string]bool{}
 		failed, dark := m.troubled()
 		for _, id := range append(failed, dark...) {
@@ -316,7 +326,11 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		}
 		return m, m.startTicks()
 	case key.Matches(msg, m.keys.Abort) && m.Active():
+		queued := m.queue
 		m.phase, m.queue = phaseAborted, nil
+		for _, id := range queued {
+			m.recount(id) // no longer waiting for its write
+		}
 	case key.Matches(msg, m.keys.Failed):
 		_, dark := m.troubled()
 		if ids := append(append([]string(nil), m.prog.failed...), dark...); len(ids) > 0 {
@@ -435,7 +449,9 @@ func (m Model) start() (Model, tea.Cmd) {
 	if len(m.queue) == 0 {
 		m.phase = phaseDone
 	}
-	m.refresh(true)
+	m.prog = nil
+	m.recountAll()
+	m.watchSync()
 	if m.phase == phaseDone {
 		return m, nil
 	}
@@ -466,6 +482,7 @@ func (m Model) issue() (Model, tea.Cmd) {
 	for m.credit >= 1 && len(m.queue) > 0 && m.inFlight < maxInFlight {
 		id := m.queue[0]
 		m.queue = m.queue[1:]
+		m.recount(id) // no longer waiting in the queue
 		m.credit--
 		m.inFlight++
 		cmds = append(cmds, write(m.c.Ctx, m.c.Backend, m.runID, id, patch))

@@ -163,8 +163,8 @@ func TestRolloutWritesAtRatePauseAbort(t *testing.T) {
 		d, _ := be.GetTwin(context.Background(), p.ID)
 		b.Twins[p.ID] = d
 	}
-	m.c.Store.Apply(b)
-	p := m.progress()
+	m, _ = m.Update(m.c.Store.Apply(b))
+	p := m.prog
 	if p.counts[stNotStarted] != 38 {
 		t.Fatalf("not started %d, want 38 (counts %v)", p.counts[stNotStarted], p.counts)
 	}
