@@ -68,6 +68,11 @@ func (l limit) String() string {
 // written devices have failed, fresh of them since the operator last resumed (only a
 // fresh failure pauses again).
 func (l limit) reached(failed, fresh, written int) string {
+	return l.reachedFrom(failed, fresh, written, minWrittenForShare)
+}
+
+// reachedFrom is reached with a share applying from from written devices.
+func (l limit) reachedFrom(failed, fresh, written, from int) string {
 	if fresh == 0 {
 		return ""
 	}
@@ -75,7 +80,7 @@ func (l limit) reached(failed, fresh, written int) string {
 	switch {
 	case l.count > 0 && failed >= l.count:
 		return of + " (limit " + strconv.Itoa(l.count) + ")"
-	case l.pct > 0 && written >= minWrittenForShare && float64(failed)*100 >= l.pct*float64(written):
+	case l.pct > 0 && written >= from && float64(failed)*100 >= l.pct*float64(written):
 		share := math.Round(1000*float64(failed)/float64(written)) / 10
 		return of + " (" + strconv.FormatFloat(share, 'f', -1, 64) + "%, limit " + strconv.FormatFloat(l.pct, 'f', -1, 64) + "%)"
 	}

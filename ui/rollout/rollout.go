@@ -7,7 +7,6 @@ package rollout
 
 import (
 	"context"
-	"encoding/json"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,7 +16,6 @@ import (
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 
-	"github.com/twinops/twinops/twin"
 	"github.com/twinops/twinops/ui/common"
 )
 
@@ -38,7 +36,7 @@ const (
 )
 
 // Keys are the rollout screen's bindings.
-type Keys struct{ Next, Apply, Confirm, Pause, Abort, Failed key.Binding }
+type Keys struct{ Next, Apply, Confirm, Pause, Abort, Failed, Wave key.Binding }
 
 // Model is the rollout screen.
 type Model struct {
@@ -46,7 +44,7 @@ type Model struct {
 	keys   Keys
 	ids    []string
 	label  string
-	fields [4]textinput.Model // path, value, rate, failure limit
+	fields [5]textinput.Model // path, value, rate, failure limit, first wave
 	focus  int
 	// fresh: the focused field still holds what it had when it got the focus (a default or
 	// the last rollout's value), shown selected; the first character typed replaces it, as
@@ -66,6 +64,11 @@ type Model struct {
 	rate    float64
 	unlike  []string // the review's warning (and hint) when value is unlike the devices' values
 	limit   limit    // failures that pause the writes by themselves
+	// wave is the first wave's size (0: none); waveIDs its devices once started, and
+	// waveOpen whether the rest may be written (wave.go).
+	wave     int
+	waveIDs  []string
+	waveOpen bool
 	// changing is how many chosen devices the review found to differ at the path: counted
 	// once when the review opens (a frame must not walk a large fleet), and the number the
 	// operator types to confirm. The writes go to the devices that differ when they start.
@@ -124,8 +127,10 @@ func New(c *common.Common) Model {
 		Pause:   key.NewBinding(key.WithKeys("p", "space"), key.WithHelp("p", "pause/resume writes")),
 		Abort:   key.NewBinding(key.WithKeys("A"), key.WithHelp("A", "abort: stop all further writes")),
 		Failed:  key.NewBinding(key.WithKeys("f"), key.WithHelp("f", "show the failed devices in the fleet view")),
+		Wave:    key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "first wave: write the rest now, without waiting for its outcome")),
 	}}
-	placeholders := [4]string{"firmware.version", "type the new value, e.g. 2.1.0", "10", "5% of the written, or a count, or off"}
+	placeholders := [5]string{"firmware.version", "type the new value, e.g. 2.1.0", "10", "5% of the written, or a count, or off",
+		"devices written first, then a wait for their outcome: a count, 1%, or off"}
 	for i := range m.fields {
 		f := textinput.New()
 		f.Prompt = ""
@@ -135,6 +140,7 @@ func New(c *common.Common) Model {
 	m.fields[0].SetValue("firmware.version")
 	m.fields[2].SetValue("10")
 	m.fields[3].SetValue(defaultLimit)
+	m.fields[4].SetValue(defaultWave)
 	m.confirm = textinput.New()
 	m.confirm.Prompt = ""
 	m.confirm.CharLimit = 12
@@ -181,7 +187,7 @@ func (m *Model) SetSize(w, h int) {
 
 // Help lists the screen's keys.
 func (m Model) Help() []key.Binding {
-	return []key.Binding{m.keys.Next, m.keys.Apply, m.keys.Confirm, m.keys.Pause, m.keys.Abort, m.keys.Failed}
+	return []key.Binding{m.keys.Next, m.keys.Apply, m.keys.Confirm, m.keys.Pause, m.keys.Abort, m.keys.Failed, m.keys.Wave}
 }
 
 // StatusText summarises a started rollout for the status line ("" when none).
@@ -221,12 +227,14 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 	case common.FleetChangedMsg:
 		m = m.updateLast(msg)
 		m.fleetChanged(msg)
+		m.checkWave()
 		return m, nil
 	case common.TickMsg:
 		m = m.updateLast(msg)
 		if m.ran() && m.watchSync() {
 			m.timeDark()
 			m.checkLimit()
+			m.checkWave()
 		}
 		return m, nil
 	case tickMsg:
@@ -253,6 +261,7 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 		}
 		m.finishIfSent()
 		m.checkLimit()
+		m.checkWave()
 		return m, nil
 	case tea.KeyPressMsg:
 		return m.updateKeys(msg)
@@ -325,6 +334,8 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 			return m, nil
 		}
 		return m, m.startTicks()
+	case key.Matches(msg, m.keys.Wave) && m.Active() && m.gated():
+		m.waveOpen = true
 	case key.Matches(msg, m.keys.Abort) && m.Active():
 		queued := m.queue
 		m.phase, m.queue = phaseAborted, nil
@@ -350,87 +361,6 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	return m, nil
 }
 
-// updateConfirm takes the review's confirmation: the number of devices that will change
-// or "yes", then enter. Enter on an empty or wrong answer starts nothing.
-func (m Model) updateConfirm(msg tea.KeyPressMsg) (Model, tea.Cmd) {
-	switch msg.String() {
-	case "esc":
-		m.phase, m.err = phasePlan, ""
-		m.confirm.Blur()
-		return m, m.fields[m.focus].Focus()
-	case "enter":
-		typed := strings.ToLower(strings.TrimSpace(m.confirm.Value()))
-		n := strconv.Itoa(m.changing)
-		switch typed {
-		case "":
-			return m, nil
-		case "yes", n:
-			m.err = ""
-			m.confirm.Blur()
-			return m.start()
-		}
-		m.err = strconv.Quote(typed) + " does not confirm: type " + n + " or yes, then enter"
-		m.confirm.SetValue("")
-		return m, nil
-	}
-	var cmd tea.Cmd
-	m.confirm, cmd = m.confirm.Update(msg)
-	return m, cmd
-}
-
-// parse reads the three fields.
-func (m *Model) parse() string {
-	path := strings.TrimSpace(m.fields[0].Value())
-	if path == "" {
-		return "the desired path is empty: type one like firmware.version"
-	}
-	parts := strings.Split(path, ".")
-	for _, p := range parts {
-		if p == "" || strings.ContainsAny(p, "$ ") {
-			return "bad path " + strconv.Quote(path) + ": use dotted keys without $ or spaces, like firmware.version"
-		}
-	}
-	raw := strings.TrimSpace(m.fields[1].Value())
-	if raw == "" {
-		return "the value is empty: type the new value, like 2.1.0"
-	}
-	var v any
-	if err := json.Unmarshal([]byte(raw), &v); err != nil {
-		v = raw // a bare word is a string
-	}
-	rate, err := strconv.ParseFloat(strings.TrimSpace(m.fields[2].Value()), 64)
-	if err != nil || rate <= 0 {
-		return "the rate must be a positive number of devices per second"
-	}
-	lim, ok := parseLimit(m.fields[3].Value())
-	if !ok {
-		return "the failure limit must be a share like 5%, a device count like 10, or off"
-	}
-	if _, terr := twin.ParsePatch(twin.Desired, mustJSON(nest(parts, v))); terr != nil {
-		return "the hub would refuse this patch: " + terr.Message
-	}
-	if len(m.ids) == 0 {
-		return "no devices chosen: go back, filter or mark devices, and press r again"
-	}
-	m.path, m.value, m.rate, m.limit = parts, v, rate, lim
-	m.unlike = unlikeCurrent(m.c.Store, m.ids, parts, v)
-	m.changing = len(m.affected())
-	return ""
-}
-
-func nest(path []string, v any) map[string]any {
-	out := map[string]any{path[len(path)-1]: v}
-	for i := len(path) - 2; i >= 0; i-- {
-		out = map[string]any{path[i]: out}
-	}
-	return out
-}
-
-func mustJSON(v any) []byte {
-	b, _ := json.Marshal(v)
-	return b
-}
-
 // start queues every chosen device whose desired value differs.
 func (m Model) start() (Model, tea.Cmd) {
 	m.runID++
@@ -440,6 +370,11 @@ func (m Model) start() (Model, tea.Cmd) {
 	m.order = make(map[string]int, len(m.queue))
 	for i, id := range m.queue {
 		m.order[id] = i
+	}
+	// The first wave, of the devices that change now; none when it would be all of them.
+	m.waveIDs, m.waveOpen = nil, m.wave == 0 || m.wave >= m.total
+	if !m.waveOpen {
+		m.waveIDs = m.queue[:m.wave:m.wave]
 	}
 	m.writeErr = map[string]string{}
 	m.autoPaused, m.autoDark, m.answered, m.excused = "", "", map[string]bool{}, map[string]bool{}
@@ -458,28 +393,13 @@ func (m Model) start() (Model, tea.Cmd) {
 	return m, m.startTicks()
 }
 
-// affected lists the chosen devices whose desired value at the path differs.
-func (m Model) affected() []string {
-	var out []string
-	for _, id := range m.ids {
-		d := m.c.Store.Get(id)
-		if d == nil {
-			continue
-		}
-		if cur, ok := twin.Lookup(d.Desired.Values, m.path...); ok && twin.Equal(cur, m.value) {
-			continue
-		}
-		out = append(out, id)
-	}
-	return out
-}
-
 // issue sends as many writes as the rate allows this tick.
 func (m Model) issue() (Model, tea.Cmd) {
+	m.checkWave()
 	m.credit += m.rate * tickEvery.Seconds()
 	cmds := []tea.Cmd{tick(m.runID, m.tickGen)}
 	patch := common.Patch{Desired: nest(m.path, m.value)}
-	for m.credit >= 1 && len(m.queue) > 0 && m.inFlight < maxInFlight {
+	for m.credit >= 1 && len(m.queue) > 0 && m.inFlight < maxInFlight && !m.gated() {
 		id := m.queue[0]
 		m.queue = m.queue[1:]
 		m.recount(id) // no longer waiting in the queue

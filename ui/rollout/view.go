@@ -33,7 +33,7 @@ func (m Model) planView() []string {
 		"",
 	}
 	lines = append(lines, m.lastLines()...)
-	labels := [4]string{"desired path", "new value", "rate (devices/s)", "pause at failed"}
+	labels := [5]string{"desired path", "new value", "rate (devices/s)", "pause at failed", "first wave"}
 	for i, f := range m.fields {
 		mark, field := "  ", f.View()
 		if i == m.focus && m.phase == phasePlan {
@@ -62,6 +62,10 @@ func (m Model) reviewLines() []string {
 	st := m.c.Styles
 	n := m.changing
 	secs := float64(n) / m.rate
+	waitNote := ""
+	if m.waveReview() != "" {
+		waitNote = ", plus the first wave's wait"
+	}
 	var lines []string
 	if m.allDevices() {
 		lines = append(lines, st.Bad.S("⚠ ALL "+strconv.Itoa(len(m.ids))+" devices: this rollout targets the whole fleet"))
@@ -69,7 +73,7 @@ func (m Model) reviewLines() []string {
 	lines = append(lines,
 		st.Warn.S("set desired."+strings.Join(m.path, ".")+" = "+common.Value(m.value)),
 		st.Bold.S(strconv.Itoa(n))+st.Muted.S(" of "+strconv.Itoa(len(m.ids))+" devices will change ("+strconv.Itoa(len(m.ids)-n)+" already have it)"),
-		st.Muted.S("at "+strconv.FormatFloat(m.rate, 'f', -1, 64)+"/s this takes about "+strconv.Itoa(int(secs+0.5))+"s"))
+		st.Muted.S("at "+strconv.FormatFloat(m.rate, 'f', -1, 64)+"/s the writes take about "+strconv.Itoa(int(secs+0.5))+"s"+waitNote))
 	if w := valueWarning(m.value); w != "" {
 		lines = append(lines, st.Bad.S("⚠ "+w))
 	}
@@ -79,6 +83,9 @@ func (m Model) reviewLines() []string {
 		} else {
 			lines = append(lines, st.Muted.S("  "+l))
 		}
+	}
+	if w := m.waveReview(); w != "" {
+		lines = append(lines, st.Muted.S(w))
 	}
 	switch {
 	case m.limit.appliesTo(n):
@@ -115,6 +122,9 @@ func (m Model) runView() []string {
 	if m.phase == phasePaused && m.autoPaused != "" {
 		phase = "AUTO-PAUSED"
 	}
+	if m.phase == phaseRunning && m.gated() {
+		phase = "first wave: waiting for its outcome"
+	}
 	paint := st.OK
 	if m.phase == phasePaused || m.phase == phaseAborted {
 		paint = st.Warn
@@ -130,6 +140,9 @@ func (m Model) runView() []string {
 	}
 	lines = append(lines, st.Muted.S(common.Fit("writes", 12))+st.Accent.S(common.Bar(frac, barW))+" "+
 		st.Text.S(strconv.Itoa(m.written)+"/"+strconv.Itoa(m.total))+st.Muted.S(" at "+strconv.FormatFloat(m.rate, 'f', -1, 64)+"/s"))
+	if m.Active() && m.gated() {
+		lines = append(lines, st.Warn.S(m.waveLine()), st.Muted.S("  n writes them now"))
+	}
 	if n := len(m.writeErr); n > 0 {
 		lines = append(lines, st.Bad.S(strconv.Itoa(n)+" writes refused by the hub"))
 	}
