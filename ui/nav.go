@@ -49,7 +49,12 @@ func (m *Model) navigate(msg tea.Msg) (tea.Cmd, bool) {
 		return cmd, true
 	case common.SentMsg:
 		delete(m.c.Drafts, msg.ID)
-		if m.screen == screenEdit && m.edit.ID() == msg.ID {
+		if m.edit.ID() != msg.ID {
+			break
+		}
+		m.edit = edit.New(m.c, "") // sent: nothing of it may be kept as a draft later
+		m.edit.SetSize(m.c.Width, m.c.Height-1)
+		if m.screen == screenEdit {
 			m.screen = screenFleet // leave without keeping a draft, then pop
 			if n := len(m.stack); n > 0 {
 				m.screen, m.stack = m.stack[n-1], m.stack[:n-1]
@@ -85,7 +90,7 @@ func (m *Model) keepDraft() {
 	}
 	if m.edit.Dirty() {
 		m.c.Drafts[m.edit.ID()] = m.edit.Draft()
-		m.flash, m.flashErr, m.flashAt = "unsent edit of "+m.edit.ID()+" kept; e reopens it", false, m.c.Now()
+		m.flash, m.flashErr, m.flashAt = "your edit of "+m.edit.ID()+" is kept as a draft; e reopens it", false, m.c.Now()
 	} else {
 		delete(m.c.Drafts, m.edit.ID())
 	}

@@ -65,6 +65,9 @@ type Model struct {
 	clash  []string  // paths both sides changed
 	note   string    // info line (restored draft, rebased, …)
 	hubErr string    // the hub's last answer, as it came
+	// quietRetries counts the sends retried by themselves since the operator's ctrl+s: a
+	// 412 caused only by reported properties (a device reporting progress) is no conflict.
+	quietRetries int
 	width  int
 	height int
 }

@@ -27,6 +27,13 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 			m.hubErr = "412: the twin changed, and reading the new version failed: " + msg.err.Error()
 			return m, nil
 		}
+		if m.base != nil && msg.doc != nil && m.quietRetries < maxQuietRetries &&
+			twin.Equal(m.base.Desired.Values, msg.doc.Desired.Values) && twin.Equal(m.base.Tags, msg.doc.Tags) {
+			// Only reported properties (or metadata) changed: the same patch, on the new version.
+			m.quietRetries++
+			m.base = msg.doc
+			return m.send(msg.doc.Etag)
+		}
 		m.enterConflict(msg.doc)
 		return m, nil
 	case editorDoneMsg:
@@ -82,6 +89,7 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		if m.base != nil {
 			etag = m.base.Etag
 		}
+		m.quietRetries = 0
 		return m.send(etag)
 	case key.Matches(msg, m.keys.Editor):
 		return m.StartEditor()
@@ -97,6 +105,11 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	}
 	return m, cmd
 }
+
+// maxQuietRetries bounds the sends retried because the twin changed in its reported
+// properties only (a device reporting every second could otherwise keep the editor
+// retrying); after that the conflict screen shows what changed.
+const maxQuietRetries = 3
 
 // notSentInvalid is the answer to ctrl+s on invalid JSON; it goes once the JSON is valid.
 const notSentInvalid = "not sent: fix the JSON first (the error is shown above the editor)"
@@ -149,15 +162,36 @@ func (m Model) patchSent(msg patchSentMsg) (Model, tea.Cmd) {
 	}
 	m.mode = modeEdit
 	delete(m.c.Drafts, m.id)
-	if msg.doc != nil {
-		m.base = msg.doc
-	}
+	m.settle(msg.doc)
 	flash := "patched " + m.id
 	if msg.doc != nil {
 		flash += " → twin v" + itoa64(msg.doc.Version)
 	}
 	m.note = "sent: " + flash
 	return m, tea.Batch(common.Send(common.FlashMsg{Text: flash}), common.Send(common.SentMsg{ID: m.id}))
+}
+
+// settle makes the editor hold what the hub now has, after a send: the twin the hub
+// answered with, or (without one) the base with the sent edit in it. Otherwise the
+// editor's text, which after "f overwrite theirs" still holds the values the operator
+// did not touch as they were before the other writer's change, would differ from the new
+// base and be kept as a draft that reverts that change when sent.
+func (m *Model) settle(doc *twin.Doc) {
+	if doc == nil && m.base != nil {
+		doc = m.base.Clone()
+		if v := m.bufs[0].check.value; v != nil {
+			doc.Desired.Values = v
+		}
+		if v := m.bufs[1].check.value; v != nil {
+			doc.Tags = v
+		}
+	}
+	if doc == nil {
+		return
+	}
+	m.base = doc
+	m.setText(0, pretty(doc.Desired.Values))
+	m.setText(1, pretty(doc.Tags))
 }
 
 func (m *Model) enterConflict(theirs *twin.Doc) {
