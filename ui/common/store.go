@@ -168,6 +168,20 @@ func Failed(d *twin.Doc, _ twin.Summary) bool {
 	return st == "failed"
 }
 
+// FirmwareError is the error a device reports for its firmware update (firmware.lastError,
+// or firmware.error), "" when it reports none or d is nil.
+func FirmwareError(d *twin.Doc) string {
+	if d == nil {
+		return ""
+	}
+	for _, k := range []string{"lastError", "error"} {
+		if e, ok := twin.Lookup(d.Reported.Values, "firmware", k); ok && e != nil {
+			return Plain(e)
+		}
+	}
+	return ""
+}
+
 func (s *Store) account(r *record, sign int) {
 	s.counts.Total += sign
 	if r.connected {

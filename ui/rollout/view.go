@@ -174,14 +174,7 @@ func (m Model) runView() []string {
 			}
 			why := m.writeErr[id]
 			if why == "" {
-				if d := m.c.Store.Get(id); d != nil {
-					for _, k := range []string{"lastError", "error"} {
-						if e, ok := twin.Lookup(d.Reported.Values, "firmware", k); ok && e != nil {
-							why = common.Plain(e)
-							break
-						}
-					}
-				}
+				why = common.FirmwareError(m.c.Store.Get(id))
 			}
 			lines = append(lines, "  "+st.Text.S(common.Fit(id, 24))+" "+st.Muted.S(why))
 		}
@@ -201,7 +194,7 @@ func (m Model) runView() []string {
 	if m.Active() {
 		lines = append(lines, st.Faint.S("p pause/resume · A abort · f failed in the fleet · esc back (keeps going)"))
 	} else {
-		lines = append(lines, st.Faint.S("f failed devices in the fleet · esc back · R returns here until the next"))
+		lines = append(lines, st.Faint.S("f failed in the fleet · esc back · R brings this back until the next rollout"))
 	}
 	return lines
 }

@@ -75,3 +75,32 @@ func TestHistoryEntryWithoutChangeSaysSo(t *testing.T) {
 		})
 	}
 }
+
+// TestTwinViewSaysAFailedUpdateFailed: the fleet list says "✗ fw failed", and the twin
+// view used to call the same device's firmware.version "pending" (QA, session 6): it
+// now says the update failed, with the device's reason in full, and marks the row.
+func TestTwinViewSaysAFailedUpdateFailed(t *testing.T) {
+	d := uitest.Fleet(1)[0]
+	if err := d.Patch(twin.Desired, map[string]any{"firmware": map[string]any{"version": "2.2.0"}}, uitest.Clock); err != nil {
+		t.Fatal(err)
+	}
+	reason := "download of 2.2.0 failed: checksum mismatch after three attempts from the mirror"
+	if err := d.Patch(twin.Reported, map[string]any{"firmware": map[string]any{"status": "failed", "lastError": reason}}, uitest.Clock); err != nil {
+		t.Fatal(err)
+	}
+	m := New(newCommon([]*twin.Doc{d}), d.DeviceID)
+	m.SetSize(120, 30)
+	out := ansi.Strip(m.View())
+	if !strings.Contains(out, "✗ firmware update failed: "+reason) {
+		t.Fatalf("no failure line with the reason:\n%s", out)
+	}
+	row := ""
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "firmware.version") {
+			row = l
+		}
+	}
+	if !strings.Contains(row, "✗ failed") {
+		t.Fatalf("firmware.version row %q does not say failed:\n%s", row, out)
+	}
+}

@@ -87,6 +87,13 @@ func renderIdentity(st *theme.Styles, d *twin.Doc, now time.Time, width int) []s
 	l4 += "  " + st.Bad.S("✗ "+strconv.Itoa(sum.Different)+" different") + "  " +
 		st.Muted.S("· "+strconv.Itoa(sum.ReportedOnly)+" reported only")
 	out := []string{l1, l2, l3, l4}
+	if common.Failed(d, sum) { // as the fleet list says it, with the device's reason in full
+		fail := "✗ firmware update failed"
+		if e := common.FirmwareError(d); e != "" {
+			fail += ": " + e
+		}
+		out = append(out, st.Bad.S(fail))
+	}
 	if width >= 120 {
 		more := "status " + d.Status
 		if !d.StatusUpdateTime.IsZero() {
@@ -156,6 +163,7 @@ func renderLeaves(st *theme.Styles, d *twin.Doc, leaves []twin.Leaf, hot map[str
 	if len(leaves) == 0 {
 		out = append(out, st.Muted.S("no desired or reported properties yet"))
 	}
+	failed := common.Failed(d, twin.Summary{})
 	for _, l := range leaves {
 		des, rep := "", ""
 		if l.HasDesired {
@@ -164,7 +172,7 @@ func renderLeaves(st *theme.Styles, d *twin.Doc, leaves []twin.Leaf, hot map[str
 		if l.HasReported {
 			rep = common.Value(l.Reported)
 		}
-		text, paint := stateCell(st, d, l, now)
+		text, paint := stateCell(st, d, l, failed, now)
 		path := common.Fit(l.Path, pathW)
 		if hot["desired."+l.Path] || hot["reported."+l.Path] {
 			path = st.Highlight.S(path)
@@ -176,10 +184,15 @@ func renderLeaves(st *theme.Styles, d *twin.Doc, leaves []twin.Leaf, hot map[str
 	return out
 }
 
-func stateCell(st *theme.Styles, d *twin.Doc, l twin.Leaf, now time.Time) (string, theme.Paint) {
+// stateCell is a leaf's state; a firmware leaf still pending on a device that reports
+// its update failed is failed, as the fleet list says, not pending.
+func stateCell(st *theme.Styles, d *twin.Doc, l twin.Leaf, failed bool, now time.Time) (string, theme.Paint) {
 	repAge := common.Age(now, common.MetaAt(d.Reported.Meta, strings.Split(l.Path, ".")...))
 	switch l.State {
 	case twin.Pending:
+		if failed && strings.HasPrefix(l.Path, "firmware.") {
+			return "✗ failed " + common.Age(now, l.Since), st.Bad
+		}
 		return "… pending " + common.Age(now, l.Since), st.Warn
 	case twin.Different:
 		return "✗ different " + common.Age(now, l.Since), st.Bad
