@@ -310,3 +310,33 @@ func TestDraftFromEarlierRunGetsConflictNotOverwrite(t *testing.T) {
 		t.Fatal("the old draft overwrote a newer change")
 	}
 }
+
+// TestLiveUpdateKeepsTheTopInView: sorted so that offline devices come first, with the
+// cursor on the first row, devices that go offline must appear at the top, not above the
+// screen (QA, session 6: the cursor followed its device down, and the newly offline
+// devices were pushed out of view).
+func TestLiveUpdateKeepsTheTopInView(t *testing.T) {
+	m, _ := newTestModel(t, 40, false)
+	m = size(t, m, 80, 24)
+	m = keys(t, m, ">") // sort by CONN: offline first
+	if !containsText(m.Render(), "CONN▲") {
+		t.Fatalf("not sorted by CONN:\n%s", stripANSI(m.Render()))
+	}
+	m = keys(t, m, "j", "g") // the operator has moved, and is back at the top
+	batch := common.Batch{Twins: map[string]*twin.Doc{}}
+	for _, id := range []string{"dev-00000", "dev-00001"} { // sorting before the offline device on top
+		d := m.c.Store.Get(id).Clone()
+		d.ConnectionState = "Disconnected"
+		batch.Twins[id] = d
+	}
+	m = update(t, m, batchMsg{batch: batch})
+	out := stripANSI(m.Render())
+	for _, id := range []string{"dev-00000", "dev-00001"} { // sorting before the offline device on top
+		if !strings.Contains(out, id) {
+			t.Fatalf("%s went offline and is not on screen:\n%s", id, out)
+		}
+	}
+	if sel := m.fleet.Selected(); m.c.Store.Get(sel).ConnectionState == "Connected" {
+		t.Fatalf("the cursor is on %s, connected; want it on the first row (offline)", sel)
+	}
+}

@@ -210,9 +210,21 @@ func (m *Model) topSet() map[string]bool {
 	return set
 }
 
-// follow puts the cursor back on the selected device after the view changed, keeping
-// it at the same place on screen.
+// follow puts the cursor back after live changes changed the view: on the first row if
+// it was there (at the top of a sorted list the operator watches what sorts first:
+// offline devices, the oldest pending; following the device down pushed the devices that
+// newly sort first above the screen), otherwise on its device (followDevice).
 func (m *Model) follow() {
+	if m.cursor == 0 && m.offset == 0 && len(m.view) > 0 {
+		m.selID = m.view[0].id
+		return
+	}
+	m.followDevice()
+}
+
+// followDevice puts the cursor back on the selected device after the view changed,
+// keeping it at the same place on screen.
+func (m *Model) followDevice() {
 	screenPos := m.cursor - m.offset
 	idx := -1
 	if m.selID != "" {

@@ -360,5 +360,5 @@ func (m *Model) nextSortCol(d int) int {
 func (m *Model) setSort(col int, desc bool) {
 	m.sortCol, m.sortDesc = col, desc
 	sortRows(m.view, m.sortCol, m.sortDesc)
-	m.follow()
+	m.followDevice() // the operator's own sort: the cursor stays on its device
 }
