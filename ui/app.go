@@ -120,6 +120,10 @@ func (m Model) Init() tea.Cmd {
 	return tea.Batch(cmds...)
 }
 
+// RolloutStopped says how far a rollout got whose writes were not all sent when the
+// console quit ("" if none was writing).
+func (m Model) RolloutStopped() string { return m.rollout.Stopped() }
+
 // Drafts returns the unsent edits, so that the caller can save them after the program ends.
 func (m Model) Drafts() map[string]common.Draft {
 	out := map[string]common.Draft{}
@@ -218,6 +222,9 @@ func (m Model) capturing() bool {
 func (m Model) updateKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	k := m.c.Keys
 	switch {
+	case key.Matches(msg, k.Quit) && m.rollout.Active() && !m.confirmQ:
+		m.confirmQ = true // a rollout's writes stop with the console: ask first
+		return m, nil
 	case key.Matches(msg, k.Quit):
 		return m, tea.Quit
 	case m.help:

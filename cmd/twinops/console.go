@@ -190,6 +190,10 @@ func runConsole(ctx context.Context, args []string) error {
 	be.close()
 	if m, ok := final.(ui.Model); ok {
 		saveDrafts(dpath, m.Drafts())
+		if s := m.RolloutStopped(); s != "" {
+			log.Warn("console quit during a rollout", "rollout", s)
+			fmt.Fprintln(os.Stderr, "twinops: "+s)
+		}
 	}
 	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
 		return nil

@@ -61,7 +61,11 @@ func (m Model) lastLines() []string {
 	}
 	st := m.c.Styles
 	if n := m.lastFailed(); n > 0 {
-		return []string{st.Bad.S("⚠ the last rollout left " + strconv.Itoa(n) + " failed devices: esc, then R shows them"),
+		devices := " failed devices: esc, then R shows them"
+		if n == 1 {
+			devices = " failed device: esc, then R shows it"
+		}
+		return []string{st.Bad.S("⚠ the last rollout left " + strconv.Itoa(n) + devices),
 			st.Bad.S("  (f lists them in the fleet); starting this rollout replaces it"), ""}
 	}
 	return []string{st.Muted.S("the last rollout (" + m.last.StatusText() + ") stays under R until this one starts"), ""}

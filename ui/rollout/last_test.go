@@ -109,7 +109,7 @@ func TestRolloutHintFits80(t *testing.T) {
 		want string
 	}{
 		"writing":  {m, "esc back (keeps going)"},
-		"finished": {func() Model { f, _ := finished(t, 4); return f }(), "R returns here until the next"},
+		"finished": {func() Model { f, _ := finished(t, 4); return f }(), "R brings this back until the next rollout"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

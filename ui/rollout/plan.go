@@ -18,7 +18,7 @@ import (
 func (m Model) updateConfirm(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	switch msg.String() {
 	case "esc":
-		m.phase, m.err = phasePlan, ""
+		m.phase, m.err, m.fresh = phasePlan, "", true // back to the field, its text selected
 		m.confirm.Blur()
 		return m, m.fields[m.focus].Focus()
 	case "enter":
@@ -41,21 +41,22 @@ func (m Model) updateConfirm(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	return m, cmd
 }
 
-// parse reads the plan's fields; it returns what is wrong with them ("" when nothing).
-func (m *Model) parse() string {
+// parse reads the plan's fields; it returns what is wrong with them ("" when nothing) and
+// the field that holds it (-1 for none).
+func (m *Model) parse() (string, int) {
 	path := strings.TrimSpace(m.fields[0].Value())
 	if path == "" {
-		return "the desired path is empty: type one like firmware.version"
+		return "the desired path is empty: type one like firmware.version", 0
 	}
 	parts := strings.Split(path, ".")
 	for _, p := range parts {
 		if p == "" || strings.ContainsAny(p, "$ ") {
-			return "bad path " + strconv.Quote(path) + ": use dotted keys without $ or spaces, like firmware.version"
+			return "bad path " + strconv.Quote(path) + ": use dotted keys without $ or spaces, like firmware.version", 0
 		}
 	}
 	raw := strings.TrimSpace(m.fields[1].Value())
 	if raw == "" {
-		return "the value is empty: type the new value, like 2.1.0"
+		return "the value is empty: type the new value, like 2.1.0", 1
 	}
 	var v any
 	if err := json.Unmarshal([]byte(raw), &v); err != nil {
@@ -63,26 +64,26 @@ func (m *Model) parse() string {
 	}
 	rate, err := strconv.ParseFloat(strings.TrimSpace(m.fields[2].Value()), 64)
 	if err != nil || rate <= 0 {
-		return "the rate must be a positive number of devices per second"
+		return "the rate must be a positive number of devices per second", 2
 	}
 	lim, ok := parseLimit(m.fields[3].Value())
 	if !ok {
-		return "the failure limit must be a share like 5%, a device count like 10, or off"
+		return "the failure limit must be a share like 5%, a device count like 10, or off", 3
 	}
 	if _, ok := parseWave(m.fields[4].Value(), 1); !ok {
-		return "the first wave must be a device count like 10, a share like 1%, or off"
+		return "the first wave must be a device count like 10, a share like 1%, or off", 4
 	}
 	if _, terr := twin.ParsePatch(twin.Desired, mustJSON(nest(parts, v))); terr != nil {
-		return "the hub would refuse this patch: " + terr.Message
+		return "the hub would refuse this patch: " + terr.Message, 1
 	}
 	if len(m.ids) == 0 {
-		return "no devices chosen: go back, filter or mark devices, and press r again"
+		return "no devices chosen: go back, filter or mark devices, and press r again", -1
 	}
 	m.path, m.value, m.rate, m.limit = parts, v, rate, lim
 	m.unlike = unlikeCurrent(m.c.Store, m.ids, parts, v)
 	m.changing = len(m.affected())
 	m.wave, _ = parseWave(m.fields[4].Value(), m.changing)
-	return ""
+	return "", -1
 }
 
 func nest(path []string, v any) map[string]any {

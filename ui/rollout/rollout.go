@@ -206,6 +206,18 @@ func (m Model) StatusText() string {
 	return s
 }
 
+// Stopped describes, for the message printed when the console quits, a rollout whose
+// writes are not all sent: they stop with the console ("" when none is).
+func (m Model) Stopped() string {
+	if !m.Active() {
+		return ""
+	}
+	return "the rollout of desired." + strings.Join(m.path, ".") + " = " + common.Value(m.value) + " on " + m.label +
+		" stopped at " + strconv.Itoa(m.written) + " of " + strconv.Itoa(m.total) + " written; " +
+		strconv.Itoa(len(m.queue)+m.inFlight) + " were not written or not answered. Plan it again (r) on the same " +
+		"devices to write the rest: devices that already have the value are skipped"
+}
+
 // Halted names the state of this screen's rollout when its writes are held: AUTO-PAUSED
 // (by the failure limit), PAUSED or ABORTED; "" otherwise. The status line shows it in
 // a part of its own that never gives way.
@@ -296,12 +308,18 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 			m.fresh = true
 			return m, m.fields[m.focus].Focus()
 		case "enter":
-			m.err = m.parse()
+			var field int
+			m.err, field = m.parse()
 			if m.err == "" {
 				m.phase = phaseConfirm
 				m.fields[m.focus].Blur()
 				m.confirm.SetValue("")
 				return m, m.confirm.Focus()
+			}
+			if field >= 0 { // to the field at fault, its text selected: typing replaces it
+				m.fields[m.focus].Blur()
+				m.focus, m.fresh = field, true
+				return m, m.fields[m.focus].Focus()
 			}
 			return m, nil
 		}

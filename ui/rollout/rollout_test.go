@@ -335,6 +335,33 @@ func TestRolloutTypingReplacesTheSelectedValue(t *testing.T) {
 		t.Fatalf("typed 20 over the default 10: phase %d rate %v err %q", m.phase, m.rate, m.err)
 	}
 
+	// Back from the review to the plan: the field's text is selected again (QA: typing
+	// appended, giving a rate of 2.1.02).
+	m = press(m, "esc")
+	m = typeIn(m, "30")
+	if got := m.fields[2].Value(); got != "30" {
+		t.Fatalf("rate after esc from the review and typing 30: %q", got)
+	}
+	// A field at fault gets the focus, its text selected.
+	m = press(m, "tab")
+	m = typeIn(m, "lots")
+	m = press(m, "enter")
+	if m.phase != phasePlan || m.focus != 3 || !strings.Contains(m.err, "failure limit") {
+		t.Fatalf("bad limit: phase %d focus %d err %q", m.phase, m.focus, m.err)
+	}
+	m.fields[2].SetValue("x")
+	m = press(m, "enter")
+	if m.focus != 2 {
+		t.Fatalf("bad rate: focus %d, want the rate field (2)", m.focus)
+	}
+	m = typeIn(m, "20")
+	m = press(m, "tab")
+	m = typeIn(m, "5%")
+	m = press(m, "enter")
+	if m.phase != phaseConfirm || m.rate != 20 {
+		t.Fatalf("after fixing the rate: phase %d rate %v err %q", m.phase, m.rate, m.err)
+	}
+
 	// Back to the plan, then a new plan on the same screen: the value field holds the
 	// previous value, selected; typing replaces it.
 	m = press(m, "esc")
