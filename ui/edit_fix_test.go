@@ -78,7 +78,7 @@ func TestEditOverwriteKeepsNoStaleDraft(t *testing.T) {
 	d := be.Mutate("dev-00000", twin.Desired, map[string]any{"a": 1.0})
 	m = update(t, m, m.c.Store.Apply(common.Batch{Twins: map[string]*twin.Doc{"dev-00000": d}}))
 	m = keys(t, m, "e", "down", "down", "down", "end", "backspace", "backspace")
-	m = typeText(t, m, `9"`) // firmware.version 1.5.0 -> 1.5.9
+	m = typeText(t, m, `9"`)                                       // firmware.version 1.5.0 -> 1.5.9
 	be.Mutate("dev-00000", twin.Desired, map[string]any{"a": 2.0}) // a colleague, meanwhile
 	m = keys(t, m, "ctrl+s")
 	if !containsText(m.Render(), "conflict") {

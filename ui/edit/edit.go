@@ -68,8 +68,8 @@ type Model struct {
 	// quietRetries counts the sends retried by themselves since the operator's ctrl+s: a
 	// 412 caused only by reported properties (a device reporting progress) is no conflict.
 	quietRetries int
-	width  int
-	height int
+	width        int
+	height       int
 }
 
 // Result messages; each carries the request id that asked, stale ones are dropped.
