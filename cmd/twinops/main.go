@@ -32,8 +32,13 @@ func commands() []command {
 	}
 }
 
+// stopSignals end a command cleanly: the hub saves its sessions, the console its unsent
+// edits and a note of a rollout it stops. SIGHUP is a closed terminal, e.g. a dropped SSH
+// session: by default it killed the console, and its unsent edits with it.
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	err := dispatch(ctx, os.Args[1:])
 	stop()
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
