@@ -51,6 +51,9 @@ type Options struct {
 	// Notice is shown in the status line from the start (as an error) and stays until
 	// the operator's first key, e.g. that a corrupt drafts file was moved aside.
 	Notice string
+	// Stopped is a rollout an earlier run's end stopped: the status line says so and R
+	// opens its review to resume it.
+	Stopped *rollout.Saved
 }
 
 // Model is the root model.
@@ -74,6 +77,7 @@ type Model struct {
 	batches   int
 	frameAt   time.Time
 	gc        *startGC
+	stopped   *rollout.Saved // Options.Stopped until a rollout is started
 }
 
 // New returns the root model.
@@ -101,7 +105,7 @@ func New(o Options) Model {
 		c.Drafts[id] = d
 	}
 	m := Model{c: c, opts: o, fleet: fleet.New(c), twin: twinview.New(c, ""), edit: edit.New(c, ""),
-		events: events.New(c), rollout: rollout.New(c), gc: &startGC{}}
+		events: events.New(c), rollout: rollout.New(c), gc: &startGC{}, stopped: o.Stopped}
 	if o.Notice != "" {
 		m.flash, m.flashErr, m.flashAt, m.flashHeld = o.Notice, true, o.Now(), true
 	}
@@ -118,6 +122,15 @@ func (m Model) Init() tea.Cmd {
 		cmds = append(cmds, tea.RequestBackgroundColor)
 	}
 	return tea.Batch(cmds...)
+}
+
+// SavedRollout is the rollout to keep for the next run: the one writing now, which
+// quitting stops, or the stopped one from an earlier run not resumed yet (nil if none).
+func (m Model) SavedRollout() *rollout.Saved {
+	if s := m.rollout.Save(); s != nil {
+		return s
+	}
+	return m.stopped
 }
 
 // RolloutStopped says how far a rollout got whose writes were not all sent when the
@@ -180,7 +193,12 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			}
 			return back, cmd
 		}
-		return m.updateKey(m.plainAlt(msg))
+		next, cmd := m.updateKey(m.plainAlt(msg))
+		if nm, ok := next.(Model); ok && nm.stopped != nil && nm.rollout.Active() {
+			nm.stopped = nil // a rollout started (the stopped one resumed, or another): forget it
+			next = nm
+		}
+		return next, cmd
 	}
 	if cmd, ok := m.navigate(msg); ok {
 		return m, cmd
@@ -254,6 +272,11 @@ func (m Model) updateKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		}
 	}
 	switch {
+	case msg.String() == "R" && m.stopped != nil && !m.rollout.Started() && !m.c.ReadOnly:
+		var cmd tea.Cmd
+		m.rollout, cmd = m.rollout.Resume(*m.stopped)
+		m.push(screenRollout)
+		return m, cmd
 	case msg.String() == "R" && m.rollout.Started():
 		m.rollout = m.rollout.ShowLast() // drops a plan not yet started
 		m.push(screenRollout)

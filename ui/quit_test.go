@@ -5,6 +5,9 @@ import (
 	"testing"
 
 	tea "charm.land/bubbletea/v2"
+
+	"github.com/twinops/twinops/twin"
+	"github.com/twinops/twinops/ui/uitest"
 )
 
 // TestCtrlCDuringARolloutAsks: ctrl+c used to quit at once in the middle of a rollout,
@@ -35,7 +38,7 @@ func TestCtrlCDuringARolloutAsks(t *testing.T) {
 	if _, cmd := m.Update(keyMsg("ctrl+c")); !quits(cmd) {
 		t.Fatal("a second ctrl+c did not quit")
 	}
-	if s := m.RolloutStopped(); !strings.Contains(s, "stopped at 0 of 40 written") || !strings.Contains(s, "Plan it again (r)") {
+	if s := m.RolloutStopped(); !strings.Contains(s, "stopped at 0 of 40 written (40 not written or not answered)") {
 		t.Fatalf("the message on quitting says %q", s)
 	}
 	m = keys(t, m, "n") // not quitting after all
@@ -60,4 +63,54 @@ func quits(cmd tea.Cmd) bool {
 		}
 	}
 	return false
+}
+
+// TestStoppedRolloutResumes: a rollout the console's end stopped is kept (SavedRollout),
+// and the next console says so in the status line; R opens its review as it was, and
+// starting it writes only the devices that do not have the value yet.
+func TestStoppedRolloutResumes(t *testing.T) {
+	m, be := newTestModel(t, 40, false)
+	m = size(t, m, 100, 30)
+	m = keys(t, m, "r")
+	m = typeText(t, m, "1.6.0")
+	m = keys(t, m, "tab")
+	m = typeText(t, m, "7")
+	m = keys(t, m, "enter")
+	m = typeText(t, m, "yes")
+	m = keys(t, m, "enter")
+	saved := m.SavedRollout()
+	if saved == nil || len(saved.IDs) != 40 || saved.Fields[1] != "1.6.0" || saved.Fields[2] != "7" {
+		t.Fatalf("kept %+v, want the running rollout's plan", saved)
+	}
+	// Four devices were written before the console ended.
+	for _, id := range []string{"dev-00001", "dev-00002", "dev-00003", "dev-00004"} {
+		be.Mutate(id, twin.Desired, map[string]any{"firmware": map[string]any{"version": "1.6.0"}})
+	}
+
+	dark := true
+	next := New(Options{Backend: be, Now: uitest.Now, Dark: &dark, Stopped: saved})
+	next = update(t, next, batchMsg{batch: be.InitialBatch()})
+	next = size(t, next, 100, 30)
+	if out := stripANSI(next.Render()); !strings.Contains(out, "ROLLOUT STOPPED: R resumes") {
+		t.Fatalf("the status line does not say a rollout was stopped:\n%s", out)
+	}
+	if next.SavedRollout() != saved {
+		t.Fatal("a stopped rollout not resumed yet must be kept for the run after")
+	}
+	next = keys(t, next, "R")
+	out := stripANSI(next.Render())
+	for _, want := range []string{"resuming the rollout stopped when the console ended", "rate (devices/s)  7",
+		"36 of 40 devices will change", "type 36 or yes"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("the review does not show %q:\n%s", want, out)
+		}
+	}
+	next = typeText(t, next, "yes")
+	next = keys(t, next, "enter")
+	if !next.rollout.Active() || next.stopped != nil {
+		t.Fatalf("after yes: active %v, stopped %v", next.rollout.Active(), next.stopped)
+	}
+	if s := next.SavedRollout(); s == nil || s.Total != 36 {
+		t.Fatalf("resumed rollout %+v: want the 36 devices without the value", s)
+	}
 }

@@ -126,6 +126,8 @@ func (m Model) statusParts() [barParts]string {
 	}
 	if h := m.rollout.Halted(); h != "" {
 		p[barHalted] = st.BarErr.S(" ROLLOUT " + h + " ")
+	} else if m.stopped != nil && !m.rollout.Active() {
+		p[barHalted] = st.BarErr.S(" ROLLOUT STOPPED: R resumes ")
 	}
 	if r := m.rollout.StatusText(); r != "" {
 		p[barRollout] = st.BarKey.S(r + " ")

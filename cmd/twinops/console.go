@@ -21,6 +21,7 @@ import (
 	"github.com/twinops/twinops/twinclient"
 	"github.com/twinops/twinops/ui"
 	"github.com/twinops/twinops/ui/common"
+	"github.com/twinops/twinops/ui/rollout"
 )
 
 // consoleFlags are the console's command line.
@@ -179,7 +180,14 @@ func runConsole(ctx context.Context, args []string) error {
 	if notice != "" {
 		log.Warn("drafts file moved aside", "notice", notice)
 	}
-	opts := ui.Options{Backend: be, ReadOnly: f.readOnly, Context: ctx, Mono: os.Getenv("NO_COLOR") != "", Drafts: drafts, Notice: notice}
+	rpath := rolloutPath(logDir, f.hubURL)
+	stopped, rnotice := loadRollout(rpath, time.Now())
+	if rnotice != "" {
+		log.Warn("stopped rollout file moved aside", "notice", rnotice)
+		notice = strings.TrimPrefix(notice+"; "+rnotice, "; ")
+	}
+	opts := ui.Options{Backend: be, ReadOnly: f.readOnly, Context: ctx, Mono: os.Getenv("NO_COLOR") != "", Drafts: drafts,
+		Notice: notice, Stopped: stopped}
 	switch f.theme {
 	case "dark", "light":
 		dark := f.theme == "dark"
@@ -190,9 +198,10 @@ func runConsole(ctx context.Context, args []string) error {
 	be.close()
 	if m, ok := final.(ui.Model); ok {
 		saveDrafts(dpath, m.Drafts())
+		saveRollout(rpath, m.SavedRollout())
 		if s := m.RolloutStopped(); s != "" {
 			log.Warn("console quit during a rollout", "rollout", s)
-			fmt.Fprintln(os.Stderr, "twinops: "+s)
+			fmt.Fprintln(os.Stderr, "twinops: "+s+"; the next console on this hub resumes it with R (devices that already have the value are skipped)")
 		}
 	}
 	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
@@ -214,10 +223,14 @@ type savedDraft struct {
 }
 
 // draftsPath is where a hub's unsent edits are kept: one file per hub.
-func draftsPath(dir, hubURL string) string {
-	name := "drafts.json"
+func draftsPath(dir, hubURL string) string { return hubFile(dir, hubURL, "drafts") }
+
+// hubFile is the file named base that the console keeps in dir for the hub: base.json for
+// the embedded hub (dir is its data dir), base-host_port.json for a remote one.
+func hubFile(dir, hubURL, base string) string {
+	name := base + ".json"
 	if hubURL != "" {
-		name = "drafts-" + strings.NewReplacer(":", "_", "/", "_").Replace(hostOf(hubURL)) + ".json"
+		name = base + "-" + strings.NewReplacer(":", "_", "/", "_").Replace(hostOf(hubURL)) + ".json"
 	}
 	return filepath.Join(dir, name)
 }
@@ -279,6 +292,51 @@ func saveDrafts(path string, drafts map[string]common.Draft) {
 		return
 	}
 	fmt.Fprintf(os.Stderr, "twinops: %d unsent edit(s) kept in %s; they reopen with e on the device next time\n", len(drafts), path)
+}
+
+// rolloutPath is where a rollout stopped by the console's end is kept: one file per hub.
+func rolloutPath(dir, hubURL string) string { return hubFile(dir, hubURL, "rollout") }
+
+// loadRollout reads the rollout the previous run stopped (nil when there is none). A file
+// that cannot be read as one is moved aside, as a bad drafts file is, and notice says so.
+func loadRollout(path string, now time.Time) (*rollout.Saved, string) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ""
+	}
+	var s rollout.Saved
+	if err == nil {
+		err = json.Unmarshal(b, &s)
+	}
+	if err == nil && len(s.IDs) > 0 {
+		return &s, ""
+	}
+	if err == nil {
+		err = errors.New("it names no devices")
+	}
+	aside := path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
+	if rerr := os.Rename(path, aside); rerr != nil {
+		return nil, fmt.Sprintf("cannot read the stopped rollout in %s (%v)", path, err)
+	}
+	return nil, fmt.Sprintf("bad stopped rollout moved to %s in %s (%v)", filepath.Base(aside), filepath.Dir(aside), err)
+}
+
+// saveRollout keeps a stopped rollout for the next run, or removes the file when there
+// is none.
+func saveRollout(path string, s *rollout.Saved) {
+	if s == nil {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintln(os.Stderr, "twinops:", err)
+		}
+		return
+	}
+	b, err := json.Marshal(s)
+	if err == nil {
+		err = os.WriteFile(path, b, 0o600)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "twinops: could not keep the stopped rollout:", err)
+	}
 }
 
 func hostOf(u string) string {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/twinops/twinops/twinclient"
 	"github.com/twinops/twinops/ui"
 	"github.com/twinops/twinops/ui/common"
+	"github.com/twinops/twinops/ui/rollout"
 )
 
 // consoleDriver runs a root model the way bubbletea's runtime does, without a terminal:
@@ -278,6 +280,39 @@ func TestCorruptDraftsMovedAside(t *testing.T) {
 	}
 	if !strings.HasPrefix(notice, "bad drafts moved to "+filepath.Base(aside)+" in "+filepath.Dir(aside)) {
 		t.Fatalf("notice %q does not name %s", notice, aside)
+	}
+}
+
+// TestStoppedRolloutKeptBetweenRuns: a rollout the console's end stopped is kept in its
+// own file per hub and read back whole; none left removes the file; a bad file is moved
+// aside with a notice, never deleted, and does not stop the console.
+func TestStoppedRolloutKeptBetweenRuns(t *testing.T) {
+	dir := t.TempDir()
+	path := rolloutPath(dir, "mqtts://hub.example:8883")
+	if filepath.Base(path) != "rollout-hub.example_8883.json" {
+		t.Fatalf("rollout file %s", path)
+	}
+	in := &rollout.Saved{IDs: []string{"pump-1", "pump-2"}, Label: "ring = 'canary'",
+		Fields:  [5]string{"firmware.version", "2.1.0", "5", "5%", "10"},
+		Written: 1, Total: 2, At: time.Date(2026, 11, 27, 2, 3, 4, 0, time.UTC)}
+	saveRollout(path, in)
+	out, notice := loadRollout(path, time.Now())
+	if notice != "" || out == nil || !reflect.DeepEqual(*out, *in) {
+		t.Fatalf("read back %+v (notice %q), want %+v", out, notice, in)
+	}
+	saveRollout(path, nil)
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("with no stopped rollout the file should be gone: %v", err)
+	}
+	if err := os.WriteFile(path, []byte("{broken"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, notice = loadRollout(path, time.Date(2026, 11, 27, 2, 3, 4, 0, time.UTC))
+	if out != nil || !strings.HasPrefix(notice, "bad stopped rollout moved to "+filepath.Base(path)+".corrupt-20261127T020304Z") {
+		t.Fatalf("bad file: %+v, notice %q", out, notice)
+	}
+	if b, err := os.ReadFile(path + ".corrupt-20261127T020304Z"); err != nil || string(b) != "{broken" {
+		t.Fatalf("moved file: %q, %v", b, err)
 	}
 }
 

@@ -104,6 +104,9 @@ type Model struct {
 	prog     *progress // kept up to date as things change (progress.go); nil until started
 	width    int
 	height   int
+	// resumed says, on the plan and its review, that this plan is a stopped rollout's
+	// (Resume); "" otherwise.
+	resumed string
 	// last is the rollout started before the one planned now: kept reachable (R, f)
 	// until this one starts. Nil while this model's own rollout is started.
 	last *Model
@@ -154,7 +157,7 @@ func (m Model) Plan(ids []string, label string) (Model, tea.Cmd) {
 		return m, nil
 	}
 	m.keepLast()
-	m.ids, m.label, m.phase, m.err = ids, label, phasePlan, ""
+	m.ids, m.label, m.phase, m.err, m.resumed = ids, label, phasePlan, "", ""
 	m.focus = 1
 	for i := range m.fields {
 		m.fields[i].Blur()
@@ -213,9 +216,8 @@ func (m Model) Stopped() string {
 		return ""
 	}
 	return "the rollout of desired." + strings.Join(m.path, ".") + " = " + common.Value(m.value) + " on " + m.label +
-		" stopped at " + strconv.Itoa(m.written) + " of " + strconv.Itoa(m.total) + " written; " +
-		strconv.Itoa(len(m.queue)+m.inFlight) + " were not written or not answered. Plan it again (r) on the same " +
-		"devices to write the rest: devices that already have the value are skipped"
+		" stopped at " + strconv.Itoa(m.written) + " of " + strconv.Itoa(m.total) + " written (" +
+		strconv.Itoa(len(m.queue)+m.inFlight) + " not written or not answered)"
 }
 
 // Halted names the state of this screen's rollout when its writes are held: AUTO-PAUSED

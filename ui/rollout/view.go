@@ -32,6 +32,9 @@ func (m Model) planView() []string {
 		st.Title.S("rollout") + st.Muted.S("  on ") + st.Accent.S(m.label) + st.Muted.S(" ("+strconv.Itoa(len(m.ids))+" devices)"),
 		"",
 	}
+	if m.resumed != "" {
+		lines = append(lines, st.Warn.S(m.resumed), st.Muted.S("devices that already have the value are skipped"), "")
+	}
 	lines = append(lines, m.lastLines()...)
 	labels := [5]string{"desired path", "new value", "rate (devices/s)", "pause at failed", "first wave"}
 	for i, f := range m.fields {

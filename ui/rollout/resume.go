@@ -1,0 +1,70 @@
+package rollout
+
+import (
+	"strconv"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+)
+
+// A rollout's writes stop with the console (a quit, a dropped SSH session). Its plan is
+// kept between runs, so that the next console can say so and resume it: R opens its
+// review, and starting it writes the devices that do not have the value yet.
+
+// Saved is a rollout stopped by the console's end, as kept between runs: the plan as
+// typed, the devices it was planned on, and how far it got.
+type Saved struct {
+	IDs     []string  `json:"ids"`
+	Label   string    `json:"label"`
+	Fields  [5]string `json:"fields"` // path, value, rate, failure limit, first wave
+	Written int       `json:"written"`
+	Total   int       `json:"total"`
+	At      time.Time `json:"at"` // when the console stopped it
+}
+
+// Save returns the rollout to keep when the console ends, nil unless it is writing (or
+// paused with writes left).
+func (m Model) Save() *Saved {
+	if !m.Active() {
+		return nil
+	}
+	s := &Saved{IDs: m.ids, Label: m.label, Written: m.written, Total: m.total, At: m.c.Now()}
+	for i, f := range m.fields {
+		s.Fields[i] = f.Value()
+	}
+	return s
+}
+
+// Summary is how the status line and the review name a stopped rollout.
+func (s Saved) Summary() string {
+	return "desired." + s.Fields[0] + " = " + s.Fields[1] + " on " + s.Label + ", stopped at " +
+		strconv.Itoa(s.Written) + " of " + strconv.Itoa(s.Total) + " written"
+}
+
+// Resume opens the review of a stopped rollout, its plan as it was: starting it writes
+// the chosen devices that do not have the value yet. A plan that no longer parses (the
+// fleet changed) opens on the plan, with the error.
+func (m Model) Resume(s Saved) (Model, tea.Cmd) {
+	if m.Active() {
+		return m, nil
+	}
+	m, cmd := m.Plan(s.IDs, s.Label)
+	for i, v := range s.Fields {
+		m.fields[i].SetValue(v)
+	}
+	m.resumed = "resuming the rollout stopped when the console ended (" + s.At.Local().Format("Jan 2 15:04") +
+		", " + strconv.Itoa(s.Written) + " of " + strconv.Itoa(s.Total) + " written)"
+	var field int
+	if m.err, field = m.parse(); m.err != "" {
+		if field >= 0 {
+			m.fields[m.focus].Blur()
+			m.focus = field
+			return m, m.fields[m.focus].Focus()
+		}
+		return m, cmd
+	}
+	m.fields[m.focus].Blur()
+	m.phase = phaseConfirm
+	m.confirm.SetValue("")
+	return m, m.confirm.Focus()
+}
