@@ -2,10 +2,15 @@ package fleet
 
 import (
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/twinops/twinops/theme"
 	"github.com/twinops/twinops/twin"
+	"github.com/twinops/twinops/ui/common"
 )
 
 func rowTwin(id string, tags map[string]any, fw string) *twin.Doc {
@@ -61,5 +66,34 @@ func TestRowTexts(t *testing.T) {
 	same := newRow(rowTwin("dev-1", shared, "2.0"), twin.Summary{}, false, next, nil)
 	if same.search != next.search {
 		t.Fatalf("an unchanged row did not keep its search text: %q vs %q", same.search, next.search)
+	}
+}
+
+// TestCountsNarrowKeepTheFailed: at 50 columns the counts line used to end "≠ 1 diffe…",
+// the failed count cut off, and a lost hub's warning with it (QA, session 6). Narrow,
+// the hub's state and the failed come first, in short words.
+func TestCountsNarrowKeepTheFailed(t *testing.T) {
+	st := theme.New(true, false)
+	c := common.Counts{Total: 200, Connected: 197, Pending: 12, Failed: 3, Different: 1, Disabled: 1}
+	tests := map[string]struct {
+		status common.Status
+		want   []string
+	}{
+		"in sync":   {common.Status{State: common.StateSynced}, []string{"200 devices", "● 197/200 up", "✗ 3 failed"}},
+		"hub lost":  {common.Status{State: common.StateReconnecting}, []string{"⚠ hub lost", "✗ 3 failed"}},
+		"resyncing": {common.Status{State: common.StateSyncing}, []string{"resyncing…", "✗ 3 failed"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			line := ansi.Strip(renderCounts(st, c, tc.status, true, 50))
+			for _, w := range tc.want {
+				if !strings.Contains(line, w) {
+					t.Fatalf("%q does not show %q", line, w)
+				}
+			}
+			if common.Width(line) > 50 {
+				t.Fatalf("%q is wider than 50", line)
+			}
+		})
 	}
 }

@@ -257,9 +257,34 @@ func renderCounts(st *theme.Styles, c common.Counts, s common.Status, synced boo
 		parts = append(parts, st.Warn.S("loading…"))
 	}
 	line := strings.Join(parts, "  ")
-	if common.Width(line) > width { // narrow: "● 33/40 up"
-		parts[1] = st.OK.S("● "+strconv.Itoa(c.Connected)) + st.Muted.S("/"+strconv.Itoa(c.Total)+" up")
-		line = strings.Join(parts, "  ")
+	if common.Width(line) > width {
+		line = narrowCounts(st, c, total, s, synced, loading)
 	}
 	return common.TruncateLine(line, width)
+}
+
+// narrowCounts is the counts line for a terminal too narrow for the full one: what an
+// operator must see first comes first (the hub's state when it is not in sync, the
+// failed, then the rest), in short words, so that a cut takes the least important.
+func narrowCounts(st *theme.Styles, c common.Counts, total string, s common.Status, synced, loading bool) string {
+	parts := []string{total}
+	switch {
+	case s.State == common.StateReconnecting:
+		parts = append(parts, st.Bad.S("⚠ hub lost"))
+	case s.State == common.StateSyncing && synced:
+		parts = append(parts, st.Warn.S("resyncing…"))
+	case !synced && !loading:
+		parts = append(parts, st.Warn.S("loading…"))
+	}
+	parts = append(parts,
+		st.OK.S("● "+strconv.Itoa(c.Connected))+st.Muted.S("/"+strconv.Itoa(c.Total)+" up"),
+		st.Bad.S("✗ "+strconv.Itoa(c.Failed))+st.Muted.S(" failed"),
+		st.Warn.S("… "+strconv.Itoa(c.Pending))+st.Muted.S(" pending"))
+	if c.Different > 0 {
+		parts = append(parts, st.Bad.S("≠ "+strconv.Itoa(c.Different))+st.Muted.S(" diff"))
+	}
+	if c.Disabled > 0 {
+		parts = append(parts, st.Bad.S("⊘ "+strconv.Itoa(c.Disabled))+st.Muted.S(" disabled"))
+	}
+	return strings.Join(parts, " ")
 }

@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -402,5 +403,26 @@ func TestRolloutPauseResumeKeepsOneTickChain(t *testing.T) {
 	m, cmd = m.Update(tickMsg{runID: m.runID, gen: m.tickGen})
 	if n := len(writes(cmd)); n != 1 || len(be.Patches) != 1 {
 		t.Fatalf("the live chain's tick wrote %d (in all %d), want 1 at 10/s", n, len(be.Patches))
+	}
+}
+
+// TestRolloutReviewPromptOnShortTerminals: at 70x12 the review's prompt (type the count
+// or yes) was below the screen, though typing still started the rollout (QA, session 6):
+// on a short terminal the review drops the form, whose values it repeats, and then its
+// least important lines, never the prompt.
+func TestRolloutReviewPromptOnShortTerminals(t *testing.T) {
+	for _, h := range []int{11, 8, 6} {
+		t.Run(strconv.Itoa(h), func(t *testing.T) {
+			m, _ := setup(t, 40)
+			m.SetSize(70, h)
+			m = press(typeIn(m, "2.1"), "enter") // a number where devices hold strings: two warning lines more
+			view := ansi.Strip(m.View())
+			if !strings.Contains(view, "type 40 or yes then enter to start") {
+				t.Fatalf("no prompt at 70x%d:\n%s", h, view)
+			}
+			if n := len(strings.Split(view, "\n")); n != h {
+				t.Fatalf("%d lines at height %d", n, h)
+			}
+		})
 	}
 }

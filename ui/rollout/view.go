@@ -37,6 +37,23 @@ func (m Model) planView() []string {
 	}
 	lines = append(lines, m.lastLines()...)
 	labels := [5]string{"desired path", "new value", "rate (devices/s)", "pause at failed", "first wave"}
+	var review []string
+	if m.phase == phaseConfirm {
+		review = m.reviewLines()
+		if len(lines)+len(m.fields)+2+len(review) > m.height {
+			// A short terminal: the review says all the fields do, and its last line
+			// (where the count is typed) must stay on screen.
+			if m.err != "" {
+				lines = append(lines, st.Bad.S("✗ "+m.err))
+			}
+			lines = append(lines, review...)
+			if over := len(lines) - m.height; over > 0 && len(lines)-2-over > 0 {
+				tail := lines[len(lines)-2:] // the prompt, and esc
+				lines = append(lines[:len(lines)-2-over:len(lines)-2-over], tail...)
+			}
+			return lines
+		}
+	}
 	for i, f := range m.fields {
 		mark, field := "  ", f.View()
 		if i == m.focus && m.phase == phasePlan {
@@ -52,7 +69,7 @@ func (m Model) planView() []string {
 		lines = append(lines, st.Bad.S("✗ "+m.err))
 	}
 	if m.phase == phaseConfirm {
-		lines = append(lines, m.reviewLines()...)
+		lines = append(lines, review...)
 	} else {
 		lines = append(lines, st.Faint.S("tab next field (typing replaces the selected value) · enter review · esc back"))
 	}
