@@ -114,3 +114,32 @@ func TestStoppedRolloutResumes(t *testing.T) {
 		t.Fatalf("resumed rollout %+v: want the 36 devices without the value", s)
 	}
 }
+
+// TestHelpWhileTypingListsOnlyKeysThatWork: the editor's help listed q, j, k and g under
+// EVERYWHERE, but in the editor they type text (QA, session 6).
+func TestHelpWhileTypingListsOnlyKeysThatWork(t *testing.T) {
+	m, _ := newTestModel(t, 5, false)
+	m = size(t, m, 100, 30)
+	m = keys(t, m, "e")
+	m = update(t, m, tea.KeyPressMsg{Code: tea.KeyF1})
+	out := stripANSI(m.Render())
+	i := strings.Index(out, "EVERYWHERE")
+	if i < 0 {
+		t.Fatalf("no help:\n%s", out)
+	}
+	var everywhere []string
+	for _, l := range strings.Split(out, "\n") {
+		if len(l) > 50 {
+			everywhere = append(everywhere, strings.TrimSpace(l[50:]))
+		}
+	}
+	got := strings.Join(everywhere, "\n")
+	for _, bad := range []string{"q/esc", "j/", "k/"} {
+		if strings.Contains(got, bad) {
+			t.Fatalf("the editor's help lists %q, which types text there:\n%s", bad, out)
+		}
+	}
+	if !strings.Contains(got, "ctrl+c") || !strings.Contains(got, "esc") {
+		t.Fatalf("the editor's help lacks esc or ctrl+c:\n%s", out)
+	}
+}

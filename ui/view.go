@@ -167,8 +167,19 @@ func (m Model) helpView() string {
 		own = m.rollout.Help()
 	}
 	global := []key.Binding{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown, k.Back, k.Help, k.Quit}
-	if m.rollout.Started() {
+	switch {
+	case m.capturing():
+		// Letters are text here (the editor, a rollout's fields, a query being typed):
+		// only these keys are not.
+		global = []key.Binding{
+			key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
+			key.NewBinding(key.WithKeys("f1"), key.WithHelp("f1", "help")),
+			k.Quit,
+		}
+	case m.rollout.Started():
 		global = append(global, key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "back to the running or last rollout")))
+	case m.stopped != nil && !m.c.ReadOnly:
+		global = append(global, key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "review and resume the rollout the last console's end stopped")))
 	}
 	lines := []string{st.Title.S("keys · "+screenNames[m.screen]) + st.Muted.S("   (any key closes)"), ""}
 	const keyW = 14
