@@ -88,6 +88,18 @@ func (m Model) conflictView() []string {
 	if len(m.clash) > 0 {
 		out = append(out, common.TruncateLine(st.Warn.S("both changed: "+strings.Join(m.clash, ", ")), m.width))
 	}
+	// What f sends is your change, not the YOURS column: its other lines are the version
+	// you started from, shown where theirs differs.
+	if desired, tags, ok := m.patches(); ok {
+		yours := desired
+		sec := "desired"
+		if m.active == 1 {
+			yours, sec = tags, "tags"
+		}
+		if len(yours) > 0 {
+			out = append(out, st.Muted.S("your change (f sends only this): ")+st.Added.S("patch "+sec+" "+compact(yours)))
+		}
+	}
 	theirs := m.theirs.Desired.Values
 	if m.active == 1 {
 		theirs = m.theirs.Tags
