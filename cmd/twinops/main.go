@@ -34,11 +34,18 @@ func commands() []command {
 
 // stopSignals end a command cleanly: the hub saves its sessions, the console its unsent
 // edits and a note of a rollout it stops. SIGHUP is a closed terminal, e.g. a dropped SSH
-// session: by default it killed the console, and its unsent edits with it.
-var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+// session: by default it killed the console, and its unsent edits with it. A process
+// started with SIGHUP ignored (nohup) keeps ignoring it: notifying would re-enable it.
+func stopSignals() []os.Signal {
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	return sigs
+}
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals()...)
 	err := dispatch(ctx, os.Args[1:])
 	stop()
 	if err != nil && !errors.Is(err, flag.ErrHelp) {

@@ -1,6 +1,8 @@
 package durability
 
 import (
+	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -25,4 +27,26 @@ func TestHubStopsCleanlyOnHangup(t *testing.T) {
 	if !p.cmd.ProcessState.Success() {
 		t.Fatalf("hub ended with %v after SIGHUP, want a clean exit\n%s", p.cmd.ProcessState, p.out.String())
 	}
+}
+
+// TestHubUnderNohupIgnoresHangup: started with SIGHUP ignored (nohup, or a shell's
+// trap), the hub keeps running when the terminal closes; handling SIGHUP must not
+// re-enable it.
+func TestHubUnderNohupIgnoresHangup(t *testing.T) {
+	bin := buildTwinops(t)
+	shim := filepath.Join(t.TempDir(), "twinops-nohup")
+	script := "#!/bin/sh\ntrap '' HUP\nexec " + bin + ` "$@"` + "\n"
+	if err := os.WriteFile(shim, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := startHubProc(t, shim, t.TempDir())
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+		t.Fatalf("the hub, started with SIGHUP ignored, stopped on SIGHUP: %v", p.cmd.ProcessState)
+	case <-time.After(2 * time.Second):
+	}
+	p.stop(t)
 }
