@@ -194,8 +194,10 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return back, cmd
 		}
 		next, cmd := m.updateKey(m.plainAlt(msg))
-		if nm, ok := next.(Model); ok && nm.stopped != nil && nm.rollout.Active() {
-			nm.stopped = nil // a rollout started (the stopped one resumed, or another): forget it
+		if nm, ok := next.(Model); ok && nm.stopped != nil && nm.rollout.Started() {
+			// A rollout started (the stopped one resumed, or another; maybe with nothing
+			// left to write, so already done): forget the stopped one.
+			nm.stopped = nil
 			next = nm
 		}
 		return next, cmd

@@ -135,3 +135,20 @@ func TestEditNoConflictOnReportedChange(t *testing.T) {
 		t.Fatalf("a desired change by someone else is a conflict:\n%s", stripANSI(m.Render()))
 	}
 }
+
+// TestEditTypingWhileSendingIsIgnored: the text is sent, and may be resent on a new
+// version after a 412 caused by a device reporting; a key typed meanwhile was sent with
+// the retry (review finding). While sending, edit keys do nothing.
+func TestEditTypingWhileSendingIsIgnored(t *testing.T) {
+	m, _ := newTestModel(t, 10, false)
+	m = size(t, m, 80, 24)
+	m = keys(t, m, "e", "down", "down", "end", "backspace", "backspace")
+	m = typeText(t, m, `9"`)
+	next, _ := m.Update(keyMsg("ctrl+s")) // the send's answer not yet in
+	m = next.(Model)
+	before := m.edit.Draft().Desired
+	m = typeText(t, m, "7")
+	if got := m.edit.Draft().Desired; got != before {
+		t.Fatalf("typed while sending: the text changed from\n%s\nto\n%s", before, got)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/twinops/twinops/twin"
+	"github.com/twinops/twinops/ui/rollout"
 	"github.com/twinops/twinops/ui/uitest"
 )
 
@@ -141,5 +142,34 @@ func TestHelpWhileTypingListsOnlyKeysThatWork(t *testing.T) {
 	}
 	if !strings.Contains(got, "ctrl+c") || !strings.Contains(got, "esc") {
 		t.Fatalf("the editor's help lacks esc or ctrl+c:\n%s", out)
+	}
+}
+
+// TestStoppedRolloutWithNothingLeft: resuming a stopped rollout whose devices all have
+// the value by now finishes at once; the stopped note must go with it (it stayed, and R
+// could no longer resume it: review finding). An auto-pause's reason is shown.
+func TestStoppedRolloutWithNothingLeft(t *testing.T) {
+	be := uitest.NewBackend(uitest.Now, uitest.Fleet(3)...)
+	for _, id := range []string{"dev-00000", "dev-00001", "dev-00002"} {
+		be.Mutate(id, twin.Desired, map[string]any{"firmware": map[string]any{"version": "1.6.0"}})
+	}
+	saved := &rollout.Saved{IDs: []string{"dev-00000", "dev-00001", "dev-00002"}, Label: "all devices",
+		Fields: [5]string{"firmware.version", "1.6.0", "10", "1", "off"}, Written: 2, Total: 3,
+		Held: "it had auto-paused: 1 of 2 written had failed (limit 1)"}
+	dark := true
+	m := New(Options{Backend: be, Now: uitest.Now, Dark: &dark, Stopped: saved})
+	m = update(t, m, batchMsg{batch: be.InitialBatch()})
+	m = size(t, m, 100, 30)
+	m = keys(t, m, "R")
+	if out := stripANSI(m.Render()); !strings.Contains(out, "it had auto-paused: 1 of 2 written had failed") {
+		t.Fatalf("the review does not say why it was held:\n%s", out)
+	}
+	m = typeText(t, m, "yes")
+	m = keys(t, m, "enter")
+	if m.stopped != nil || m.SavedRollout() != nil {
+		t.Fatalf("the stopped note outlived its resume: %+v", m.stopped)
+	}
+	if out := stripANSI(m.Render()); strings.Contains(out, "ROLLOUT STOPPED") {
+		t.Fatalf("still says stopped:\n%s", out)
 	}
 }

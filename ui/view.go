@@ -126,7 +126,7 @@ func (m Model) statusParts() [barParts]string {
 	}
 	if h := m.rollout.Halted(); h != "" {
 		p[barHalted] = st.BarErr.S(" ROLLOUT " + h + " ")
-	} else if m.stopped != nil && !m.rollout.Active() {
+	} else if m.stopped != nil && !m.rollout.Active() && !m.c.ReadOnly {
 		p[barHalted] = st.BarErr.S(" ROLLOUT STOPPED: R resumes ")
 	}
 	if r := m.rollout.StatusText(); r != "" {

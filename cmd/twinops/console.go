@@ -198,7 +198,7 @@ func runConsole(ctx context.Context, args []string) error {
 	be.close()
 	if m, ok := final.(ui.Model); ok {
 		saveDrafts(dpath, m.Drafts())
-		saveRollout(rpath, m.SavedRollout())
+		saveRollout(rpath, m.SavedRollout(), stopped != nil)
 		if s := m.RolloutStopped(); s != "" {
 			log.Warn("console quit during a rollout", "rollout", s)
 			fmt.Fprintln(os.Stderr, "twinops: "+s+"; the next console on this hub resumes it with R (devices that already have the value are skipped)")
@@ -321,10 +321,14 @@ func loadRollout(path string, now time.Time) (*rollout.Saved, string) {
 	return nil, fmt.Sprintf("bad stopped rollout moved to %s in %s (%v)", filepath.Base(aside), filepath.Dir(aside), err)
 }
 
-// saveRollout keeps a stopped rollout for the next run, or removes the file when there
-// is none.
-func saveRollout(path string, s *rollout.Saved) {
+// saveRollout keeps a stopped rollout for the next run. With none, it removes the file
+// only if this console read it at its start (and so resumed or replaced it): another
+// console on the same hub may have written it since.
+func saveRollout(path string, s *rollout.Saved, loaded bool) {
 	if s == nil {
+		if !loaded {
+			return
+		}
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			fmt.Fprintln(os.Stderr, "twinops:", err)
 		}

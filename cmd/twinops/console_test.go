@@ -295,14 +295,18 @@ func TestStoppedRolloutKeptBetweenRuns(t *testing.T) {
 	in := &rollout.Saved{IDs: []string{"pump-1", "pump-2"}, Label: "ring = 'canary'",
 		Fields:  [5]string{"firmware.version", "2.1.0", "5", "5%", "10"},
 		Written: 1, Total: 2, At: time.Date(2026, 11, 27, 2, 3, 4, 0, time.UTC)}
-	saveRollout(path, in)
+	saveRollout(path, in, false)
 	out, notice := loadRollout(path, time.Now())
 	if notice != "" || out == nil || !reflect.DeepEqual(*out, *in) {
 		t.Fatalf("read back %+v (notice %q), want %+v", out, notice, in)
 	}
-	saveRollout(path, nil)
+	saveRollout(path, nil, false)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("a console that did not read the note (another console's) removed it: %v", err)
+	}
+	saveRollout(path, nil, true)
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
-		t.Fatalf("with no stopped rollout the file should be gone: %v", err)
+		t.Fatalf("with the note read and resumed the file should be gone: %v", err)
 	}
 	if err := os.WriteFile(path, []byte("{broken"), 0o600); err != nil {
 		t.Fatal(err)

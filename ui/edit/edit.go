@@ -75,11 +75,13 @@ type Model struct {
 // Result messages; each carries the request id that asked, stale ones are dropped.
 type (
 	patchSentMsg struct {
+		id    string // the device: request ids are per editor, and editors come and go
 		reqID int
 		doc   *twin.Doc
 		err   error
 	}
 	theirsReadMsg struct {
+		id    string
 		reqID int
 		doc   *twin.Doc
 		err   error
@@ -242,7 +244,7 @@ func send(ctx context.Context, be common.Backend, reqID int, id string, p common
 		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		defer cancel()
 		d, err := be.PatchTwin(ctx, id, p, etag)
-		return patchSentMsg{reqID: reqID, doc: d, err: err}
+		return patchSentMsg{id: id, reqID: reqID, doc: d, err: err}
 	}
 }
 
@@ -251,6 +253,6 @@ func readTheirs(ctx context.Context, be common.Backend, reqID int, id string) te
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		d, err := be.GetTwin(ctx, id)
-		return theirsReadMsg{reqID: reqID, doc: d, err: err}
+		return theirsReadMsg{id: id, reqID: reqID, doc: d, err: err}
 	}
 }

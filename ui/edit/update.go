@@ -19,7 +19,7 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 	case patchSentMsg:
 		return m.patchSent(msg)
 	case theirsReadMsg:
-		if msg.reqID != m.reqID {
+		if msg.id != m.id || msg.reqID != m.reqID {
 			return m, nil
 		}
 		if msg.err != nil {
@@ -77,14 +77,13 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	switch {
 	case key.Matches(msg, m.keys.Back):
 		return m, common.Send(common.BackMsg{})
+	case m.mode == modeSending:
+		return m, nil // the text is being sent (and may be resent on a new version): not now
 	case key.Matches(msg, m.keys.Switch):
 		m.bufs[m.active].area.Blur()
 		m.active = 1 - m.active
 		return m, m.bufs[m.active].area.Focus()
 	case key.Matches(msg, m.keys.Send):
-		if m.mode == modeSending {
-			return m, nil
-		}
 		etag := "*"
 		if m.base != nil {
 			etag = m.base.Etag
@@ -146,7 +145,7 @@ func (m Model) send(etag string) (Model, tea.Cmd) {
 }
 
 func (m Model) patchSent(msg patchSentMsg) (Model, tea.Cmd) {
-	if msg.reqID != m.reqID {
+	if msg.id != m.id || msg.reqID != m.reqID {
 		return m, nil
 	}
 	if msg.err != nil {

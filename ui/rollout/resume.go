@@ -14,9 +14,12 @@ import (
 // Saved is a rollout stopped by the console's end, as kept between runs: the plan as
 // typed, the devices it was planned on, and how far it got.
 type Saved struct {
-	IDs     []string  `json:"ids"`
-	Label   string    `json:"label"`
-	Fields  [5]string `json:"fields"` // path, value, rate, failure limit, first wave
+	IDs    []string  `json:"ids"`
+	Label  string    `json:"label"`
+	Fields [5]string `json:"fields"` // path, value, rate, failure limit, first wave
+	// Held says why its writes were held when the console ended ("" if they were not):
+	// the failure limit's reason, or that the operator had paused them.
+	Held    string    `json:"held,omitempty"`
 	Written int       `json:"written"`
 	Total   int       `json:"total"`
 	At      time.Time `json:"at"` // when the console stopped it
@@ -29,6 +32,12 @@ func (m Model) Save() *Saved {
 		return nil
 	}
 	s := &Saved{IDs: m.ids, Label: m.label, Written: m.written, Total: m.total, At: m.c.Now()}
+	switch {
+	case m.phase == phasePaused && m.autoPaused != "":
+		s.Held = "it had auto-paused: " + m.autoPaused
+	case m.phase == phasePaused:
+		s.Held = "it was paused"
+	}
 	for i, f := range m.fields {
 		s.Fields[i] = f.Value()
 	}
@@ -54,6 +63,7 @@ func (m Model) Resume(s Saved) (Model, tea.Cmd) {
 	}
 	m.resumed = "resuming the rollout stopped when the console ended (" + s.At.Local().Format("Jan 2 15:04") +
 		", " + strconv.Itoa(s.Written) + " of " + strconv.Itoa(s.Total) + " written)"
+	m.resumedHeld = s.Held
 	var field int
 	if m.err, field = m.parse(); m.err != "" {
 		if field >= 0 {

@@ -69,6 +69,7 @@ type Model struct {
 	wave     int
 	waveIDs  []string
 	waveOpen bool
+	waveWait time.Time // when the wave was all written and answered and began to wait
 	// changing is how many chosen devices the review found to differ at the path: counted
 	// once when the review opens (a frame must not walk a large fleet), and the number the
 	// operator types to confirm. The writes go to the devices that differ when they start.
@@ -106,7 +107,8 @@ type Model struct {
 	height   int
 	// resumed says, on the plan and its review, that this plan is a stopped rollout's
 	// (Resume); "" otherwise.
-	resumed string
+	resumed     string
+	resumedHeld string // why its writes were held then ("" if they were not)
 	// last is the rollout started before the one planned now: kept reachable (R, f)
 	// until this one starts. Nil while this model's own rollout is started.
 	last *Model
@@ -157,7 +159,7 @@ func (m Model) Plan(ids []string, label string) (Model, tea.Cmd) {
 		return m, nil
 	}
 	m.keepLast()
-	m.ids, m.label, m.phase, m.err, m.resumed = ids, label, phasePlan, "", ""
+	m.ids, m.label, m.phase, m.err, m.resumed, m.resumedHeld = ids, label, phasePlan, "", "", ""
 	m.focus = 1
 	for i := range m.fields {
 		m.fields[i].Blur()
@@ -231,6 +233,8 @@ func (m Model) Halted() string {
 		return "PAUSED"
 	case m.phase == phaseAborted:
 		return "ABORTED"
+	case m.waveStalled():
+		return "FIRST WAVE STALLED"
 	}
 	return ""
 }
@@ -392,7 +396,7 @@ func (m Model) start() (Model, tea.Cmd) {
 		m.order[id] = i
 	}
 	// The first wave, of the devices that change now; none when it would be all of them.
-	m.waveIDs, m.waveOpen = nil, m.wave == 0 || m.wave >= m.total
+	m.waveIDs, m.waveOpen, m.waveWait = nil, m.wave == 0 || m.wave >= m.total, time.Time{}
 	if !m.waveOpen {
 		m.waveIDs = m.queue[:m.wave:m.wave]
 	}

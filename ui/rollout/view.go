@@ -33,7 +33,11 @@ func (m Model) planView() []string {
 		"",
 	}
 	if m.resumed != "" {
-		lines = append(lines, st.Warn.S(m.resumed), st.Muted.S("devices that already have the value are skipped"), "")
+		lines = append(lines, st.Warn.S(m.resumed))
+		if m.resumedHeld != "" {
+			lines = append(lines, st.Bad.S("⚠ "+m.resumedHeld))
+		}
+		lines = append(lines, st.Muted.S("devices that already have the value are skipped"), "")
 	}
 	lines = append(lines, m.lastLines()...)
 	labels := [5]string{"desired path", "new value", "rate (devices/s)", "pause at failed", "first wave"}
@@ -161,7 +165,12 @@ func (m Model) runView() []string {
 	lines = append(lines, st.Muted.S(common.Fit("writes", 12))+st.Accent.S(common.Bar(frac, barW))+" "+
 		st.Text.S(strconv.Itoa(m.written)+"/"+strconv.Itoa(m.total))+st.Muted.S(" at "+strconv.FormatFloat(m.rate, 'f', -1, 64)+"/s"))
 	if m.Active() && m.gated() {
-		lines = append(lines, st.Warn.S(m.waveLine()), st.Muted.S("  n writes them now"))
+		lines = append(lines, st.Warn.S(m.waveLine()))
+		if m.waveStalled() {
+			lines = append(lines, st.Bad.S("⚠ stalled: no outcome from some of the wave for over "+minutes(waveStall)+
+				" (connected but not reporting, or their value changed by another writer)"))
+		}
+		lines = append(lines, st.Muted.S("  n writes them now · A aborts"))
 	}
 	if n := len(m.writeErr); n > 0 {
 		lines = append(lines, st.Bad.S(strconv.Itoa(n)+" writes refused by the hub"))

@@ -4,6 +4,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // A rollout writes a first wave of devices, then holds the rest until each of the wave
@@ -55,6 +56,10 @@ func (m Model) waveOutcomes() (done int, troubled []string) {
 		dark[id] = true
 	}
 	for _, id := range m.waveIDs {
+		if m.c.Store.Get(id) == nil { // deleted since: nothing to learn from it
+			done++
+			continue
+		}
 		switch s := m.prog.state[id]; {
 		case s == stFailed || dark[id]:
 			done++
@@ -77,6 +82,9 @@ func (m *Model) checkWave() {
 	}
 	done, troubled := m.waveOutcomes()
 	if done < len(m.waveIDs) {
+		if m.waveWait.IsZero() {
+			m.waveWait = m.c.Now()
+		}
 		return
 	}
 	fresh := 0
@@ -91,6 +99,17 @@ func (m *Model) checkWave() {
 		return
 	}
 	m.waveOpen = true
+}
+
+// waveStall is how long the first wave may wait for an outcome before the screen and
+// the status line say it stalled: a device that reports nothing (connected but not
+// reporting firmware status, or whose value another writer changed) holds the rest for
+// as long as no one presses n, and at 2 a.m. that must show.
+const waveStall = 10 * time.Minute
+
+// waveStalled reports whether the first wave has waited for outcomes over waveStall.
+func (m Model) waveStalled() bool {
+	return m.Active() && m.gated() && !m.waveWait.IsZero() && m.c.Now().Sub(m.waveWait) > waveStall
 }
 
 // waveLine says, while the first wave holds the rest, how far it is.

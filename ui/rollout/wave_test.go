@@ -178,3 +178,35 @@ func TestRolloutFirstWaveSkip(t *testing.T) {
 		}
 	})
 }
+
+// TestRolloutFirstWaveStallShows: a wave device that is deleted has nothing to tell (it
+// held the rest forever: review finding); one that is connected and reports nothing
+// holds the rest, and after waveStall the screen and the status line say so.
+func TestRolloutFirstWaveStallShows(t *testing.T) {
+	m, be := setup(t, 40)
+	clock := uitest.Now()
+	m.c.Now = func() time.Time { return clock }
+	m.c.Store.Apply(common.Batch{Status: common.Status{State: common.StateSynced}})
+	m = planWave(t, m, "2.0.0", "1000", "off", "3")
+	m, _ = tickAndAnswer(m)
+	ids := []string{be.Patches[0].ID, be.Patches[1].ID, be.Patches[2].ID}
+	m, _ = m.Update(m.c.Store.Apply(common.Batch{Twins: map[string]*twin.Doc{ids[0]: nil}})) // deleted
+	m = report(t, m, be, ids[1], map[string]any{"status": "succeeded", "version": "2.0.0"})
+	d, _ := be.GetTwin(context.Background(), ids[2]) // written, connected, silent
+	m, _ = m.Update(m.c.Store.Apply(common.Batch{Twins: map[string]*twin.Doc{ids[2]: d}}))
+	if done, _ := m.waveOutcomes(); done != 2 {
+		t.Fatalf("%d of the wave done, want 2 (the deleted one and the succeeded one)", done)
+	}
+	if m.Halted() != "" {
+		t.Fatalf("halted %q right away", m.Halted())
+	}
+	clock = clock.Add(waveStall + time.Minute)
+	m, _ = m.Update(common.TickMsg{Time: clock})
+	if m.Halted() != "FIRST WAVE STALLED" || !strings.Contains(ansi.Strip(m.View()), "⚠ stalled: no outcome from some of the wave") {
+		t.Fatalf("halted %q after %v:\n%s", m.Halted(), waveStall, ansi.Strip(m.View()))
+	}
+	m = press(m, "n")
+	if m, n := tickAndAnswer(m); n != 37 || m.Halted() != "" {
+		t.Fatalf("after n wrote %d (halted %q), want the other 37", n, m.Halted())
+	}
+}
