@@ -60,13 +60,18 @@ func (m Model) lastLines() []string {
 		return nil
 	}
 	st := m.c.Styles
+	var out []string
+	if l := m.last; l.phase == phaseAborted && l.written < l.total {
+		out = append(out, st.Warn.S("⚠ the last rollout was aborted at "+strconv.Itoa(l.written)+" of "+
+			strconv.Itoa(l.total)+" written: "+strconv.Itoa(l.total-l.written)+" never written"))
+	}
 	if n := m.lastFailed(); n > 0 {
 		devices := " failed devices: esc, then R shows them"
 		if n == 1 {
 			devices = " failed device: esc, then R shows it"
 		}
-		return []string{st.Bad.S("⚠ the last rollout left " + strconv.Itoa(n) + devices),
-			st.Bad.S("  (f lists them in the fleet); starting this rollout replaces it"), ""}
+		return append(out, st.Bad.S("⚠ the last rollout left "+strconv.Itoa(n)+devices),
+			st.Bad.S("  (f lists them in the fleet); starting this rollout replaces it"), "")
 	}
-	return []string{st.Muted.S("the last rollout (" + m.last.StatusText() + ") stays under R until this one starts"), ""}
+	return append(out, st.Muted.S("the last rollout ("+m.last.StatusText()+") stays under R until this one starts"), "")
 }

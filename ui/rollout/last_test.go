@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -117,5 +118,23 @@ func TestRolloutHintFits80(t *testing.T) {
 				t.Fatalf("hint %q cut or missing at 80 columns:\n%s", tc.want, v)
 			}
 		})
+	}
+}
+
+// TestAbortedRolloutSaysWhatWasNeverWritten: the next plan after an abort warned only
+// of failed devices, not of those the abort left unwritten (QA, session 6).
+func TestAbortedRolloutSaysWhatWasNeverWritten(t *testing.T) {
+	m, _ := setup(t, 40)
+	m = planWave(t, m, "2.0.0", "10", "off", "off") // one write a tick
+	m, _ = tickAndAnswer(m)
+	m = press(m, "A")
+	if m.phase != phaseAborted {
+		t.Fatalf("setup: phase %d", m.phase)
+	}
+	m, _ = m.Plan(m.ids, "all devices")
+	want := "the last rollout was aborted at " + strconv.Itoa(m.last.written) + " of 40 written: " +
+		strconv.Itoa(40-m.last.written) + " never written"
+	if v := ansi.Strip(m.View()); !strings.Contains(v, want) {
+		t.Fatalf("the plan does not say %q:\n%s", want, v)
 	}
 }
