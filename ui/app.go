@@ -54,6 +54,8 @@ type Options struct {
 	// Stopped is a rollout an earlier run's end stopped: the status line says so and R
 	// opens its review to resume it.
 	Stopped *rollout.Saved
+	// View is the fleet view an earlier run ended on (query, filter, sort), to open on.
+	View *fleet.ViewState
 }
 
 // Model is the root model.
@@ -106,6 +108,9 @@ func New(o Options) Model {
 	}
 	m := Model{c: c, opts: o, fleet: fleet.New(c), twin: twinview.New(c, ""), edit: edit.New(c, ""),
 		events: events.New(c), rollout: rollout.New(c), gc: &startGC{}, stopped: o.Stopped}
+	if o.View != nil && m.fleet.Restore(*o.View) && o.Notice == "" {
+		o.Notice = "the last session's query or sort no longer applies: dropped"
+	}
 	if o.Notice != "" {
 		m.flash, m.flashErr, m.flashAt, m.flashHeld = o.Notice, true, o.Now(), true
 	}
@@ -123,6 +128,9 @@ func (m Model) Init() tea.Cmd {
 	}
 	return tea.Batch(cmds...)
 }
+
+// FleetView is the fleet view to open on next time (query, filter, sort).
+func (m Model) FleetView() fleet.ViewState { return m.fleet.State() }
 
 // SavedRollout is the rollout to keep for the next run: the one writing now, which
 // quitting stops, or the stopped one from an earlier run not resumed yet (nil if none).

@@ -7,6 +7,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/twinops/twinops/twin"
+	"github.com/twinops/twinops/ui/fleet"
 	"github.com/twinops/twinops/ui/rollout"
 	"github.com/twinops/twinops/ui/uitest"
 )
@@ -171,5 +172,38 @@ func TestStoppedRolloutWithNothingLeft(t *testing.T) {
 	}
 	if out := stripANSI(m.Render()); strings.Contains(out, "ROLLOUT STOPPED") {
 		t.Fatalf("still says stopped:\n%s", out)
+	}
+}
+
+// TestFleetViewKeptBetweenRuns: a restarted console (after a dropped SSH session) used to
+// open on the default view, its query and sort gone (QA, session 6). The view is kept;
+// what no longer applies is dropped with a notice.
+func TestFleetViewKeptBetweenRuns(t *testing.T) {
+	m, be := newTestModel(t, 40, false)
+	m = size(t, m, 100, 30)
+	m = keys(t, m, ":")
+	m = typeText(t, m, "tags.region = 'eu-west'")
+	m = keys(t, m, "enter", ">", "s")
+	v := m.FleetView()
+	if v.Query != "tags.region = 'eu-west'" || v.Sort != "CONN" || !v.Desc {
+		t.Fatalf("kept %+v", v)
+	}
+	dark := true
+	next := New(Options{Backend: be, Now: uitest.Now, Dark: &dark, View: &v})
+	next = update(t, next, batchMsg{batch: be.InitialBatch()})
+	next = size(t, next, 100, 30)
+	if got := next.FleetView(); got != v {
+		t.Fatalf("restored %+v, want %+v", got, v)
+	}
+	if got, want := next.fleet.ViewIDs(), m.fleet.ViewIDs(); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("restored view shows %v, want %v", got, want)
+	}
+
+	bad := fleet.ViewState{Query: "tags.region = ", Sort: "NO SUCH COLUMN"}
+	next = New(Options{Backend: be, Now: uitest.Now, Dark: &dark, View: &bad})
+	next = update(t, next, batchMsg{batch: be.InitialBatch()})
+	next = size(t, next, 100, 30)
+	if out := stripANSI(next.Render()); !strings.Contains(out, "no longer applies: dropped") || next.FleetView() != (fleet.ViewState{}) {
+		t.Fatalf("a stale view was not dropped with a notice (%+v):\n%s", next.FleetView(), out)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/twinops/twinops/twinclient"
 	"github.com/twinops/twinops/ui"
 	"github.com/twinops/twinops/ui/common"
+	"github.com/twinops/twinops/ui/fleet"
 	"github.com/twinops/twinops/ui/rollout"
 )
 
@@ -186,8 +187,9 @@ func runConsole(ctx context.Context, args []string) error {
 		log.Warn("stopped rollout file moved aside", "notice", rnotice)
 		notice = strings.TrimPrefix(notice+"; "+rnotice, "; ")
 	}
+	vpath := hubFile(logDir, f.hubURL, "view")
 	opts := ui.Options{Backend: be, ReadOnly: f.readOnly, Context: ctx, Mono: os.Getenv("NO_COLOR") != "", Drafts: drafts,
-		Notice: notice, Stopped: stopped}
+		Notice: notice, Stopped: stopped, View: loadView(vpath, log)}
 	switch f.theme {
 	case "dark", "light":
 		dark := f.theme == "dark"
@@ -199,6 +201,7 @@ func runConsole(ctx context.Context, args []string) error {
 	if m, ok := final.(ui.Model); ok {
 		saveDrafts(dpath, m.Drafts())
 		saveRollout(rpath, m.SavedRollout(), stopped != nil)
+		saveView(vpath, m.FleetView())
 		if s := m.RolloutStopped(); s != "" {
 			log.Warn("console quit during a rollout", "rollout", s)
 			fmt.Fprintln(os.Stderr, "twinops: "+s+"; the next console on this hub resumes it with R (devices that already have the value are skipped)")
@@ -292,6 +295,41 @@ func saveDrafts(path string, drafts map[string]common.Draft) {
 		return
 	}
 	fmt.Fprintf(os.Stderr, "twinops: %d unsent edit(s) kept in %s; they reopen with e on the device next time\n", len(drafts), path)
+}
+
+// loadView reads the fleet view the previous run ended on (nil when there is none). The
+// view is a convenience: a file that cannot be read is logged and ignored.
+func loadView(path string, log *slog.Logger) *fleet.ViewState {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	var v fleet.ViewState
+	if err == nil {
+		err = json.Unmarshal(b, &v)
+	}
+	if err != nil {
+		log.Warn("the last session's fleet view is ignored", "file", path, "err", err)
+		return nil
+	}
+	return &v
+}
+
+// saveView keeps the fleet view for the next run; the default view needs no file.
+func saveView(path string, v fleet.ViewState) {
+	if v == (fleet.ViewState{}) {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintln(os.Stderr, "twinops:", err)
+		}
+		return
+	}
+	b, err := json.Marshal(v)
+	if err == nil {
+		err = os.WriteFile(path, b, 0o600)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "twinops: could not keep the fleet view:", err)
+	}
 }
 
 // rolloutPath is where a rollout stopped by the console's end is kept: one file per hub.

@@ -19,6 +19,7 @@ import (
 	"github.com/twinops/twinops/twinclient"
 	"github.com/twinops/twinops/ui"
 	"github.com/twinops/twinops/ui/common"
+	"github.com/twinops/twinops/ui/fleet"
 	"github.com/twinops/twinops/ui/rollout"
 )
 
@@ -317,6 +318,28 @@ func TestStoppedRolloutKeptBetweenRuns(t *testing.T) {
 	}
 	if b, err := os.ReadFile(path + ".corrupt-20261127T020304Z"); err != nil || string(b) != "{broken" {
 		t.Fatalf("moved file: %q, %v", b, err)
+	}
+}
+
+// TestFleetViewFile: the fleet view is kept per hub and read back; the default view
+// leaves no file; a bad file is ignored (the view is a convenience, not the operator's work).
+func TestFleetViewFile(t *testing.T) {
+	path := hubFile(t.TempDir(), "", "view")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	in := fleet.ViewState{Query: "tags.ring = 'canary'", Filter: "eu", Sort: "SYNC", Desc: true}
+	saveView(path, in)
+	if out := loadView(path, log); out == nil || *out != in {
+		t.Fatalf("read back %+v, want %+v", out, in)
+	}
+	saveView(path, fleet.ViewState{})
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("the default view left a file: %v", err)
+	}
+	if err := os.WriteFile(path, []byte("{broken"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := loadView(path, log); out != nil {
+		t.Fatalf("a bad file gave %+v", out)
 	}
 }
 

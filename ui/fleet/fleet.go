@@ -297,11 +297,14 @@ func (m Model) updateInput(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	}
 	if m.mode == inputFilter && m.input.Value() != m.filter {
 		m.filter = m.input.Value()
-		m.words = strings.Fields(strings.ToLower(m.filter))
+		m.words = splitWords(m.filter)
 		m.rebuild(true)
 	}
 	return m, cmd
 }
+
+// splitWords is a filter's words, as rows are matched against them.
+func splitWords(filter string) []string { return strings.Fields(strings.ToLower(filter)) }
 
 // runQuery parses a WHERE clause or a full SELECT and makes it the view; on a syntax
 // error it keeps the current view, sets the error (and its caret) and returns false.
