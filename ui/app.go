@@ -260,10 +260,13 @@ func (m Model) updateKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case m.confirmQ:
 		m.confirmQ = false
-		if msg.String() == "y" {
+		switch msg.String() {
+		case "y":
 			return m, tea.Quit
+		case "n", "esc":
+			return m, nil
 		}
-		return m, nil
+		return m.updateKey(msg) // not an answer: the question goes, the key does what it does
 	case msg.String() == "f1":
 		// help from anywhere, also while typing (where ? is text)
 		m.help = true

@@ -47,6 +47,13 @@ func TestCtrlCDuringARolloutAsks(t *testing.T) {
 	if m.confirmQ || !m.rollout.Active() {
 		t.Fatal("answering n did not keep the console and the rollout")
 	}
+	// A key that is no answer drops the question and does what it does (it was lost).
+	m = keys(t, m, "esc") // to the fleet; the rollout goes on
+	sel := m.fleet.Selected()
+	m = keys(t, m, "ctrl+c", "j")
+	if m.confirmQ || m.fleet.Selected() == sel {
+		t.Fatalf("j after the question: asking %v, cursor still on %s", m.confirmQ, sel)
+	}
 }
 
 // quits reports whether cmd (run, with its batches) asks the program to quit.
