@@ -45,6 +45,7 @@ func (m *Model) navigate(msg tea.Msg) (tea.Cmd, bool) {
 		}
 		var cmd tea.Cmd
 		m.rollout, cmd = m.rollout.Plan(msg.IDs, msg.Label)
+		m.rollout.Replaces(m.stopped)
 		m.push(screenRollout)
 		return cmd, true
 	case common.SentMsg:

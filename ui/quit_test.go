@@ -214,3 +214,26 @@ func TestFleetViewKeptBetweenRuns(t *testing.T) {
 		t.Fatalf("a stale view was not dropped with a notice (%+v):\n%s", next.FleetView(), out)
 	}
 }
+
+// TestNewRolloutWarnsItForgetsTheStoppedOne: with a stopped rollout from the last
+// console, planning another said nothing, and starting it silently forgot the stopped
+// one and its unwritten devices (QA, session 6).
+func TestNewRolloutWarnsItForgetsTheStoppedOne(t *testing.T) {
+	be := uitest.NewBackend(uitest.Now, uitest.Fleet(20)...)
+	saved := &rollout.Saved{IDs: []string{"dev-00000", "dev-00001"}, Label: "2 marked",
+		Fields: [5]string{"firmware.version", "3.0.0", "10", "5%", "10"}, Written: 1, Total: 2}
+	dark := true
+	m := New(Options{Backend: be, Now: uitest.Now, Dark: &dark, Stopped: saved})
+	m = update(t, m, batchMsg{batch: be.InitialBatch()})
+	m = size(t, m, 100, 30)
+	m = keys(t, m, "r")
+	out := stripANSI(m.Render())
+	if !strings.Contains(out, "starting this forgets the rollout the last console stopped") ||
+		!strings.Contains(out, "desired.firmware.version = 3.0.0 on 2 marked, stopped at 1 of 2 written") {
+		t.Fatalf("the plan does not warn of the stopped rollout:\n%s", out)
+	}
+	m = keys(t, m, "esc", "R")
+	if out := stripANSI(m.Render()); strings.Contains(out, "starting this forgets") || !strings.Contains(out, "resuming the rollout") {
+		t.Fatalf("the resume warns against itself:\n%s", out)
+	}
+}

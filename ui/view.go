@@ -133,6 +133,8 @@ func (m Model) statusParts() [barParts]string {
 		p[barRollout] = st.BarKey.S(r + " ")
 	}
 	switch {
+	case m.confirmQ && m.rollout.Active() && m.rollout.Halted() != "":
+		p[barMsg] = st.BarErr.S("a rollout is held: quitting keeps it for R next time. quit? y/n ")
 	case m.confirmQ && m.rollout.Active():
 		p[barMsg] = st.BarErr.S("a rollout is writing: quitting stops it. quit? y/n ")
 	case m.confirmQ:

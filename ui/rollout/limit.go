@@ -32,11 +32,12 @@ type limit struct {
 	count int
 }
 
-// parseLimit reads "5%", "10" or "off" (also "" and "0").
+// parseLimit reads "5%", "10" or "off" (also ""). 0 is refused: an operator may mean
+// "pause at the first failure" (that is 1) or "no limit" (that is off).
 func parseLimit(s string) (limit, bool) {
 	s = strings.TrimSpace(strings.ToLower(s))
 	switch {
-	case s == "" || s == "off" || s == "0" || s == "0%":
+	case s == "" || s == "off":
 		return limit{}, true
 	case strings.HasSuffix(s, "%"):
 		p, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(s, "%")), 64)
@@ -46,7 +47,7 @@ func parseLimit(s string) (limit, bool) {
 		return limit{pct: p}, true
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
+	if err != nil || n <= 0 { // 0 reads as "no failure allowed" and as "no limit": neither is taken
 		return limit{}, false
 	}
 	return limit{count: n}, true

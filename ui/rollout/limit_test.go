@@ -20,15 +20,16 @@ func TestParseLimit(t *testing.T) {
 		want limit
 		ok   bool
 	}{
-		"share":          {"5%", limit{pct: 5}, true},
-		"share, spaced":  {" 2.5 % ", limit{pct: 2.5}, true},
-		"count":          {"10", limit{count: 10}, true},
-		"off":            {"off", limit{}, true},
-		"empty is off":   {"", limit{}, true},
-		"zero is off":    {"0", limit{}, true},
-		"over 100%":      {"150%", limit{}, false},
-		"negative count": {"-1", limit{}, false},
-		"a word":         {"some", limit{}, false},
+		"share":           {"5%", limit{pct: 5}, true},
+		"share, spaced":   {" 2.5 % ", limit{pct: 2.5}, true},
+		"count":           {"10", limit{count: 10}, true},
+		"off":             {"off", limit{}, true},
+		"empty is off":    {"", limit{}, true},
+		"zero is refused": {"0", limit{}, false}, // no failure allowed, or no limit? 1 or off says which
+		"zero share":      {"0%", limit{}, false},
+		"over 100%":       {"150%", limit{}, false},
+		"negative count":  {"-1", limit{}, false},
+		"a word":          {"some", limit{}, false},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -101,7 +102,7 @@ func TestRolloutPausesAtTheFailureLimit(t *testing.T) {
 	if m.phase != phasePaused {
 		t.Fatalf("phase %d after a failure at a limit of 1, want paused", m.phase)
 	}
-	if out := ansi.Strip(m.View()); !strings.Contains(out, "auto-paused: 1 of 1 written had failed (limit 1)") ||
+	if out := ansi.Strip(m.View()); !strings.Contains(out, ": 1 of 1 written had failed (limit 1)") || !strings.Contains(out, "⚠ auto-paused at ") ||
 		!strings.HasPrefix(out, "rollout  AUTO-PAUSED") {
 		t.Fatalf("the pause is not explained:\n%s", out)
 	}
@@ -250,6 +251,9 @@ func TestRolloutLimitCountsDevicesGoneDark(t *testing.T) {
 			m, _ = m.Update(common.TickMsg{Time: clock})
 			if got := m.phase == phasePaused; got != tc.pause {
 				t.Fatalf("paused %v, want %v:\n%s", got, tc.pause, ansi.Strip(m.View()))
+			}
+			if tc.pause && !strings.Contains(ansi.Strip(m.View()), "GONE DARK (1)") {
+				t.Fatalf("the dark device is not listed:\n%s", ansi.Strip(m.View()))
 			}
 			if tc.pause && !strings.Contains(ansi.Strip(m.View()), "1 of them gone dark") {
 				t.Fatalf("the pause does not say a device went dark:\n%s", ansi.Strip(m.View()))

@@ -68,7 +68,7 @@ func (m *Model) parse() (string, int) {
 	}
 	lim, ok := parseLimit(m.fields[3].Value())
 	if !ok {
-		return "the failure limit must be a share like 5%, a device count like 10, or off", 3
+		return "the failure limit must be a share like 5%, a device count like 10 (1 pauses at the first failure), or off", 3
 	}
 	if _, ok := parseWave(m.fields[4].Value(), 1); !ok {
 		return "the first wave must be a device count like 10, a share like 1%, or off", 4

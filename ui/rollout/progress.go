@@ -165,7 +165,7 @@ func (m *Model) checkLimit() {
 		}
 	}
 	if why := m.limit.reached(len(failed)+len(dark), fresh, m.written); why != "" {
-		m.phase, m.autoPaused, m.autoDark = phasePaused, why, ""
+		m.phase, m.autoPaused, m.autoDark, m.autoPausedAt = phasePaused, why, "", m.c.Now()
 		if len(dark) > 0 {
 			m.autoDark = strconv.Itoa(len(dark)) + " of them gone dark: offline over " + minutes(darkAfter) +
 				" (" + minutes(darkAfterReboot) + " if rebooting)"

@@ -78,3 +78,11 @@ func (m Model) Resume(s Saved) (Model, tea.Cmd) {
 	m.confirm.SetValue("")
 	return m, m.confirm.Focus()
 }
+
+// Replaces notes, on a plan that is not the stopped rollout's resume, that starting it
+// forgets the stopped one.
+func (m *Model) Replaces(s *Saved) {
+	if s != nil && m.resumed == "" {
+		m.replaces = s.Summary()
+	}
+}

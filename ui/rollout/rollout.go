@@ -80,8 +80,10 @@ type Model struct {
 	// operator last resumed: the limit pauses again only on trouble with another device.
 	autoPaused string
 	autoDark   string // the pause's second line: how many of the troubled went dark
-	answered   map[string]bool
-	excused    map[string]bool
+	// autoPausedAt is when: the reason is the count then, and the lists below go on.
+	autoPausedAt time.Time
+	answered     map[string]bool
+	excused      map[string]bool
 	// offSince holds, for each written device seen connected since its write (wasUp), when
 	// this screen first saw it offline again, by the console's own clock (a device's last
 	// activity stamp is the hub's, and may be minutes old when it disconnects); it is
@@ -109,6 +111,9 @@ type Model struct {
 	// (Resume); "" otherwise.
 	resumed     string
 	resumedHeld string // why its writes were held then ("" if they were not)
+	// replaces names the stopped rollout (from an earlier console) that starting this
+	// plan forgets ("" when none).
+	replaces string
 	// last is the rollout started before the one planned now: kept reachable (R, f)
 	// until this one starts. Nil while this model's own rollout is started.
 	last *Model
@@ -159,7 +164,7 @@ func (m Model) Plan(ids []string, label string) (Model, tea.Cmd) {
 		return m, nil
 	}
 	m.keepLast()
-	m.ids, m.label, m.phase, m.err, m.resumed, m.resumedHeld = ids, label, phasePlan, "", "", ""
+	m.ids, m.label, m.phase, m.err, m.resumed, m.resumedHeld, m.replaces = ids, label, phasePlan, "", "", "", ""
 	m.focus = 1
 	for i := range m.fields {
 		m.fields[i].Blur()

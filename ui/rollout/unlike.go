@@ -15,7 +15,9 @@ import (
 // unlike all of them (".1.0" where they hold "1.4.2"; shapes compare digit runs, letter
 // runs and punctuation, so "2.10.0" is shaped like "1.4.2" and "2.1.0-rc1" is not). A null
 // (deleting the property) is not compared, and devices with no value at the path say
-// nothing: a new property has no shape to compare with.
+// nothing: a new property has no shape to compare with. When no device has the path at
+// all, that is said instead: a mistyped path ("firmware.verison", "5%" from a missed
+// tab) would otherwise write a new property to the whole fleet.
 func unlikeCurrent(st *common.Store, ids []string, path []string, v any) []string {
 	if v == nil {
 		return nil
@@ -47,6 +49,10 @@ func unlikeCurrent(st *common.Store, ids []string, path []string, v any) []strin
 		default:
 			others++
 		}
+	}
+	if strs+nums+others == 0 && len(path) > 0 {
+		return []string{"no chosen device has " + strings.Join(path, ".") + " in desired or reported: a new property",
+			"a typo in the path? esc to fix"}
 	}
 	// the example is a value of the most common shape (the smaller shape on a tie)
 	var most string

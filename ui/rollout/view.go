@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -39,6 +40,10 @@ func (m Model) planView() []string {
 		}
 		lines = append(lines, st.Muted.S("devices that already have the value are skipped"), "")
 	}
+	if m.replaces != "" {
+		lines = append(lines, st.Bad.S("⚠ starting this forgets the rollout the last console stopped:"),
+			st.Bad.S("  "+m.replaces), st.Bad.S("  esc, then R resumes that one instead"), "")
+	}
 	lines = append(lines, m.lastLines()...)
 	labels := [5]string{"desired path", "new value", "rate (devices/s)", "pause at failed", "first wave"}
 	var review []string
@@ -50,10 +55,25 @@ func (m Model) planView() []string {
 			if m.err != "" {
 				lines = append(lines, st.Bad.S("✗ "+m.err))
 			}
+			// Then, as long as it does not fit: the esc hint, the blank line before the
+			// prompt, the time the writes take; last, the lines just above the prompt.
+			if len(lines)+len(review) > m.height {
+				review = review[:len(review)-1] // esc back
+			}
+			if len(lines)+len(review) > m.height {
+				review = slices.Delete(review, len(review)-2, len(review)-1) // the blank line
+			}
+			rate := 2 // the review's "at N/s the writes take" line
+			if m.allDevices() {
+				rate++
+			}
+			if len(lines)+len(review) > m.height && rate < len(review)-1 {
+				review = slices.Delete(review, rate, rate+1)
+			}
 			lines = append(lines, review...)
-			if over := len(lines) - m.height; over > 0 && len(lines)-2-over > 0 {
-				tail := lines[len(lines)-2:] // the prompt, and esc
-				lines = append(lines[:len(lines)-2-over:len(lines)-2-over], tail...)
+			if over := len(lines) - m.height; over > 0 && len(lines)-1-over > 0 {
+				prompt := lines[len(lines)-1]
+				lines = append(lines[:len(lines)-1-over:len(lines)-1-over], prompt)
 			}
 			return lines
 		}
@@ -87,7 +107,7 @@ func (m Model) reviewLines() []string {
 	n := m.changing
 	secs := float64(n) / m.rate
 	waitNote := ""
-	if m.waveReview() != "" {
+	if m.wave > 0 && m.wave < m.changing {
 		waitNote = ", plus the first wave's wait"
 	}
 	var lines []string
@@ -170,13 +190,15 @@ func (m Model) runView() []string {
 			lines = append(lines, st.Bad.S("⚠ stalled: no outcome from some of the wave for over "+minutes(waveStall)+
 				" (connected but not reporting, or their value changed by another writer)"))
 		}
-		lines = append(lines, st.Muted.S("  n writes them now · A aborts"))
+		if m.phase == phaseRunning { // paused, the pause's own lines say what to do
+			lines = append(lines, st.Muted.S("  n writes the rest now · A aborts"))
+		}
 	}
 	if n := len(m.writeErr); n > 0 {
 		lines = append(lines, st.Bad.S(strconv.Itoa(n)+" writes refused by the hub"))
 	}
 	if m.autoPaused != "" && m.phase == phasePaused {
-		lines = append(lines, st.Bad.S("⚠ auto-paused: "+m.autoPaused))
+		lines = append(lines, st.Bad.S("⚠ auto-paused at "+m.autoPausedAt.Format("15:04:05")+": "+m.autoPaused))
 		if m.autoDark != "" {
 			lines = append(lines, st.Bad.S("  "+m.autoDark))
 		}
@@ -206,6 +228,19 @@ func (m Model) runView() []string {
 				why = common.FirmwareError(m.c.Store.Get(id))
 			}
 			lines = append(lines, "  "+st.Text.S(common.Fit(id, 24))+" "+st.Muted.S(why))
+		}
+	}
+	if _, dark := m.troubled(); len(dark) > 0 {
+		// Counted against the limit like the failed, so named like them.
+		lines = append(lines, st.Bad.S("GONE DARK ("+strconv.Itoa(len(dark))+"): seen after the write, offline since"))
+		room := max(m.height-len(lines)-4, 1)
+		now := m.c.Now()
+		for i, id := range dark {
+			if i >= room {
+				lines = append(lines, st.Muted.S("  … "+strconv.Itoa(len(dark)-i)+" more (f lists them)"))
+				break
+			}
+			lines = append(lines, "  "+st.Text.S(common.Fit(id, 24))+" "+st.Muted.S("offline "+common.Age(now, m.offSince[id])))
 		}
 	}
 	if room := m.height - len(lines) - 3; len(p.busy) > 0 && room > 2 {

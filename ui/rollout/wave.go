@@ -95,7 +95,7 @@ func (m *Model) checkWave() {
 	}
 	// The wave alone: a share applies whatever the wave's size.
 	if why := m.limit.reachedFrom(len(troubled), fresh, len(m.waveIDs), 1); why != "" {
-		m.phase, m.autoPaused, m.autoDark = phasePaused, "first wave: "+why, ""
+		m.phase, m.autoPaused, m.autoDark, m.autoPausedAt = phasePaused, "first wave: "+why, "", m.c.Now()
 		return
 	}
 	m.waveOpen = true
@@ -119,13 +119,23 @@ func (m Model) waveLine() string {
 	if len(troubled) > 0 {
 		s += " (" + strconv.Itoa(len(troubled)) + " failed or dark)"
 	}
-	return s + "; the other " + strconv.Itoa(len(m.queue)) + " wait until all " + strconv.Itoa(len(m.waveIDs)) + " have"
+	if done < len(m.waveIDs) {
+		s += "; the other " + strconv.Itoa(len(m.queue)) + " wait until all " + strconv.Itoa(len(m.waveIDs)) + " have"
+	}
+	return s
 }
 
 // waveReview is the review's line about the first wave.
 func (m Model) waveReview() string {
-	if m.wave == 0 || m.wave >= m.changing {
+	switch {
+	case m.changing <= 1:
 		return ""
+	case m.wave == 0:
+		return "no first wave: all are written at the rate, whatever the first report"
+	case m.wave >= m.changing:
+		return ""
+	case m.wave == 1:
+		return "first 1 device, then the rest once it has succeeded, failed or gone dark"
 	}
 	return "first " + strconv.Itoa(m.wave) + " devices, then the rest once each has succeeded, failed or gone dark"
 }

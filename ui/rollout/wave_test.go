@@ -210,3 +210,36 @@ func TestRolloutFirstWaveStallShows(t *testing.T) {
 		t.Fatalf("after n wrote %d (halted %q), want the other 37", n, m.Halted())
 	}
 }
+
+// TestRolloutReviewAfterQA2: what a second QA pass found in the review and the wave's
+// lines (session 6): a mistyped path writes a new property (now a warning); on a short
+// terminal the first wave and the failure limit stay in the review; the wave's line does
+// not tell a finished wave to wait, and a pause does not offer n.
+func TestRolloutReviewAfterQA2(t *testing.T) {
+	m, _ := setup(t, 40)
+	m.fields[0].SetValue("5%") // a missed tab
+	m = press(typeIn(m, "3.0.0"), "enter")
+	if v := ansi.Strip(m.View()); !strings.Contains(v, "no chosen device has 5% in desired or reported: a new property") {
+		t.Fatalf("no warning for a path no device has:\n%s", v)
+	}
+
+	m, _ = setup(t, 40)
+	m.SetSize(70, 12)
+	m = press(typeIn(m, "3.0.0"), "enter")
+	v := ansi.Strip(m.View())
+	for _, want := range []string{"first 10 devices, then the rest", "auto-pause at 5%", "type 40 or yes"} {
+		if !strings.Contains(v, want) {
+			t.Fatalf("at 70x12 the review lacks %q:\n%s", want, v)
+		}
+	}
+
+	m, be := setup(t, 40)
+	m = planWave(t, m, "2.0.0", "1000", "5%", "2")
+	m, _ = tickAndAnswer(m)
+	m = report(t, m, be, be.Patches[0].ID, map[string]any{"status": "failed"})
+	m = report(t, m, be, be.Patches[1].ID, map[string]any{"status": "succeeded", "version": "2.0.0"})
+	v = ansi.Strip(m.View())
+	if m.Halted() != "AUTO-PAUSED" || strings.Contains(v, "wait until all") || strings.Contains(v, "n writes the rest") {
+		t.Fatalf("halted %q; a finished, paused wave still says to wait or offers n:\n%s", m.Halted(), v)
+	}
+}

@@ -91,6 +91,9 @@ func TestTwinViewSaysAFailedUpdateFailed(t *testing.T) {
 	m := New(newCommon([]*twin.Doc{d}), d.DeviceID)
 	m.SetSize(120, 30)
 	out := ansi.Strip(m.View())
+	if !strings.Contains(out, "… 0 pending  ✗ 1 failed") {
+		t.Fatalf("the counts call the failed firmware pending:\n%s", out)
+	}
 	if !strings.Contains(out, "✗ firmware update failed: "+reason) {
 		t.Fatalf("no failure line with the reason:\n%s", out)
 	}

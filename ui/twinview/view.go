@@ -18,7 +18,7 @@ func (m Model) View() string {
 		lines := []string{st.Title.S(m.id), "", "  " + st.Muted.S("this device is not in the fleet (deleted, or not loaded yet)")}
 		return strings.Join(common.PadLines(lines, m.height), "\n")
 	}
-	head := renderIdentity(st, m.doc, now, m.width)
+	head := renderIdentity(st, m.doc, m.leaves, now, m.width)
 	if m.err != "" {
 		head = append(head, st.Bad.S("hub: "+m.err))
 	}
@@ -58,7 +58,7 @@ func scrollLines(lines []string, scroll, h int) []string {
 }
 
 // renderIdentity renders the identity lines: id, connection, status, versions, tags.
-func renderIdentity(st *theme.Styles, d *twin.Doc, now time.Time, width int) []string {
+func renderIdentity(st *theme.Styles, d *twin.Doc, leaves []twin.Leaf, now time.Time, width int) []string {
 	conn := st.Faint.S("○ " + d.ConnectionState)
 	if d.ConnectionState == "Connected" {
 		conn = st.OK.S("● Connected")
@@ -79,15 +79,25 @@ func renderIdentity(st *theme.Styles, d *twin.Doc, now time.Time, width int) []s
 	}
 	l3 := st.Muted.S("tags ") + st.Info.S(tags)
 	sum := twin.Summarize(d)
+	failed := common.Failed(d, sum)
+	fwFailed := 0 // pending firmware leaves of a device whose update failed: failed, as their rows say
+	for _, l := range leaves {
+		if failed && l.State == twin.Pending && strings.HasPrefix(l.Path, "firmware.") {
+			fwFailed++
+		}
+	}
 	l4 := st.OK.S("✓ "+strconv.Itoa(sum.InSync)+" in sync") + "  " +
-		st.Warn.S("… "+strconv.Itoa(sum.Pending)+" pending")
-	if !sum.OldestPending.IsZero() {
+		st.Warn.S("… "+strconv.Itoa(sum.Pending-fwFailed)+" pending")
+	if !sum.OldestPending.IsZero() && sum.Pending > fwFailed {
 		l4 += st.Warn.S(" (oldest " + common.Age(now, sum.OldestPending) + ")")
+	}
+	if fwFailed > 0 {
+		l4 += "  " + st.Bad.S("✗ "+strconv.Itoa(fwFailed)+" failed")
 	}
 	l4 += "  " + st.Bad.S("✗ "+strconv.Itoa(sum.Different)+" different") + "  " +
 		st.Muted.S("· "+strconv.Itoa(sum.ReportedOnly)+" reported only")
 	out := []string{l1, l2, l3, l4}
-	if common.Failed(d, sum) { // as the fleet list says it, with the device's reason in full
+	if failed { // as the fleet list says it, with the device's reason in full
 		fail := "✗ firmware update failed"
 		if e := common.FirmwareError(d); e != "" {
 			fail += ": " + e
