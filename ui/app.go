@@ -6,6 +6,7 @@ package ui
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"charm.land/bubbles/v2/key"
@@ -108,8 +109,8 @@ func New(o Options) Model {
 	}
 	m := Model{c: c, opts: o, fleet: fleet.New(c), twin: twinview.New(c, ""), edit: edit.New(c, ""),
 		events: events.New(c), rollout: rollout.New(c), gc: &startGC{}, stopped: o.Stopped}
-	if o.View != nil && m.fleet.Restore(*o.View) && o.Notice == "" {
-		o.Notice = "the last session's query or sort no longer applies: dropped"
+	if o.View != nil && m.fleet.Restore(*o.View) {
+		o.Notice = strings.TrimPrefix(o.Notice+"; the last session's query or sort no longer applies: dropped", "; ")
 	}
 	if o.Notice != "" {
 		m.flash, m.flashErr, m.flashAt, m.flashHeld = o.Notice, true, o.Now(), true
@@ -285,6 +286,10 @@ func (m Model) updateKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		}
 	}
 	switch {
+	case msg.String() == "R" && m.stopped != nil && !m.rollout.Started() && !m.c.ReadOnly && !m.c.Store.Synced:
+		// Its review counts the devices that do not have the value yet: not before they are in.
+		m.flash, m.flashErr, m.flashAt, m.flashHeld = "the fleet is still loading: R resumes the stopped rollout once it is in", true, m.c.Now(), false
+		return m, nil
 	case msg.String() == "R" && m.stopped != nil && !m.rollout.Started() && !m.c.ReadOnly:
 		var cmd tea.Cmd
 		m.rollout, cmd = m.rollout.Resume(*m.stopped)

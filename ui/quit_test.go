@@ -237,3 +237,44 @@ func TestNewRolloutWarnsItForgetsTheStoppedOne(t *testing.T) {
 		t.Fatalf("the resume warns against itself:\n%s", out)
 	}
 }
+
+// TestStoppedRolloutAfterReview: from a review of the second QA pass's fixes. R before
+// the fleet is in would review an empty rollout (and warn of a typo): it waits. With
+// the "forgets the stopped rollout" note on a short terminal the review keeps its wave
+// and limit lines. The held-rollout quit question keeps its y/n at 80 columns. A
+// reversed DEVICE sort is restored.
+func TestStoppedRolloutAfterReview(t *testing.T) {
+	be := uitest.NewBackend(uitest.Now, uitest.Fleet(40)...)
+	saved := &rollout.Saved{IDs: []string{"dev-00000", "dev-00001"}, Label: "2 marked",
+		Fields: [5]string{"firmware.version", "3.0.0", "10", "5%", "10"}, Written: 1, Total: 2}
+	dark := true
+	m := New(Options{Backend: be, Now: uitest.Now, Dark: &dark, Stopped: saved, View: &fleet.ViewState{Desc: true}})
+	m = size(t, m, 80, 24)
+	m = keys(t, m, "R")
+	if m.screen == screenRollout || !strings.Contains(stripANSI(m.Render()), "the fleet is still loading") {
+		t.Fatalf("R before the fleet is in opened %s:\n%s", screenNames[m.screen], stripANSI(m.Render()))
+	}
+	m = update(t, m, batchMsg{batch: be.InitialBatch()})
+	if v := m.FleetView(); !v.Desc || v.Sort != "" {
+		t.Fatalf("reversed DEVICE sort restored as %+v", v)
+	}
+
+	m = size(t, m, 70, 13) // 12 rows of body
+	m = keys(t, m, "r")
+	m = typeText(t, m, "3.1.0")
+	m = keys(t, m, "enter")
+	out := stripANSI(m.Render())
+	for _, want := range []string{"forgets the rollout the last console stopped", "first 10 devices", "auto-pause at 5%", "type 40 or yes"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("at 70x13 the review lacks %q:\n%s", want, out)
+		}
+	}
+	m = typeText(t, m, "yes")
+	m = keys(t, m, "enter", "p", "esc") // started, paused, back to the fleet
+	m = size(t, m, 80, 24)
+	m = keys(t, m, "ctrl+c")
+	lines := strings.Split(stripANSI(m.Render()), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, "quit? y/n") {
+		t.Fatalf("the held-rollout question lost its y/n: %q", last)
+	}
+}

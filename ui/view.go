@@ -134,7 +134,7 @@ func (m Model) statusParts() [barParts]string {
 	}
 	switch {
 	case m.confirmQ && m.rollout.Active() && m.rollout.Halted() != "":
-		p[barMsg] = st.BarErr.S("a rollout is held: quitting keeps it for R next time. quit? y/n ")
+		p[barMsg] = st.BarErr.S("quit? y/n (the held rollout is kept for R) ")
 	case m.confirmQ && m.rollout.Active():
 		p[barMsg] = st.BarErr.S("a rollout is writing: quitting stops it. quit? y/n ")
 	case m.confirmQ:

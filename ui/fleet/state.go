@@ -25,9 +25,12 @@ func (m Model) State() ViewState {
 // (a query this version cannot parse, a column it does not have): it reports whether
 // anything was.
 func (m *Model) Restore(v ViewState) (dropped bool) {
-	if i := slices.Index(colNames[:], v.Sort); i >= 0 {
+	switch i := slices.Index(colNames[:], v.Sort); {
+	case v.Sort == "":
+		m.sortCol, m.sortDesc = colDevice, v.Desc
+	case i >= 0:
 		m.sortCol, m.sortDesc = i, v.Desc
-	} else if v.Sort != "" {
+	default:
 		dropped = true
 	}
 	if v.Filter != "" {

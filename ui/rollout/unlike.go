@@ -22,14 +22,15 @@ func unlikeCurrent(st *common.Store, ids []string, path []string, v any) []strin
 	if v == nil {
 		return nil
 	}
-	var strs, nums, others int
-	shapes := map[string]int{}      // shape -> how many string values have it
-	examples := map[string]string{} // shape -> the first value seen with it
+	var seen, strs, nums, others int // seen: chosen devices in the store
+	shapes := map[string]int{}       // shape -> how many string values have it
+	examples := map[string]string{}  // shape -> the first value seen with it
 	for _, id := range ids {
 		d := st.Get(id)
 		if d == nil {
 			continue
 		}
+		seen++
 		cur, ok := twin.Lookup(d.Desired.Values, path...)
 		if !ok {
 			cur, ok = twin.Lookup(d.Reported.Values, path...)
@@ -50,7 +51,7 @@ func unlikeCurrent(st *common.Store, ids []string, path []string, v any) []strin
 			others++
 		}
 	}
-	if strs+nums+others == 0 && len(path) > 0 {
+	if seen > 0 && strs+nums+others == 0 && len(path) > 0 {
 		return []string{"no chosen device has " + strings.Join(path, ".") + " in desired or reported: a new property",
 			"a typo in the path? esc to fix"}
 	}

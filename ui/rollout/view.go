@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/charmbracelet/x/ansi"
+
 	"github.com/twinops/twinops/theme"
 	"github.com/twinops/twinops/twin"
 	"github.com/twinops/twinops/ui/common"
@@ -54,6 +56,14 @@ func (m Model) planView() []string {
 			// (where the count is typed) must stay on screen.
 			if m.err != "" {
 				lines = append(lines, st.Bad.S("✗ "+m.err))
+			}
+			// The notes above it go before the review's own lines: first their blank
+			// lines, then all but their first lines (the title and each note's warning).
+			if len(lines)+len(review) > m.height {
+				lines = slices.DeleteFunc(lines, func(l string) bool { return l == "" })
+			}
+			if len(lines)+len(review) > m.height {
+				lines = slices.DeleteFunc(lines, func(l string) bool { return strings.HasPrefix(ansi.Strip(l), "  ") })
 			}
 			// Then, as long as it does not fit: the esc hint, the blank line before the
 			// prompt, the time the writes take; last, the lines just above the prompt.
@@ -190,7 +200,7 @@ func (m Model) runView() []string {
 			lines = append(lines, st.Bad.S("⚠ stalled: no outcome from some of the wave for over "+minutes(waveStall)+
 				" (connected but not reporting, or their value changed by another writer)"))
 		}
-		if m.phase == phaseRunning { // paused, the pause's own lines say what to do
+		if done, _ := m.waveOutcomes(); done < len(m.waveIDs) && m.autoPaused == "" { // an auto-pause says what to do
 			lines = append(lines, st.Muted.S("  n writes the rest now · A aborts"))
 		}
 	}
@@ -215,9 +225,14 @@ func (m Model) runView() []string {
 		lines = append(lines, statePaint(st, s).S(common.Fit(stateNames[s], 12)+common.Bar(f, barW))+" "+st.Text.S(common.FitRight(strconv.Itoa(c), 6)))
 	}
 	lines = append(lines, "")
+	_, dark := m.troubled()
+	darkRoom := 0 // lines kept for the gone-dark list below the failed one
+	if len(dark) > 0 {
+		darkRoom = min(len(dark), 3) + 2
+	}
 	if len(p.failed) > 0 {
 		lines = append(lines, st.Bad.S("FAILED ("+strconv.Itoa(len(p.failed))+")"))
-		room := max(m.height-len(lines)-1, 1)
+		room := max(m.height-len(lines)-1-darkRoom, 1)
 		for i, id := range p.failed {
 			if i >= room {
 				lines = append(lines, st.Muted.S("  … "+strconv.Itoa(len(p.failed)-i)+" more"))
@@ -230,7 +245,7 @@ func (m Model) runView() []string {
 			lines = append(lines, "  "+st.Text.S(common.Fit(id, 24))+" "+st.Muted.S(why))
 		}
 	}
-	if _, dark := m.troubled(); len(dark) > 0 {
+	if len(dark) > 0 {
 		// Counted against the limit like the failed, so named like them.
 		lines = append(lines, st.Bad.S("GONE DARK ("+strconv.Itoa(len(dark))+"): seen after the write, offline since"))
 		room := max(m.height-len(lines)-4, 1)
