@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/charmbracelet/x/ansi"
 
@@ -105,5 +106,26 @@ func TestTwinViewSaysAFailedUpdateFailed(t *testing.T) {
 	}
 	if !strings.Contains(row, "✗ failed") {
 		t.Fatalf("firmware.version row %q does not say failed:\n%s", row, out)
+	}
+}
+
+// TestTwinViewOldestPendingLeavesOutTheFailed: with the failed firmware counted as
+// failed, "(oldest …)" is the age of the oldest leaf still counted as pending.
+func TestTwinViewOldestPendingLeavesOutTheFailed(t *testing.T) {
+	d := uitest.Fleet(1)[0]
+	if err := d.Patch(twin.Desired, map[string]any{"firmware": map[string]any{"version": "2.2.0"}}, uitest.Clock.Add(-8*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Patch(twin.Reported, map[string]any{"firmware": map[string]any{"status": "failed"}}, uitest.Clock.Add(-7*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Patch(twin.Desired, map[string]any{"telemetry": map[string]any{"interval": 99.0}}, uitest.Clock.Add(-5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	m := New(newCommon([]*twin.Doc{d}), d.DeviceID)
+	m.SetSize(120, 30)
+	out := ansi.Strip(m.View())
+	if !strings.Contains(out, "… 1 pending (oldest 5m)  ✗ 1 failed") {
+		t.Fatalf("want one pending, 5 minutes old, and the failed firmware apart:\n%s", out)
 	}
 }

@@ -81,15 +81,23 @@ func renderIdentity(st *theme.Styles, d *twin.Doc, leaves []twin.Leaf, now time.
 	sum := twin.Summarize(d)
 	failed := common.Failed(d, sum)
 	fwFailed := 0 // pending firmware leaves of a device whose update failed: failed, as their rows say
-	for _, l := range leaves {
-		if failed && l.State == twin.Pending && strings.HasPrefix(l.Path, "firmware.") {
-			fwFailed++
+	oldest := sum.OldestPending
+	if failed {
+		oldest = time.Time{} // of the pending leaves that are not counted as failed
+		for _, l := range leaves {
+			switch {
+			case l.State != twin.Pending:
+			case strings.HasPrefix(l.Path, "firmware."):
+				fwFailed++
+			case oldest.IsZero() || l.Since.Before(oldest):
+				oldest = l.Since
+			}
 		}
 	}
 	l4 := st.OK.S("✓ "+strconv.Itoa(sum.InSync)+" in sync") + "  " +
 		st.Warn.S("… "+strconv.Itoa(sum.Pending-fwFailed)+" pending")
-	if !sum.OldestPending.IsZero() && sum.Pending > fwFailed {
-		l4 += st.Warn.S(" (oldest " + common.Age(now, sum.OldestPending) + ")")
+	if !oldest.IsZero() && sum.Pending > fwFailed {
+		l4 += st.Warn.S(" (oldest " + common.Age(now, oldest) + ")")
 	}
 	if fwFailed > 0 {
 		l4 += "  " + st.Bad.S("✗ "+strconv.Itoa(fwFailed)+" failed")
