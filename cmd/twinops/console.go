@@ -252,8 +252,8 @@ func loadDrafts(path string, now time.Time) (drafts map[string]common.Draft, not
 	}
 	var saved map[string]savedDraft
 	if jerr := json.Unmarshal(b, &saved); jerr != nil {
-		aside := path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
-		if err := os.Rename(path, aside); err != nil {
+		aside, err := moveAside(path, now)
+		if err != nil {
 			return nil, "", fmt.Errorf("%s is not valid JSON (%v) and could not be moved aside (%v); move it away to start without your saved edits", path, jerr, err)
 		}
 		// The file's name first: at 80 columns the rest may be cut.
@@ -273,7 +273,7 @@ func loadDrafts(path string, now time.Time) (drafts map[string]common.Draft, not
 // them again (e on the device). With no drafts left the file is removed.
 func saveDrafts(path string, drafts map[string]common.Draft) {
 	if len(drafts) == 0 {
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := keepFile(path, nil); err != nil {
 			fmt.Fprintln(os.Stderr, "twinops:", err)
 		}
 		return
@@ -286,11 +286,7 @@ func saveDrafts(path string, drafts map[string]common.Draft) {
 		}
 		out[id] = sd
 	}
-	b, err := json.MarshalIndent(out, "", "  ")
-	if err == nil {
-		err = os.WriteFile(path, b, 0o600)
-	}
-	if err != nil {
+	if err := keepFile(path, out); err != nil {
 		fmt.Fprintln(os.Stderr, "twinops: could not save your unsent edits:", err)
 		return
 	}
@@ -317,15 +313,11 @@ func loadView(path string, log *slog.Logger) *fleet.ViewState {
 
 // saveView keeps the fleet view for the next run; the default view needs no file.
 func saveView(path string, v fleet.ViewState) {
+	var err error
 	if v == (fleet.ViewState{}) {
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			fmt.Fprintln(os.Stderr, "twinops:", err)
-		}
-		return
-	}
-	b, err := json.Marshal(v)
-	if err == nil {
-		err = os.WriteFile(path, b, 0o600)
+		err = keepFile(path, nil)
+	} else {
+		err = keepFile(path, v)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "twinops: could not keep the fleet view:", err)
@@ -352,8 +344,8 @@ func loadRollout(path string, now time.Time) (*rollout.Saved, string) {
 	if err == nil {
 		err = errors.New("it names no devices")
 	}
-	aside := path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
-	if rerr := os.Rename(path, aside); rerr != nil {
+	aside, rerr := moveAside(path, now)
+	if rerr != nil {
 		return nil, fmt.Sprintf("cannot read the stopped rollout in %s (%v)", path, err)
 	}
 	return nil, fmt.Sprintf("bad stopped rollout moved to %s in %s (%v)", filepath.Base(aside), filepath.Dir(aside), err)
@@ -363,22 +355,39 @@ func loadRollout(path string, now time.Time) (*rollout.Saved, string) {
 // only if this console read it at its start (and so resumed or replaced it): another
 // console on the same hub may have written it since.
 func saveRollout(path string, s *rollout.Saved, loaded bool) {
-	if s == nil {
-		if !loaded {
-			return
-		}
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			fmt.Fprintln(os.Stderr, "twinops:", err)
-		}
-		return
-	}
-	b, err := json.Marshal(s)
-	if err == nil {
-		err = os.WriteFile(path, b, 0o600)
+	var err error
+	switch {
+	case s != nil:
+		err = keepFile(path, s)
+	case loaded:
+		err = keepFile(path, nil)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "twinops: could not keep the stopped rollout:", err)
 	}
+}
+
+// keepFile writes v as JSON to path, readable by its owner only, or removes path when v
+// is nil (an absent file is fine).
+func keepFile(path string, v any) error {
+	if v == nil {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
+}
+
+// moveAside renames a file the console cannot read to <path>.corrupt-<UTC time>: never
+// deleted, so that nothing of the operator's is lost, and out of the way of the start.
+func moveAside(path string, now time.Time) (string, error) {
+	aside := path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
+	return aside, os.Rename(path, aside)
 }
 
 func hostOf(u string) string {

@@ -114,3 +114,26 @@ func (m Model) affected() []string {
 	}
 	return out
 }
+
+// focusField moves the focus to field i, its text selected: typing replaces it.
+func (m *Model) focusField(i int) tea.Cmd {
+	m.fields[m.focus].Blur()
+	m.focus, m.fresh = i, true
+	return m.fields[m.focus].Focus()
+}
+
+// review reads the plan: its review if it is right, otherwise the error, with the focus
+// on the field at fault.
+func (m *Model) review() tea.Cmd {
+	var field int
+	if m.err, field = m.parse(); m.err != "" {
+		if field >= 0 {
+			return m.focusField(field)
+		}
+		return nil
+	}
+	m.fields[m.focus].Blur()
+	m.phase = phaseConfirm
+	m.confirm.SetValue("")
+	return m.confirm.Focus()
+}

@@ -58,10 +58,10 @@ func (m *Model) recountAll() {
 			continue // listed twice: counted once
 		}
 		p.counts[states[i]]++
-		switch states[i] {
-		case stFailed:
+		switch s := states[i]; {
+		case s == stFailed:
 			p.failed = append(p.failed, id)
-		case stDownloading, stInstalling, stRebooting:
+		case busy(s):
 			p.busy = append(p.busy, id)
 		}
 	}
@@ -85,8 +85,11 @@ func (m *Model) recount(id string) {
 	p.counts[was]--
 	p.counts[s]++
 	p.failed = sortedSet(p.failed, id, s == stFailed)
-	p.busy = sortedSet(p.busy, id, s == stDownloading || s == stInstalling || s == stRebooting)
+	p.busy = sortedSet(p.busy, id, busy(s))
 }
+
+// busy reports whether a state is an update under way: the progress's busy list.
+func busy(s int8) bool { return s == stDownloading || s == stInstalling || s == stRebooting }
 
 // sortedSet adds id to the sorted list (in) or removes it (!in), and returns the list.
 func sortedSet(list []string, id string, in bool) []string {
@@ -148,7 +151,13 @@ func (m *Model) fleetChanged(msg common.FleetChangedMsg) {
 			m.watch(id)
 		}
 	}
+	m.checkHolds()
+}
+
+// checkHolds holds the writes where the failure limit or the first wave says so.
+func (m *Model) checkHolds() {
 	m.checkLimit()
+	m.checkWave()
 }
 
 // checkLimit pauses a running rollout whose failed or dark written devices have reached

@@ -64,19 +64,10 @@ func (m Model) Resume(s Saved) (Model, tea.Cmd) {
 	m.resumed = "resuming the rollout stopped when the console ended (" + s.At.Local().Format("Jan 2 15:04") +
 		", " + strconv.Itoa(s.Written) + " of " + strconv.Itoa(s.Total) + " written)"
 	m.resumedHeld = s.Held
-	var field int
-	if m.err, field = m.parse(); m.err != "" {
-		if field >= 0 {
-			m.fields[m.focus].Blur()
-			m.focus = field
-			return m, m.fields[m.focus].Focus()
-		}
-		return m, cmd
+	if rc := m.review(); rc != nil {
+		return m, rc
 	}
-	m.fields[m.focus].Blur()
-	m.phase = phaseConfirm
-	m.confirm.SetValue("")
-	return m, m.confirm.Focus()
+	return m, cmd
 }
 
 // Replaces notes, on a plan that is not the stopped rollout's resume, that starting it

@@ -250,14 +250,12 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 	case common.FleetChangedMsg:
 		m = m.updateLast(msg)
 		m.fleetChanged(msg)
-		m.checkWave()
 		return m, nil
 	case common.TickMsg:
 		m = m.updateLast(msg)
 		if m.ran() && m.watchSync() {
 			m.timeDark()
-			m.checkLimit()
-			m.checkWave()
+			m.checkHolds()
 		}
 		return m, nil
 	case tickMsg:
@@ -283,8 +281,7 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 			m.watch(msg.id)
 		}
 		m.finishIfSent()
-		m.checkLimit()
-		m.checkWave()
+		m.checkHolds()
 		return m, nil
 	case tea.KeyPressMsg:
 		return m.updateKeys(msg)
@@ -314,25 +311,9 @@ func (m Model) updateKeys(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 			if msg.String() == "shift+tab" || msg.String() == "up" {
 				d = len(m.fields) - 1 // the previous field
 			}
-			m.fields[m.focus].Blur()
-			m.focus = (m.focus + d) % len(m.fields)
-			m.fresh = true
-			return m, m.fields[m.focus].Focus()
+			return m, m.focusField((m.focus + d) % len(m.fields))
 		case "enter":
-			var field int
-			m.err, field = m.parse()
-			if m.err == "" {
-				m.phase = phaseConfirm
-				m.fields[m.focus].Blur()
-				m.confirm.SetValue("")
-				return m, m.confirm.Focus()
-			}
-			if field >= 0 { // to the field at fault, its text selected: typing replaces it
-				m.fields[m.focus].Blur()
-				m.focus, m.fresh = field, true
-				return m, m.fields[m.focus].Focus()
-			}
-			return m, nil
+			return m, m.review()
 		}
 		typed := msg.Text != "" && msg.Mod&(tea.ModCtrl|tea.ModAlt|tea.ModMeta|tea.ModSuper|tea.ModHyper) == 0
 		if m.fresh && (typed || key.Matches(msg, m.fields[m.focus].KeyMap.Paste)) {
